@@ -1,0 +1,23 @@
+"""The registered blocks. ``get(name, **params)`` builds one; ``names()`` lists them."""
+
+from __future__ import annotations
+
+from ..core.block import Block, registry
+from ..core.params import ParamError
+from . import mac_array, requant  # noqa: F401  (importing a block family registers it)
+
+
+def names() -> list[str]:
+    return list(registry())
+
+
+def block_class(name: str) -> type[Block]:
+    blocks = registry()
+    if name not in blocks:
+        raise ParamError(f"unknown block {name!r}; the blocks are {', '.join(blocks)}")
+    return blocks[name]
+
+
+def get(name: str, **params) -> Block:
+    """An instance of block ``name`` with ``params`` (the rest at their defaults)."""
+    return block_class(name)(**params)

@@ -1,0 +1,25 @@
+"""Parameters of ``requant``."""
+
+from __future__ import annotations
+
+from ...core.params import Param, ParamSet
+
+
+def _shift_below_width(p):
+    if p["shift"] >= p["in_width"]:
+        return (f"shift={p['shift']} must be below in_width={p['in_width']}: "
+                f"allowed 0..{p['in_width'] - 1}")
+    return None
+
+
+PARAMS = ParamSet(
+    params=(
+        Param("in_width", int, 32, "input sample width in bits", min=2, max=256),
+        Param("out_width", int, 8, "output sample width in bits", min=2, max=64),
+        Param("shift", int, 8, "right shift (division by 2**shift) before saturation", min=0, max=255),
+        Param("signed", bool, True, "samples are two's complement"),
+        Param("rounding", str, "half_up", "how the shifted-out bits round the result",
+              choices=("truncate", "half_up")),
+    ),
+    rules=(_shift_below_width,),
+)

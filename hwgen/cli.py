@@ -1,0 +1,184 @@
+"""The ``hwgen`` command line: list, generate, lint, sim, flow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+
+EXIT_MISMATCH = 1
+EXIT_USAGE = 2
+
+
+def _block(args):
+    from . import blocks
+
+    cls = blocks.block_class(args.block)
+    return cls(**cls.params.parse_assignments(args.param or []))
+
+
+def _add_block_args(parser):
+    parser.add_argument("block", help="block name (see 'hwgen list')")
+    parser.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                        help="set a parameter (repeatable); booleans as true/false")
+    parser.add_argument("-o", "--rtl-out", type=Path, default=Path("rtl_out"), metavar="DIR",
+                        help="output root (default: rtl_out); files go to DIR/<block>-<hash>/")
+
+
+def cmd_list(args):
+    from . import blocks
+
+    for name in blocks.names():
+        cls = blocks.block_class(name)
+        print(f"{name}: {cls.summary}")
+        for p in cls.params:
+            default = str(p.default).lower() if p.type is bool else p.default
+            print(f"  {p.name:<14} {p.type.__name__:<5} default {default!s:<8} "
+                  f"allowed {p.allowed():<22} {p.doc}")
+    return 0
+
+
+def cmd_generate(args):
+    from .generate import generate
+
+    generated = generate(_block(args), args.rtl_out)
+    print(generated.verilog)
+    print(generated.directory / "manifest.json")
+    return 0
+
+
+def cmd_lint(args):
+    from . import toolchain
+    from .generate import generate
+
+    generated = generate(_block(args), args.rtl_out)
+    warnings = toolchain.lint(generated.verilog, generated.top)
+    for line in warnings:
+        print(line)
+    waived = ", ".join(toolchain.VERILATOR_WAIVERS)
+    print(f"{generated.verilog}: {'clean' if not warnings else 'FAILED'} "
+          f"(verilator --lint-only -Wall, waived: {waived})")
+    return 0 if not warnings else EXIT_MISMATCH
+
+
+def _load_stimulus(path: Path):
+    import numpy as np
+
+    if not path.exists():
+        raise FileNotFoundError(f"stimulus file {path} does not exist")
+    with np.load(path, allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+def cmd_sim(args):
+    from sim.runner import simulate
+
+    block = _block(args)
+    inputs = _load_stimulus(args.stimulus) if args.stimulus else None
+    for name, value in (("--idle", args.idle), ("--backpressure", args.backpressure)):
+        if not 0 <= value < 1:
+            raise ValueError(f"{name}={value} is out of range: allowed 0 <= p < 1")
+    if args.vectors < 1:
+        raise ValueError(f"--vectors={args.vectors} is out of range: allowed >= 1")
+    started = time.perf_counter()
+    result = simulate(block, inputs, vectors=args.vectors, seed=args.seed, idle=args.idle,
+                      backpressure=args.backpressure, waves=args.waves, out=args.out,
+                      rtl_out=args.rtl_out)
+    summary = result.summary()
+    print(f"{block.name} ({block.param_hash}): {summary['verdict']}")
+    print(f"  {summary['vectors']} vectors, {summary['cycles']} cycles "
+          f"({summary['cycles_per_vector']:.3f} per vector), "
+          f"{summary['sim_cycles_per_second']:.0f} simulated cycles/s, "
+          f"{time.perf_counter() - started:.1f} s wall")
+    print(f"  results: {result.directory / 'results.json'}")
+    print(f"  outputs: {result.directory / 'outputs.npz'}")
+    if result.waves:
+        print(f"  waves:   {result.waves}")
+    return 0 if result.passed else EXIT_MISMATCH
+
+
+def cmd_flow(args):
+    from . import flow
+
+    started = time.perf_counter()
+    rows = flow.run(vectors=args.vectors, seed=args.seed, rtl_out=args.rtl_out,
+                    progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(flow.table(rows))
+    print(f"flow: {sum(r.ok for r in rows)}/{len(rows)} ok in {time.perf_counter() - started:.1f} s; "
+          f"{args.rtl_out / 'flow.json'}")
+    return 0 if all(r.ok for r in rows) else EXIT_MISMATCH
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="hwgen",
+        description="Parameterized accelerator blocks: Verilog, lint, cocotb/Verilator "
+                    "simulation against NumPy golden models, performance models.")
+    top.add_argument("--version", action="version", version=f"hwgen {__version__}")
+    top.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("list", help="list blocks and their parameters")
+    p.set_defaults(run=cmd_list)
+
+    p = sub.add_parser("generate", help="write Verilog and manifest.json for a block",
+                       description="Write <out>/<block>-<hash>/<block>.v and manifest.json.")
+    _add_block_args(p)
+    p.set_defaults(run=cmd_generate)
+
+    p = sub.add_parser("lint", help="generate, then verilator --lint-only -Wall",
+                       description="Generate a block and lint it with verilator -Wall "
+                                   "(named waivers only). Exits 1 on any warning.")
+    _add_block_args(p)
+    p.set_defaults(run=cmd_lint)
+
+    p = sub.add_parser("sim", help="simulate a block on Verilator against its golden model",
+                       description="Simulate with cocotb on Verilator, compare with the golden "
+                                   "model bit-exactly. Writes results.json and outputs.npz "
+                                   "(and an FST with --waves). Exits 0 on match, 1 on mismatch.")
+    _add_block_args(p)
+    p.add_argument("--seed", type=int, default=1, help="random seed for stimulus and stalls (default 1)")
+    p.add_argument("--vectors", type=int, default=1000, help="random vectors (default 1000)")
+    p.add_argument("--stimulus", type=Path, metavar="IN.npz",
+                   help="use these input arrays instead of random ones (fields: see docs/<block>.md)")
+    p.add_argument("--idle", type=float, default=0.0, metavar="P",
+                   help="chance an input driver leaves a cycle empty (default 0)")
+    p.add_argument("--backpressure", type=float, default=0.0, metavar="P",
+                   help="chance an output monitor holds ready low (default 0)")
+    p.add_argument("--waves", action="store_true", help="write an FST waveform and print its path")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="results folder (default: <rtl-out>/<block>-<hash>/sim)")
+    p.set_defaults(run=cmd_sim)
+
+    p = sub.add_parser("flow", help="generate, lint, simulate and model every block",
+                       description="For every registered block (and example graph) at its "
+                                   "defaults: generate, lint, simulate under stalls and without, "
+                                   "evaluate the model; print a table, save <rtl-out>/flow.json.")
+    p.add_argument("--vectors", type=int, default=1000, help="vectors per design (default 1000)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("-o", "--rtl-out", type=Path, default=Path("rtl_out"), metavar="DIR")
+    p.set_defaults(run=cmd_flow)
+    return top
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("hwgen: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # one line for the user; the traceback only on request
+        if args.debug:
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"hwgen: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

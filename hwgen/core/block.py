@@ -1,0 +1,135 @@
+"""The block API: a parameterized Amaranth component that knows how to check itself.
+
+A block is an :class:`amaranth.lib.wiring.Component` whose ports are
+:mod:`amaranth.lib.stream` streams, plus four things the framework relies on:
+
+* ``params``: the declared :class:`~hwgen.core.params.ParamSet`, checked before elaboration;
+* ``golden(inputs)``: a NumPy model of what the hardware computes, written independently of it;
+* ``stimulus(rng, n)``: seeded random inputs (named arrays) that include edge values;
+* ``model(workload)``: an analytical :class:`Estimate` of cycles and bytes moved.
+
+Inputs and outputs are dictionaries of NumPy arrays ("fields", as in an ``.npz`` file). The
+block also says how fields map onto the beats of its streams (``fields_to_beats`` and
+``beats_to_fields``), which is all a testbench needs to drive and read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from types import SimpleNamespace
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+from amaranth.lib import stream, wiring
+
+from .params import ParamSet, params_hash
+
+Fields = dict[str, np.ndarray]
+# One port's beats: an array with one row per beat, or, for a struct payload, a dict of
+# such arrays (one per struct field, nested the same way as the payload layout).
+Beats = Any
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What the performance model predicts for one workload.
+
+    ``cycles`` counts clock edges from the one that accepts the first input beat to the one that
+    delivers the last output beat, inclusive, with no stalls. ``latency`` is the pipeline depth
+    (edges from an input beat to the first output it produces); ``busy`` is the number of edges
+    the slowest port is occupied, so ``cycles == busy + latency`` for a pipelined block.
+    """
+
+    cycles: int
+    latency: int
+    busy: int
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+    @property
+    def bytes_moved(self) -> int:
+        return self.bytes_in + self.bytes_out
+
+    def as_dict(self) -> dict[str, int]:
+        return {**asdict(self), "bytes_moved": self.bytes_moved}
+
+
+class Block(wiring.Component):
+    """Base class of every hwgen block. Subclasses set ``name``, ``params`` and ``summary``,
+    implement ``signature_members()`` and ``elaborate()``, and the model hooks below."""
+
+    name: ClassVar[str]
+    params: ClassVar[ParamSet]
+    summary: ClassVar[str] = ""
+
+    def __init__(self, **values):
+        self.param_values = self.params.resolve(self.name, values)
+        self.p = SimpleNamespace(**self.param_values)
+        super().__init__(self.signature_members())
+
+    # -- hardware ---------------------------------------------------------------------------
+    def signature_members(self) -> dict[str, wiring.Member]:
+        raise NotImplementedError
+
+    @property
+    def param_hash(self) -> str:
+        return params_hash(self.name, self.param_values)
+
+    @property
+    def ident(self) -> str:
+        """``<block>-<param hash>``: the folder name of this configuration's outputs."""
+        return f"{self.name}-{self.param_hash}"
+
+    def stream_ports(self, flow: wiring.Flow) -> dict[str, stream.Signature]:
+        """The stream ports flowing ``In`` (inputs) or ``Out`` (outputs), in declaration order."""
+        return {
+            name: member.signature
+            for name, member in self.signature.members.items()
+            if member.is_signature and isinstance(member.signature, stream.Signature)
+            and member.flow == flow
+        }
+
+    def info(self) -> dict[str, Any]:
+        """Derived quantities worth reporting (e.g. an accumulator width) in the manifest."""
+        return {}
+
+    # -- reference and models (subclasses implement) -----------------------------------------
+    def golden(self, inputs: Mapping[str, np.ndarray]) -> Fields:
+        raise NotImplementedError
+
+    def stimulus(self, rng: np.random.Generator, n: int) -> Fields:
+        raise NotImplementedError
+
+    def workload(self, inputs: Mapping[str, np.ndarray]) -> dict[str, int]:
+        """The workload that ``inputs`` represent, in the terms ``model()`` takes."""
+        raise NotImplementedError
+
+    def model(self, workload: Mapping[str, int]) -> Estimate:
+        raise NotImplementedError
+
+    def fields_to_beats(self, fields: Mapping[str, np.ndarray]) -> dict[str, Beats]:
+        """Map named input or output arrays onto the beats of the ports they travel on."""
+        raise NotImplementedError
+
+    def beats_to_fields(self, beats: Mapping[str, Beats]) -> Fields:
+        """The inverse of ``fields_to_beats`` for whichever ports are given."""
+        raise NotImplementedError
+
+    def vector_count(self, inputs: Mapping[str, np.ndarray]) -> int:
+        """How many test vectors ``inputs`` holds (the first axis of every field)."""
+        return len(next(iter(inputs.values())))
+
+
+_REGISTRY: dict[str, type[Block]] = {}
+
+
+def register(cls: type[Block]) -> type[Block]:
+    """Class decorator: make a block available by name to ``hwgen.blocks.get`` and the CLI."""
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"two blocks are registered as {cls.name!r}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def registry() -> dict[str, type[Block]]:
+    return dict(sorted(_REGISTRY.items()))

@@ -1,0 +1,17 @@
+"""Integer arrays of any width: NumPy's fixed-width types where they are exact, Python
+integers (dtype object) where they are not."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def int_dtype(width: int, signed: bool):
+    """The narrowest exact NumPy dtype for ``width``-bit integers (object beyond 64 bits)."""
+    if signed:
+        return np.int64 if width <= 64 else object
+    return np.uint64 if width <= 64 else object
+
+
+def int_array(values, width: int, signed: bool) -> np.ndarray:
+    return np.asarray(values, dtype=int_dtype(width, signed))

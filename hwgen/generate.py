@@ -1,0 +1,88 @@
+"""Verilog generation: ``<out>/<block>-<hash>/<block>.v`` and ``manifest.json``.
+
+Output depends only on the parameters and the tool versions: Amaranth's ``src`` attributes
+(which carry absolute paths) are not emitted, and nothing records a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from amaranth.back import verilog
+from amaranth.lib import wiring
+
+from . import __version__, toolchain
+
+DEFAULT_OUT = Path("rtl_out")
+
+
+@dataclass(frozen=True)
+class Generated:
+    directory: Path
+    verilog: Path
+    manifest: dict[str, Any]
+
+    @property
+    def top(self) -> str:
+        return self.manifest["top"]
+
+
+def to_verilog(design, top: str) -> str:
+    return verilog.convert(design, name=top, emit_src=False)
+
+
+def port_list(design) -> list[dict[str, Any]]:
+    """The top-level ports as they appear in the Verilog: name, direction, width."""
+    ports = [{"name": "clk", "direction": "input", "width": 1},
+             {"name": "rst", "direction": "input", "width": 1}]
+    for path, member, value in design.signature.flatten(design):
+        ports.append({
+            "name": "__".join(str(part) for part in path),
+            "direction": "input" if member.flow == wiring.In else "output",
+            "width": len(value.as_value()) if hasattr(value, "as_value") else len(value),
+        })
+    return ports
+
+
+def design_manifest(design, top: str, text: str) -> dict[str, Any]:
+    """What was generated and from what; ``design`` is a Block or a composed graph."""
+    return {
+        "block": design.name,
+        "top": top,
+        "params": dict(design.param_values),
+        "param_hash": design.param_hash,
+        "info": design.info(),
+        "ports": port_list(design),
+        "versions": {
+            "hwgen": __version__,
+            "amaranth": toolchain.amaranth_version(),
+            "yosys": toolchain.yosys_version(),
+        },
+        "verilog": f"{top}.v",
+        "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
+    }
+
+
+def generate(design, out: Path | str = DEFAULT_OUT) -> Generated:
+    """Write the Verilog and manifest of ``design`` under ``out``; return where they went.
+
+    Files are rewritten only when their content changes, so an unchanged design keeps its
+    timestamps (and make-style tools stay quiet).
+    """
+    top = design.name
+    text = to_verilog(design, top)
+    directory = Path(out) / design.ident
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = design_manifest(design, top, text)
+    _write_if_changed(directory / f"{top}.v", text)
+    _write_if_changed(directory / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return Generated(directory, directory / f"{top}.v", manifest)
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)

@@ -1,0 +1,257 @@
+"""Simulating a design against its golden model: cocotb on Verilator.
+
+``simulate(design, ...)`` generates the Verilog, builds it (once per Verilog, waves setting and
+tool versions: builds are cached in ``$HWGEN_CACHE_DIR`` or ``~/.cache/hwgen``, locked so
+parallel test workers share one build), packs the inputs into stream words, runs the generic
+bench (``sim.bench``), and scores the outputs bit-exactly against ``design.golden``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import pickle
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from hwgen import generate as gen
+from hwgen import toolchain
+from sim import payload
+from sim.bench import JOB_ENV
+from sim.scoreboard import Verdict, compare
+
+
+class SimError(RuntimeError):
+    """The simulation could not be built or run (not a mismatch: that is a failed Verdict)."""
+
+
+@dataclass
+class SimResult:
+    verdict: Verdict
+    vectors: int
+    cycles: int
+    wall: float
+    edges: int
+    outputs: dict[str, np.ndarray]
+    expected: dict[str, np.ndarray]
+    directory: Path
+    waves: Path | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.passed and not self.problems
+
+    def summary(self) -> dict:
+        return {
+            "pass": self.passed,
+            "vectors": self.vectors,
+            "cycles": self.cycles,
+            "cycles_per_vector": self.cycles / self.vectors if self.vectors else 0.0,
+            "sim_cycles_per_second": self.edges / self.wall if self.wall else 0.0,
+            "verdict": str(self.verdict) if not self.problems else "FAIL: " + "; ".join(self.problems),
+        }
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("HWGEN_CACHE_DIR") or Path.home() / ".cache" / "hwgen") / "verilator"
+
+
+def build_args(waves: bool, directory: Path) -> list[str]:
+    return [*toolchain.waiver_args(), *(toolchain.fst_build_args(directory / "lib") if waves else [])]
+
+
+def build(generated: gen.Generated, waves: bool = False) -> Path:
+    """Build the Verilator simulation of ``generated`` (or reuse a cached build); return its
+    build folder."""
+    import cocotb
+    from cocotb_tools.runner import get_runner
+
+    toolchain.use_verilator()
+    key_text = json.dumps({
+        "verilog": generated.manifest["verilog_sha256"],
+        "top": generated.top,
+        "args": toolchain.waiver_args(),
+        "waves": waves,
+        "verilator": toolchain.verilator_version(),
+        "cocotb": cocotb.__version__,
+    }, sort_keys=True)
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
+    directory = cache_root() / f"{generated.top}-{key}"
+    done = directory / "hwgen-build-done"
+    if done.exists():
+        return directory
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(directory.parent / f"{directory.name}.lock"):
+        if done.exists():  # another process built it while we waited
+            return directory
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir()
+        log = directory / "build.log"
+        try:
+            get_runner("verilator").build(
+                sources=[generated.verilog.resolve()],
+                hdl_toplevel=generated.top,
+                build_dir=directory,
+                build_args=build_args(waves, directory),
+                waves=waves,
+                log_file=log,
+            )
+        except (SystemExit, Exception) as error:
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise SimError(f"Verilator build of {generated.top} failed ({error}); log {log}:\n{tail}") from None
+        done.write_text(key_text)
+    return directory
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def port_shapes(design, flow) -> dict:
+    return {name: sig.members["payload"].shape for name, sig in design.stream_ports(flow).items()}
+
+
+@dataclass
+class Prepared:
+    """A run's inputs, its golden outputs, and both as stream words."""
+
+    inputs: dict[str, np.ndarray]
+    expected: dict[str, np.ndarray]
+    words: dict[str, list[int]]
+    expected_counts: dict[str, int]
+    out_shapes: dict
+
+
+def prepare(design, inputs: Mapping[str, np.ndarray] | None, vectors: int, seed: int) -> Prepared:
+    from amaranth.lib.wiring import In, Out
+
+    if inputs is None:
+        inputs = design.stimulus(np.random.default_rng(seed), vectors)
+    inputs = dict(inputs)
+    expected = design.golden(inputs)
+    in_beats = design.fields_to_beats(inputs)
+    expected_beats = design.fields_to_beats(expected)
+    out_shapes = port_shapes(design, Out)
+    return Prepared(
+        inputs=inputs,
+        expected=expected,
+        words={port: payload.pack(shape, in_beats[port])
+               for port, shape in port_shapes(design, In).items()},
+        expected_counts={port: len(payload.pack(shape, expected_beats[port]))
+                         for port, shape in out_shapes.items()},
+        out_shapes=out_shapes,
+    )
+
+
+def bench_job(prepared: Prepared, seed: int, idle: float, backpressure: float) -> dict:
+    """What a bench needs to run: the words to drive, the beats to expect, the stall odds."""
+    total_beats = sum(map(len, prepared.words.values())) + sum(prepared.expected_counts.values())
+    slowdown = 1 / max(1e-3, 1 - idle) / max(1e-3, 1 - backpressure)
+    return {
+        "seed": seed,
+        "idle": idle,
+        "backpressure": backpressure,
+        "inputs": prepared.words,
+        "outputs": prepared.expected_counts,
+        "max_cycles": int(4 * total_beats * slowdown) + 10_000,
+    }
+
+
+def score(design, prepared: Prepared, bench: dict, directory: Path,
+          waves: Path | None = None) -> SimResult:
+    """Unpack what the bench collected and compare it with the golden outputs."""
+    problems = []
+    if bench["timed_out"]:
+        received = {port: len(words) for port, words in bench["outputs"].items()}
+        problems.append(f"timed out after {bench['edges']} cycles: sent {bench['sent']}, "
+                        f"received {received}, expected {prepared.expected_counts}")
+    actual_beats = {}
+    for port, shape in prepared.out_shapes.items():
+        words = bench["outputs"][port]
+        want = prepared.expected_counts[port]
+        if len(words) > want:
+            problems.append(f"{port}: {len(words) - want} more beats than expected")
+        actual_beats[port] = payload.unpack(shape, words[:want])
+    outputs = {} if bench["timed_out"] else design.beats_to_fields(actual_beats)
+    return SimResult(
+        verdict=compare(prepared.expected, outputs) if outputs else compare({}, {}),
+        vectors=design.vector_count(prepared.inputs),
+        cycles=bench["cycles"],
+        wall=bench["wall"],
+        edges=bench["edges"],
+        outputs=outputs,
+        expected=prepared.expected,
+        directory=directory,
+        waves=waves,
+        problems=problems,
+    )
+
+
+def simulate(design, inputs: Mapping[str, np.ndarray] | None = None, *, vectors: int = 1000,
+             seed: int = 1, idle: float = 0.0, backpressure: float = 0.0, waves: bool = False,
+             out: Path | str | None = None, rtl_out: Path | str = gen.DEFAULT_OUT) -> SimResult:
+    """Simulate ``design`` (a Block or a composed graph) on Verilator against its golden model.
+
+    ``inputs`` defaults to ``design.stimulus(rng(seed), vectors)``. ``idle`` is the chance that
+    a driver leaves a cycle empty, ``backpressure`` the chance that a monitor holds ready low.
+    Results go to ``out`` (default ``<rtl_out>/<ident>/sim``).
+    """
+    from cocotb_tools.runner import get_runner
+
+    generated = gen.generate(design, rtl_out)
+    build_dir = build(generated, waves)
+    prepared = prepare(design, inputs, vectors, seed)
+
+    directory = Path(out) if out is not None else generated.directory / "sim"
+    directory.mkdir(parents=True, exist_ok=True)
+    directory = directory.resolve()
+    job = {**bench_job(prepared, seed, idle, backpressure),
+           "result_path": str(directory / "bench-result.pkl")}
+    job_path = directory / "bench-job.pkl"
+    with open(job_path, "wb") as f:
+        pickle.dump(job, f)
+
+    wave_path = directory / f"{generated.top}.fst" if waves else None
+    try:
+        get_runner("verilator").test(
+            test_module="sim.bench",
+            hdl_toplevel=generated.top,
+            hdl_toplevel_lang="verilog",
+            build_dir=build_dir,
+            test_dir=directory,
+            test_args=["--trace", "--trace-file", str(wave_path)] if waves else [],
+            extra_env={JOB_ENV: str(job_path)},
+            results_xml=str(directory / "cocotb-results.xml"),
+            log_file=directory / "sim.log",
+        )
+    except SystemExit as error:
+        raise SimError(f"simulation of {generated.top} failed (exit {error.code}); "
+                       f"log {directory / 'sim.log'}") from None
+    with open(job["result_path"], "rb") as f:
+        bench = pickle.load(f)
+    result = score(design, prepared, bench, directory, wave_path)
+    write_results(result, {"seed": seed, "idle": idle, "backpressure": backpressure,
+                           "simulator": "verilator",
+                           "design": generated.manifest["block"],
+                           "param_hash": generated.manifest["param_hash"]})
+    return result
+
+
+def write_results(result: SimResult, context: dict) -> None:
+    summary = {**result.summary(), **context}
+    (result.directory / "results.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    np.savez(result.directory / "outputs.npz", **result.outputs)

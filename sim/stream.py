@@ -1,0 +1,113 @@
+"""Stream driver and monitor: the handshake logic, independent of the simulator.
+
+Both follow the ``amaranth.lib.stream`` rules: a driver never withdraws or changes a beat it
+has offered until the sink takes it; a monitor's ``ready`` is random, and a beat counts only
+when ``valid`` and ``ready`` are both high at a rising edge. The benches (``sim.bench`` for
+cocotb, ``sim.pysim`` for Amaranth's simulator) bind them to signals, writing a signal only when
+its value changes and each payload as one whole word: Python per cycle is the bottleneck.
+
+Each cycle a bench calls ``sample`` with what it saw at the rising edge, then ``plan`` to learn
+what to drive until the next edge.
+"""
+
+from __future__ import annotations
+
+import random
+
+
+class StreamDriver:
+    """Offers ``words`` (packed payloads) on one input port, idling for a cycle with
+    probability ``idle`` whenever it is free to."""
+
+    def __init__(self, port: str, words: list[int], rng: random.Random, idle: float = 0.0):
+        self.port = port
+        self.words = words
+        self.rng = rng
+        self.idle = idle
+        self.sent = 0
+        self.offering = False
+        self.first_edge: int | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.sent == len(self.words)
+
+    def sample(self, edge: int, ready: bool) -> None:
+        """``ready`` as seen at rising edge ``edge`` (only meaningful while offering)."""
+        if self.offering and ready:
+            self.sent += 1
+            self.offering = False
+            if self.first_edge is None:
+                self.first_edge = edge
+
+    def plan(self) -> tuple[bool, int | None]:
+        """(valid for the next cycle, payload word to write or None when unchanged)."""
+        if self.offering:
+            return True, None  # an offered beat stays until taken
+        offer = self.sent < len(self.words) and not (self.idle and self.rng.random() < self.idle)
+        self.offering = offer
+        return offer, (self.words[self.sent] if offer else None)
+
+
+class StreamMonitor:
+    """Takes beats from one output port, holding ``ready`` low for a cycle with probability
+    ``backpressure``."""
+
+    def __init__(self, port: str, rng: random.Random, backpressure: float = 0.0):
+        self.port = port
+        self.rng = rng
+        self.backpressure = backpressure
+        self.words: list[int] = []
+        self.edges: list[int] = []
+        self.ready = False
+
+    def taking(self, valid: bool) -> bool:
+        """Whether a beat moves at this edge, given ``valid`` seen at it."""
+        return self.ready and valid
+
+    def take(self, edge: int, word: int) -> None:
+        self.words.append(word)
+        self.edges.append(edge)
+
+    def plan(self) -> bool:
+        """``ready`` for the next cycle."""
+        self.ready = not (self.backpressure and self.rng.random() < self.backpressure)
+        return self.ready
+
+
+class BenchState:
+    """The drivers and monitors of one run and the bookkeeping both benches share: when the
+    run is complete, how many cycles it took, what to report."""
+
+    def __init__(self, job: dict):
+        rng = random.Random(job["seed"])
+        self.job = job
+        self.drivers = [StreamDriver(port, words, random.Random(rng.random()), job["idle"])
+                        for port, words in job["inputs"].items()]
+        self.monitors = [StreamMonitor(port, random.Random(rng.random()), job["backpressure"])
+                         for port in job["outputs"]]
+        self.expected = job["outputs"]
+        self.drain_until: int | None = None
+
+    def finished(self, edge: int, drain_cycles: int) -> bool:
+        """True once every beat has moved and ``drain_cycles`` more have passed (to catch a
+        design that emits extra beats), or the cycle budget is spent."""
+        if self.drain_until is None and all(d.done for d in self.drivers) and \
+                all(len(m.words) >= self.expected[m.port] for m in self.monitors):
+            self.drain_until = edge + drain_cycles
+        return (self.drain_until is not None and edge >= self.drain_until) or \
+            edge >= self.job["max_cycles"]
+
+    def report(self, edges: int, wall: float) -> dict:
+        first_in = min((d.first_edge for d in self.drivers if d.first_edge is not None), default=None)
+        ends = [m.edges[self.expected[m.port] - 1] for m in self.monitors
+                if self.expected[m.port] and len(m.words) >= self.expected[m.port]]
+        last_out = max(ends, default=None)
+        return {
+            "outputs": {m.port: m.words for m in self.monitors},
+            "sent": {d.port: d.sent for d in self.drivers},
+            "timed_out": self.drain_until is None,
+            "edges": edges,
+            "wall": wall,
+            "cycles": last_out - first_in + 1 if first_in is not None and last_out is not None else 0,
+        }

@@ -61,6 +61,9 @@ class Block(wiring.Component):
     name: ClassVar[str]
     params: ClassVar[ParamSet]
     summary: ClassVar[str] = ""
+    # A block is as often built for its golden or performance model as for its hardware, so
+    # Amaranth's "created but never used" warning would be noise.
+    _MustUse__silence = True
 
     def __init__(self, **values):
         self.param_values = self.params.resolve(self.name, values)

@@ -34,19 +34,20 @@ def stimulus(rng: np.random.Generator, n: int, in_width: int, signed: bool, shif
         edges |= {v for k in (-3, -1, 1, 3) for v in (k * half - 1, k * half, k * half + 1)
                   if low <= v <= high}
     edges = sorted(edges)
-    # uniform over the full range, then one in four from a narrow range near zero and one in
-    # eight from the edge values
-    span = high - low + 1
-    draws = [low + int.from_bytes(rng.bytes((in_width + 7) // 8), "little") % span for _ in range(n)]
-    near = rng.integers(-4 << shift if signed else 0, (4 << shift) + 1, size=n)
+    # uniform over the full range; one in four near zero (a few output steps either side);
+    # one in eight from the edge values
+    def uniform(lo: int, hi: int) -> int:
+        return lo + int.from_bytes(rng.bytes((hi - lo).bit_length() // 8 + 8), "little") % (hi - lo + 1)
+
+    near = 4 << shift
     pick = rng.random(n)
     values = []
     for i in range(n):
         if pick[i] < 0.125:
             values.append(edges[int(rng.integers(len(edges)))])
         elif pick[i] < 0.375:
-            values.append(min(max(int(near[i]), low), high))
+            values.append(uniform(max(low, -near), min(high, near)))
         else:
-            values.append(draws[i])
+            values.append(uniform(low, high))
     values[: min(n, len(edges))] = edges[: min(n, len(edges))]
     return {"x": int_array(values, in_width, signed)}

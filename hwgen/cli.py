@@ -18,7 +18,7 @@ def _block(args):
     from . import blocks
 
     cls = blocks.block_class(args.block)
-    return cls(**cls.params.parse_assignments(args.param or []))
+    return cls(**cls.params.parse_assignments(args.param or [], block=cls.name))
 
 
 def _add_block_args(parser):
@@ -38,7 +38,7 @@ def cmd_list(args):
         for p in cls.params:
             default = str(p.default).lower() if p.type is bool else p.default
             print(f"  {p.name:<14} {p.type.__name__:<5} default {default!s:<8} "
-                  f"allowed {p.allowed():<22} {p.doc}")
+                  f"allowed {p.allowed():<26} {p.doc}")
     return 0
 
 
@@ -65,20 +65,11 @@ def cmd_lint(args):
     return 0 if not warnings else EXIT_MISMATCH
 
 
-def _load_stimulus(path: Path):
-    import numpy as np
-
-    if not path.exists():
-        raise FileNotFoundError(f"stimulus file {path} does not exist")
-    with np.load(path, allow_pickle=False) as npz:
-        return {name: npz[name] for name in npz.files}
-
-
 def cmd_sim(args):
-    from sim.runner import simulate
+    from sim.runner import load_npz, simulate
 
     block = _block(args)
-    inputs = _load_stimulus(args.stimulus) if args.stimulus else None
+    inputs = load_npz(args.stimulus) if args.stimulus else None
     for name, value in (("--idle", args.idle), ("--backpressure", args.backpressure)):
         if not 0 <= value < 1:
             raise ValueError(f"{name}={value} is out of range: allowed 0 <= p < 1")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,14 @@ class Generated:
 
 
 def to_verilog(design, top: str) -> str:
-    return verilog.convert(design, name=top, emit_src=False)
+    text = verilog.convert(design, name=top, emit_src=False)
+    header = re.search(rf"^module {re.escape(top)}\((.*?)\);", text, re.MULTILINE | re.DOTALL)
+    if header is None or "clk" not in re.split(r"[\s,]+", header.group(1)):
+        # Amaranth leaves out clk and rst when nothing is clocked; every hwgen bench clocks
+        # its design and every stream block is expected to register its output.
+        raise ValueError(f"{top} has no clocked logic (no clk port): hwgen blocks must have at "
+                         f"least one register, e.g. on their output stream")
+    return text
 
 
 def port_list(design) -> list[dict[str, Any]]:

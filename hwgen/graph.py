@@ -149,12 +149,7 @@ class Graph:
         evaluated = self.run_golden(inputs)
         nodes = {node: self.block(node).model(self.block(node).workload(evaluated[node]["inputs"]))
                  for node in self.order()}
-        weighted = self.dag.copy()
-        for node in weighted:
-            weighted.nodes[node]["latency"] = nodes[node].latency
-        path = max((nx.shortest_path(weighted, s, t) for s in weighted for t in weighted
-                    if nx.has_path(weighted, s, t)),
-                   key=lambda p: (sum(nodes[n].latency for n in p), len(p)))
+        path = self.longest_path({node: est.latency for node, est in nodes.items()})
         latency = sum(nodes[n].latency for n in path)
         bottleneck = max(nodes, key=lambda n: nodes[n].busy)
         busy = nodes[bottleneck].busy
@@ -169,6 +164,15 @@ class Graph:
         )
         return GraphEstimate(total, nodes, path, bottleneck)
 
+    def longest_path(self, weight: Mapping[str, int]) -> list[str]:
+        """The path through the DAG with the largest sum of node weights (the critical path)."""
+        best: dict[str, tuple[int, list[str]]] = {}
+        for node in self.order():
+            before = max((best[p] for p in self.dag.predecessors(node)), default=(0, []),
+                         key=lambda entry: entry[0])
+            best[node] = (before[0] + weight[node], before[1] + [node])
+        return max(best.values(), key=lambda entry: entry[0])[1]
+
     # -- hardware and docs -------------------------------------------------------------------------
     def elaborate_top(self) -> "GraphTop":
         if not self.dag:
@@ -180,7 +184,8 @@ class Graph:
         lines = ["flowchart LR"]
         for node in self.order():
             block = self.block(node)
-            params = ", ".join(f"{k}={v}" for k, v in block.param_values.items())
+            params = ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+                               for k, v in block.param_values.items())
             lines.append(f'    {node}["{node}: {block.name}<br/>{params}"]')
         for node, port in self.open_ports(In):
             shape = self.block(node).stream_ports(In)[port].members["payload"].shape

@@ -22,6 +22,14 @@ JOB_ENV = "HWGEN_SIM_JOB"
 DRAIN_CYCLES = 32
 
 
+def _word_reader(handle):
+    """A function returning the payload as an unsigned int: cocotb gives a 1-bit signal's value
+    as a Logic (no ``to_unsigned``), a wider one's as a LogicArray."""
+    if len(handle) == 1:
+        return lambda: int(handle.value)
+    return lambda: handle.value.to_unsigned()
+
+
 @cocotb.test()
 async def stream_bench(dut):
     with open(os.environ[JOB_ENV], "rb") as f:
@@ -30,7 +38,7 @@ async def stream_bench(dut):
     drivers = [(d, getattr(dut, f"{d.port}__valid"), getattr(dut, f"{d.port}__ready"),
                 getattr(dut, f"{d.port}__payload")) for d in state.drivers]
     monitors = [(m, getattr(dut, f"{m.port}__valid"), getattr(dut, f"{m.port}__ready"),
-                 getattr(dut, f"{m.port}__payload")) for m in state.monitors]
+                 _word_reader(getattr(dut, f"{m.port}__payload"))) for m in state.monitors]
 
     Clock(dut.clk, 10, unit="ns").start()
     edge_trigger = RisingEdge(dut.clk)
@@ -54,9 +62,9 @@ async def stream_bench(dut):
         for driver, _, ready, _ in drivers:
             if driver.offering:
                 driver.sample(edge, bool(ready.value))
-        for monitor, valid, _, payload in monitors:
+        for monitor, valid, _, read_word in monitors:
             if monitor.taking(bool(valid.value)):
-                monitor.take(edge, payload.value.to_unsigned())
+                monitor.take(edge, read_word())
         if state.finished(edge, DRAIN_CYCLES):
             break
         for driver, valid, _, payload in drivers:

@@ -41,7 +41,7 @@ class SimResult:
     edges: int
     outputs: dict[str, np.ndarray]
     expected: dict[str, np.ndarray]
-    directory: Path
+    directory: Path | None
     waves: Path | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -142,8 +142,13 @@ def prepare(design, inputs: Mapping[str, np.ndarray] | None, vectors: int, seed:
     if inputs is None:
         inputs = design.stimulus(np.random.default_rng(seed), vectors)
     inputs = dict(inputs)
-    expected = design.golden(inputs)
+    # map (and so check) the inputs before the golden model sees them
     in_beats = design.fields_to_beats(inputs)
+    missing = [port for port in port_shapes(design, In) if port not in in_beats]
+    if missing:
+        raise ValueError(f"{design.name}: the inputs ({', '.join(sorted(inputs)) or 'none'}) "
+                         f"leave input stream {', '.join(missing)} without data")
+    expected = design.golden(inputs)
     expected_beats = design.fields_to_beats(expected)
     out_shapes = port_shapes(design, Out)
     return Prepared(
@@ -171,7 +176,7 @@ def bench_job(prepared: Prepared, seed: int, idle: float, backpressure: float) -
     }
 
 
-def score(design, prepared: Prepared, bench: dict, directory: Path,
+def score(design, prepared: Prepared, bench: dict, directory: Path | None,
           waves: Path | None = None) -> SimResult:
     """Unpack what the bench collected and compare it with the golden outputs."""
     problems = []
@@ -213,14 +218,15 @@ def simulate(design, inputs: Mapping[str, np.ndarray] | None = None, *, vectors:
     from cocotb_tools.runner import get_runner
 
     generated = gen.generate(design, rtl_out)
+    prepared = prepare(design, inputs, vectors, seed)  # bad inputs fail here, before a build
     build_dir = build(generated, waves)
-    prepared = prepare(design, inputs, vectors, seed)
 
     directory = Path(out) if out is not None else generated.directory / "sim"
     directory.mkdir(parents=True, exist_ok=True)
     directory = directory.resolve()
     job = {**bench_job(prepared, seed, idle, backpressure),
            "result_path": str(directory / "bench-result.pkl")}
+    Path(job["result_path"]).unlink(missing_ok=True)
     job_path = directory / "bench-job.pkl"
     with open(job_path, "wb") as f:
         pickle.dump(job, f)
@@ -241,7 +247,10 @@ def simulate(design, inputs: Mapping[str, np.ndarray] | None = None, *, vectors:
     except SystemExit as error:
         raise SimError(f"simulation of {generated.top} failed (exit {error.code}); "
                        f"log {directory / 'sim.log'}") from None
-    with open(job["result_path"], "rb") as f:
+    result_path = Path(job["result_path"])
+    if not result_path.exists():  # the bench raised before writing its report
+        raise SimError(f"the cocotb bench for {generated.top} failed; see {directory / 'sim.log'}")
+    with open(result_path, "rb") as f:
         bench = pickle.load(f)
     result = score(design, prepared, bench, directory, wave_path)
     write_results(result, {"seed": seed, "idle": idle, "backpressure": backpressure,
@@ -254,4 +263,29 @@ def simulate(design, inputs: Mapping[str, np.ndarray] | None = None, *, vectors:
 def write_results(result: SimResult, context: dict) -> None:
     summary = {**result.summary(), **context}
     (result.directory / "results.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    np.savez(result.directory / "outputs.npz", **result.outputs)
+    save_npz(result.directory / "outputs.npz", result.outputs)
+
+
+def save_npz(path: Path, fields: Mapping[str, np.ndarray]) -> None:
+    """Save fields so that ``np.load`` reads them without pickle: integers wider than 64 bits
+    (Python ints, dtype object) are stored as decimal strings (see ``load_npz``)."""
+    np.savez(path, **{name: value.astype(str) if value.dtype == object else value
+                      for name, value in fields.items()})
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Load fields saved by ``save_npz`` (or by hand): string arrays of decimal integers come
+    back as Python ints (dtype object), so any width round-trips. Never unpickles."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"stimulus file {path} does not exist")
+    fields = {}
+    with np.load(path, allow_pickle=False) as npz:
+        for name in npz.files:
+            value = npz[name]
+            if value.dtype.kind == "U":
+                try:
+                    value = np.vectorize(int, otypes=[object])(value) if value.size else value.astype(object)
+                except ValueError:
+                    raise ValueError(f"{path}: field '{name}' holds strings that are not integers") from None
+            fields[name] = value
+    return fields

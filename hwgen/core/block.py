@@ -128,8 +128,10 @@ _REGISTRY: dict[str, type[Block]] = {}
 
 def register(cls: type[Block]) -> type[Block]:
     """Class decorator: make a block available by name to ``hwgen.blocks.get`` and the CLI."""
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"two blocks are registered as {cls.name!r}")
+    known = _REGISTRY.get(cls.name)
+    if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ValueError(f"two blocks are registered as {cls.name!r}: "
+                         f"{known.__module__}.{known.__qualname__} and {cls.__module__}.{cls.__qualname__}")
     _REGISTRY[cls.name] = cls
     return cls
 

@@ -106,8 +106,7 @@ class ParamSet:
 
     def __post_init__(self):
         for p in self.params:
-            if p.type is not bool:
-                p.check(p.default)  # a declaration whose default is invalid is a bug
+            p.check(p.default)  # a declaration whose default is invalid is a bug
 
     def __iter__(self):
         return iter(self.params)
@@ -144,19 +143,23 @@ class ParamSet:
                 raise ParamError(f"{block}: {message}")
         return MappingProxyType(resolved)
 
-    def parse_assignments(self, assignments: Iterable[str]) -> dict[str, Any]:
+    def parse_assignments(self, assignments: Iterable[str], block: str = "") -> dict[str, Any]:
         """Parse ``name=value`` strings (the CLI's ``-p``) into typed values."""
+        prefix = f"{block}: " if block else ""
         values: dict[str, Any] = {}
         for item in assignments:
             name, sep, text = item.partition("=")
             name = name.strip()
             if not sep or not name:
-                raise ParamError(f"parameter assignment {item!r}: expected name=value")
+                raise ParamError(f"{prefix}parameter assignment {item!r}: expected name=value")
             if name not in self.names():
                 raise ParamError(
-                    f"unknown parameter {name!r}; the parameters are {', '.join(self.names())}"
+                    f"{prefix}unknown parameter {name!r}; the parameters are {', '.join(self.names())}"
                 )
-            values[name] = self[name].parse(text)
+            try:
+                values[name] = self[name].parse(text)
+            except ParamError as error:
+                raise ParamError(f"{prefix}{error}") from None
         return values
 
 

@@ -104,6 +104,77 @@ def cmd_flow(args):
     return 0 if all(r.ok for r in rows) else EXIT_MISMATCH
 
 
+def cmd_synth(args):
+    from .generate import generate
+    from .synth import synthesize
+
+    generated = generate(_block(args), args.rtl_out)
+    out = args.out or generated.directory / f"synth-{args.target}"
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    say(f"synth: {generated.top} ({generated.manifest['param_hash']}) for {args.target}")
+    result, path = synthesize(generated, args.target, out, device=args.device, freq=args.freq,
+                              seed=args.seed, progress=say)
+    if args.target == "generic":
+        kinds = ", ".join(f"{n} {k}" for k, n in result["cells_by_type"].items())
+        print(f"{generated.top}: {result['cells']} generic cells ({kinds})")
+    else:
+        fmax = f"{result['fmax_mhz']:.1f} MHz" if result["fmax_mhz"] else "no clocked path"
+        print(f"{generated.top} on ECP5 {result['device']}: {result['lut4']} LUT4, {result['ff']} FF, "
+              f"{result['carry']} CCU2C, {result['dsp']} MULT18X18D, {result['bram']} DP16KD; "
+              f"{100 * result['comb_utilization']:.2f}% of the logic; Fmax {fmax} "
+              f"(target {result['freq_mhz']:g} MHz, seed {result['seed']})")
+    print(f"  {path}")
+    return 0
+
+
+def cmd_sweep(args):
+    from .sweep import load_spec, run_sweep
+    from .sweep.progress import SweepProgress
+
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers={args.workers} is out of range: allowed >= 1")
+    if args.resume and args.fresh:
+        raise ValueError("--resume and --fresh exclude each other")
+    spec = load_spec(args.spec)
+    out = args.out or Path("rtl_out") / "sweeps" / spec.name
+    db_path = out / "sweep.db"
+    with SweepProgress(spec, quiet=args.quiet) as progress:
+        counts = run_sweep(spec, db_path, workers=args.workers, dask=args.dask, resume=args.resume,
+                           fresh=args.fresh, use_cache=not args.no_cache, report=progress.update)
+    print(f"sweep {spec.name}: {counts['ok']} ok, {counts['failed']} failed, "
+          f"{counts['timeout']} timed out, {counts['invalid']} invalid; {db_path}")
+    print(f"  report: hwgen sweep report {db_path}")
+    return 0 if counts["failed"] == 0 and counts["timeout"] == 0 else EXIT_MISMATCH
+
+
+def cmd_sweep_report(args):
+    from .sweep.report import format_front, write_report
+
+    out = args.out or args.db.parent
+    written = write_report(args.db, out, x=args.x, y=args.y, x_sense=args.x_sense, y_sense=args.y_sense)
+    print(format_front(written["front"], written["x"], written["y"]))
+    for key in ("csv", "markdown", "png", "svg"):
+        print(f"  {key}: {written[key]}")
+    return 0
+
+
+def sweep_report_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hwgen sweep report",
+        description="Write report.csv, report.md and a Pareto plot (PNG, SVG) of a sweep "
+                    "database, and print the Pareto points. Both metrics are minimized unless "
+                    "--x-sense/--y-sense say max.")
+    p.add_argument("db", type=Path, help="the sweep's sweep.db")
+    p.add_argument("--x", metavar="METRIC", help="x metric (default: ECP5 LUTs or generic cells)")
+    p.add_argument("--y", metavar="METRIC", help="y metric (default: cycles per vector)")
+    p.add_argument("--x-sense", choices=("min", "max"), default="min")
+    p.add_argument("--y-sense", choices=("min", "max"), default="min")
+    p.add_argument("--out", type=Path, metavar="DIR", help="report folder (default: beside the db)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    p.set_defaults(run=cmd_sweep_report)
+    return p
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="hwgen",
@@ -145,6 +216,36 @@ def parser() -> argparse.ArgumentParser:
                    help="results folder (default: <rtl-out>/<block>-<hash>/sim)")
     p.set_defaults(run=cmd_sim)
 
+    p = sub.add_parser("synth", help="synthesize a block: Yosys cell counts, ECP5 resources and Fmax",
+                       description="Synthesize with YoWASP Yosys (generic: cell counts by type) or "
+                                   "for Lattice ECP5 (synth_ecp5, then nextpnr-ecp5 out of context "
+                                   "with a fixed seed: LUT4/FF/carry/DSP/BRAM counts, utilization, "
+                                   "Fmax). Writes synth.json. The first run on a machine compiles "
+                                   "the WebAssembly tools (about 30 s each).")
+    _add_block_args(p)
+    p.add_argument("--target", choices=("generic", "ecp5"), default="generic")
+    p.add_argument("--device", choices=("25k", "45k", "85k"), default="25k", help="ECP5 density")
+    p.add_argument("--freq", type=float, default=100.0, metavar="MHZ", help="clock target (default 100)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="folder for synth.json (default: <rtl-out>/<block>-<hash>/synth-<target>)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(run=cmd_synth)
+
+    p = sub.add_parser("sweep", help="sweep parameters (see also: hwgen sweep report --help)",
+                       description="Run the parameter sweep described by SPEC.toml on a local process "
+                                   "pool or a Dask cluster; every finished point is committed to "
+                                   "<out>/sweep.db at once. 'hwgen sweep report DB' writes reports.")
+    p.add_argument("spec", type=Path, metavar="SPEC.toml")
+    p.add_argument("--out", type=Path, metavar="DIR", help="folder for sweep.db (default: rtl_out/sweeps/<name>)")
+    p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: cores)")
+    p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--resume", action="store_true", help="run only the points missing from sweep.db")
+    p.add_argument("--fresh", action="store_true", help="delete sweep.db and start over")
+    p.add_argument("--no-cache", action="store_true", help="recompute points found in the machine-wide cache")
+    p.add_argument("--quiet", action="store_true", help="a log line per point instead of a progress bar")
+    p.set_defaults(run=cmd_sweep)
+
     p = sub.add_parser("flow", help="generate, lint, simulate and model every block",
                        description="For every registered block (and example graph) at its "
                                    "defaults: generate, lint, simulate under stalls and without, "
@@ -157,7 +258,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # 'hwgen sweep report DB' shares its first word with 'hwgen sweep SPEC.toml'
+    words = [a for a in argv if a != "--debug"]
+    if words[:2] == ["sweep", "report"]:
+        args = sweep_report_parser().parse_args(words[2:])
+        args.debug = args.debug or "--debug" in argv
+    else:
+        args = parser().parse_args(argv)
     try:
         return args.run(args)
     except KeyboardInterrupt:

@@ -34,7 +34,8 @@ def test_tutorial_block_runs(tmp_path):
 def test_docs_exist_for_every_block():
     from hwgen import blocks
 
-    for name in blocks.names():
+    # blocks that tests register from their own files are not the product's
+    for name in [n for n in blocks.names() if blocks.block_class(n).__module__.startswith("hwgen.")]:
         doc = REPO / "docs" / f"{name}.md"
         assert doc.exists(), f"{name} has no docs/{name}.md"
         headings = [line.lower() for line in doc.read_text().splitlines() if line.startswith("## ")]

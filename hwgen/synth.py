@@ -95,11 +95,14 @@ def _stat_cells(stat_json: Path, top: str) -> dict[str, int]:
 def _yosys(generated: Generated, script: str, work: Path, progress, timeout) -> dict[str, int]:
     # WebAssembly tools see only their working folder, so the Verilog goes there
     (work / "design.v").write_bytes(generated.verilog.read_bytes())
-    result = run_tool("yosys", ["-q", "-p", f"read_verilog design.v; {script}; "
-                                           f"tee -q -o stat.json stat -json"],
+    result = run_tool("yosys", ["-q", "-l", "yosys.log", "-p", f"read_verilog design.v; {script}; "
+                                                               f"tee -q -o stat.json stat -json"],
                       work, progress, timeout)
     if result.returncode != 0:
-        raise SynthError(f"yosys failed on {generated.top}: {_last_error(result)}")
+        log = (work / "yosys.log").read_text(errors="replace") if (work / "yosys.log").exists() else ""
+        last = [line.strip() for line in log.splitlines() if line.strip()][-1:] or [_last_error(result)]
+        raise SynthError(f"yosys failed on {generated.top} (exit code {result.returncode}); "
+                         f"its last step: {last[0]}")
     return _stat_cells(work / "stat.json", generated.top)
 
 

@@ -39,9 +39,9 @@ def test_ecp5_resources_and_fmax(rtl_out):
 
 
 def test_design_that_does_not_fit(rtl_out):
-    # 29 lanes need 29 multipliers; the 25k device has 28 DSP multipliers
+    # 32 lanes need 32 multipliers; the 25k device has 28 DSP multipliers
     with pytest.raises(SynthError, match="mac_array does not fit the ECP5 25k.*MULT18X18D"):
-        synth_ecp5(generate(blocks.get("mac_array", lanes=29, vector_length=1, tree_stages=0), rtl_out))
+        synth_ecp5(generate(blocks.get("mac_array", lanes=32, vector_length=4, tree_stages=1), rtl_out))
 
 
 def test_synth_command_line(tmp_path):

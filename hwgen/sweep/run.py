@@ -87,7 +87,6 @@ def open_db(spec: SweepSpec, db_path: Path, resume: bool, fresh: bool) -> SweepD
 
 def plan(spec: SweepSpec, db: SweepDB, cache: PointCache | None, version: str) -> list[Task]:
     """Record invalid and cached points at once; return the tasks left to run."""
-    import_extras(spec.imports)
     done = db.done_ids()
     tasks = []
     for point_id, params in enumerate(spec.points()):
@@ -116,8 +115,8 @@ def run_sweep(spec: SweepSpec, db_path: Path, *, workers: int | None = None,
     ``report(event, info)`` is called with ``("planned", {total, remaining})`` once and
     ``("point", {point_id, status, ...})`` for every point finished here.
     """
-    if blocks.block_class(spec.block) is None:  # raises ParamError for an unknown block
-        raise SpecError(f"unknown block {spec.block!r}")
+    import_extras(spec.imports)
+    blocks.block_class(spec.block)  # an unknown block is a ParamError naming the known ones
     version = code_version()
     db = open_db(spec, db_path, resume, fresh)
     cache = PointCache() if use_cache else None

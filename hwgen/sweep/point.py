@@ -122,7 +122,7 @@ def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Linux: when the worker that started this point dies (e.g. the sweep was killed), so does
     # the point, instead of running on unobserved.
     libc = ctypes.CDLL(None, use_errno=True)
@@ -138,7 +138,7 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
         child = subprocess.Popen(
             [sys.executable, "-m", "hwgen.sweep.point", json.dumps(task), str(result_path)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-            preexec_fn=_die_with_parent if task.get("die_with_parent") else None)
+            preexec_fn=die_with_parent if task.get("die_with_parent") else None)
         try:
             _, stderr = child.communicate(timeout=task["timeout"])
         except subprocess.TimeoutExpired:

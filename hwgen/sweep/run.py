@@ -9,11 +9,8 @@ path. Invalid points are recognised here, before dispatch, from the ``ParamError
 from __future__ import annotations
 
 import concurrent.futures as cf
-import ctypes
 import json
 import os
-import signal
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +18,7 @@ from typing import Callable
 
 from .. import blocks
 from ..core.params import ParamError
-from .point import code_version, import_extras, point_key, run_point
+from .point import code_version, die_with_parent, import_extras, point_key, run_point
 from .spec import SpecError, SweepSpec
 from .store import PointCache, SweepDB
 
@@ -32,15 +29,10 @@ class Task:
     key: str
     params: dict
 
-    def payload(self, spec: SweepSpec, die_with_parent: bool) -> dict:
+    def payload(self, spec: SweepSpec, local_pool: bool) -> dict:
         return {"block": spec.block, "params": self.params, "metrics": spec.metrics,
                 "timeout": spec.timeout, "imports": list(spec.imports),
-                "die_with_parent": die_with_parent}
-
-
-def _pool_worker_init() -> None:
-    # a pool worker dies with the sweep, and its point process dies with it (see run_point)
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+                "die_with_parent": local_pool}
 
 
 @contextmanager
@@ -57,8 +49,9 @@ def executor(workers: int | None = None, dask: str | None = None):
         finally:
             client.close()
     else:
+        # a pool worker dies with the sweep, and its point process with it (see run_point)
         with cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1,
-                                    initializer=_pool_worker_init) as pool:
+                                    initializer=die_with_parent) as pool:
             yield pool
 
 
@@ -127,7 +120,7 @@ def run_sweep(spec: SweepSpec, db_path: Path, *, workers: int | None = None,
                            "counts": db.counts()})
         if tasks:
             with executor(workers, dask) as pool:
-                futures = {pool.submit(run_point, task.payload(spec, die_with_parent=not dask)): task
+                futures = {pool.submit(run_point, task.payload(spec, local_pool=not dask)): task
                            for task in tasks}
                 for future in cf.as_completed(futures):
                     task = futures[future]

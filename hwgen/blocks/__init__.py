@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..core.block import Block, registry
 from ..core.params import ParamError
 from . import mac_array, requant  # noqa: F401  (importing a block family registers it)
+from . import fp  # noqa: F401  (fp_mul, fp_add)
 
 
 def names() -> list[str]:

@@ -1,0 +1,13 @@
+"""Floating-point operators in Amaranth, parameterized by a
+:class:`~hwgen.numerics.formats.FloatFormat`, flush-to-zero and pipeline latency.
+
+Semantics (shared with the golden twins in ``hwgen.numerics.golden``): round to nearest, ties
+to even; overflow to a signed infinity; subnormals in and out unless ``ftz`` (then subnormal
+inputs read as zeros and subnormal results become zeros of their sign); every NaN result is the
+canonical quiet NaN.
+"""
+
+from .add import FloatAdder
+from .mul import FloatMultiplier
+
+__all__ = ["FloatAdder", "FloatMultiplier"]

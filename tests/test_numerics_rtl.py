@@ -3,8 +3,7 @@
 Every simulation is scored twice, bit-exactly:
 
 * against the block's ``golden()``, i.e. the independent NumPy twins in
-  ``hwgen.numerics.golden`` (while that module does not exist yet, ``golden()`` is replaced by
-  the references below);
+  ``hwgen.numerics.golden``;
 * against references written here: NumPy's own float16/float32 arithmetic for fp16/fp32, and
   an exact ``Fraction`` model for the other formats (bf16, (6,9), fp8, tiny ones). The two
   references are checked against each other at fp16/fp32, and the exact model also explains
@@ -27,6 +26,7 @@ from hwgen import blocks, toolchain
 from hwgen.blocks.fp.stimulus import special_values
 from hwgen.core.params import ParamError
 from hwgen.generate import generate
+from hwgen.numerics import golden
 from hwgen.numerics.formats import PRESETS, FloatFormat, parse_format
 from hwgen.numerics.rtl import FloatAdder, FloatMultiplier
 from sim.pysim import simulate_pysim
@@ -145,33 +145,18 @@ def reference(op, a, b, fmt, ftz) -> np.ndarray:
 
 # -- helpers ------------------------------------------------------------------------------------
 
-def twins_available() -> bool:
-    try:
-        from hwgen.numerics import golden
-    except ImportError:
-        return False
-    return all(hasattr(golden, f) for f in ("fp_mul", "fp_add", "fp_sub"))
-
-
 def make_block(op, fmt, ftz=False, latency=1):
     params = dict(fmt=fmt, ftz=ftz, latency=latency)
     if op == "mul":
         block = blocks.get("fp_mul", **params)
     else:
         block = blocks.get("fp_add", op=op, **params)
-    if not twins_available():
-        # Until hwgen/numerics/golden.py exists, score against the references here.
-        block.golden = lambda inputs: {
-            "y": reference(op, inputs["a"], inputs["b"], block.fmt, ftz)}
     return block
 
 
 def special_set(fmt: FloatFormat) -> np.ndarray:
-    """The block's special values, and the twins' set too when it exists."""
-    values = set(special_values(fmt).tolist())
-    if twins_available():
-        from hwgen.numerics import golden
-        values |= set(golden.special_values(fmt).tolist())
+    """The block's special values and the twins' set."""
+    values = set(special_values(fmt).tolist()) | set(golden.special_values(fmt).tolist())
     return np.array(sorted(values), dtype=np.uint64)
 
 
@@ -328,8 +313,6 @@ def test_verilator_exhaustive_fp8(op, rtl_out, tmp_path):
 @pytest.mark.parametrize("op", OPS)
 def test_golden_twins_match_references(op, fmt, ftz):
     """``hwgen.numerics.golden`` (through the block's golden()) agrees with the references."""
-    if not twins_available():
-        pytest.skip("hwgen.numerics.golden (fp_mul, fp_add, fp_sub) does not exist yet")
     block = make_block(op, fmt, ftz)
     inputs = vectors(block, seed=11, pairs=20_000)
     twin = np.asarray(block.golden(inputs)["y"], dtype=np.uint64)
@@ -370,7 +353,8 @@ def test_parameters(name):
 
 def test_info_and_model():
     block = blocks.get("fp_add", fmt="fp32", latency=3)
-    assert block.info() == {"latency": 4, "width": 32, "exp_bits": 8, "man_bits": 23}
+    assert block.info() == {"latency": 4, "width": 32, "exp_bits": 8, "man_bits": 23,
+                            "in_width": 32, "out_width": 32}
     estimate = block.model({"pairs": 10})
     assert (estimate.cycles, estimate.latency, estimate.busy) == (14, 4, 10)
     assert (estimate.bytes_in, estimate.bytes_out) == (80, 40)
@@ -419,7 +403,7 @@ def test_fields_are_checked():
     block = blocks.get("fp_mul", fmt="fp16")
     with pytest.raises(ValueError, match="outside 0..65535"):
         block.fields_to_beats({"a": np.array([1 << 16]), "b": np.array([0])})
-    with pytest.raises(ValueError, match=r"shape \(pairs,\)"):
+    with pytest.raises(ValueError, match=r"shape \(vectors,\)"):
         block.fields_to_beats({"a": np.zeros((2, 2), dtype=np.uint64), "b": np.zeros(4)})
     with pytest.raises(ValueError, match="integer bit patterns"):
         block.fields_to_beats({"a": np.zeros(2), "b": np.zeros(2, dtype=np.uint64)})

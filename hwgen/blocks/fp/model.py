@@ -1,7 +1,7 @@
 """Performance model of the floating-point blocks: one result per cycle, fully pipelined.
 
-Each operand pair passes the operator's ``latency`` registers and the stream's output register,
-so the last of ``n`` results leaves ``latency + 1`` edges after the last pair was accepted.
+Each operand beat passes the operator's ``latency`` registers and the stream's output register,
+so the last of ``n`` results leaves ``latency + 1`` edges after the last beat was accepted.
 """
 
 from __future__ import annotations
@@ -13,13 +13,17 @@ def pipeline_latency(latency: int) -> int:
     return latency + 1
 
 
-def estimate(n: int, width: int, latency: int) -> Estimate:
+def _bytes(bits: int) -> int:
+    return (bits + 7) // 8
+
+
+def estimate(n: int, operand_bits: tuple[int, ...], result_bits: int, latency: int) -> Estimate:
+    """``n`` operand beats; each operand and the result is moved in whole bytes."""
     total = pipeline_latency(latency)
-    word = (width + 7) // 8
     return Estimate(
         cycles=n + total if n else 0,
         latency=total,
         busy=n,
-        bytes_in=n * 2 * word,
-        bytes_out=n * word,
+        bytes_in=n * sum(_bytes(bits) for bits in operand_bits),
+        bytes_out=n * _bytes(result_bits),
     )

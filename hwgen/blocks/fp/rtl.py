@@ -17,29 +17,50 @@ from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ...core.block import Block, register
+from ...numerics import golden
 from ...numerics.formats import FloatFormat
 from ...numerics.rtl import FloatAdder, FloatMultiplier
 from . import model, stimulus
 from .params import ADD_PARAMS, MUL_PARAMS, float_format
 
 
-class _FloatBlock(Block):
-    """What ``fp_mul`` and ``fp_add`` share: ports, handshake, fields, stimulus and model."""
+class FloatBlock(Block):
+    """What every floating-point block shares: ports, handshake, fields and model.
 
-    op: ClassVar[str]  # "mul", "add" or "sub": what the subclass computes
+    A subclass names its operands (``operand_names``, each an ``in_width``-bit pattern on the
+    ``operands`` stream), returns its operator component from ``operator()`` (ports named like
+    the operands, plus ``y`` and, when ``latency > 0``, ``en``), computes the expected ``y``
+    in ``reference()`` with the independent twins, and draws ``stimulus()``.
+    """
+
+    operand_names: ClassVar[tuple[str, ...]] = ("a", "b")
+    op: ClassVar[str]  # what the subclass computes, e.g. "mul", "add" or "sub"
 
     @property
     def fmt(self) -> FloatFormat:
         return float_format(self.param_values)
 
+    @property
+    def in_width(self) -> int:
+        return self.fmt.width
+
+    @property
+    def out_width(self) -> int:
+        return self.fmt.width
+
     def operator(self):
         raise NotImplementedError
 
+    def reference(self, operands: dict[str, np.ndarray]) -> np.ndarray:
+        """The expected ``y`` patterns for the ``operands`` patterns (uint64 arrays)."""
+        raise NotImplementedError
+
     def signature_members(self):
-        word = unsigned(self.fmt.width)
+        word = unsigned(self.in_width)
+        layout = data.StructLayout({name: word for name in self.operand_names})
         return {
-            "operands": In(stream.Signature(data.StructLayout({"a": word, "b": word}))),
-            "result": Out(stream.Signature(word)),
+            "operands": In(stream.Signature(layout)),
+            "result": Out(stream.Signature(unsigned(self.out_width))),
         }
 
     def info(self):
@@ -47,6 +68,8 @@ class _FloatBlock(Block):
         return {
             "latency": model.pipeline_latency(self.p.latency),
             "width": fmt.width,
+            "in_width": self.in_width,
+            "out_width": self.out_width,
             "exp_bits": fmt.exp_bits,
             "man_bits": fmt.man_bits,
         }
@@ -61,9 +84,9 @@ class _FloatBlock(Block):
         m.d.comb += [
             advance.eq(~self.result.valid | self.result.ready),
             self.operands.ready.eq(advance),
-            operator.a.eq(self.operands.payload.a),
-            operator.b.eq(self.operands.payload.b),
         ]
+        for name in self.operand_names:
+            m.d.comb += getattr(operator, name).eq(getattr(self.operands.payload, name))
         valid = self.operands.valid
         if self.p.latency:
             # The valid bits travel beside the operator's registers, one per stage.
@@ -81,31 +104,27 @@ class _FloatBlock(Block):
         return m
 
     # -- reference, stimulus, model ------------------------------------------------------------
-    def _twin(self):
-        raise NotImplementedError
-
     def golden(self, inputs):
-        # The bit-exact NumPy twins are written independently of this RTL from the same rules.
-        twin = self._twin()
-        a = np.asarray(inputs["a"], dtype=np.uint64)
-        b = np.asarray(inputs["b"], dtype=np.uint64)
-        return {"y": np.asarray(twin(a, b, self.fmt, self.p.ftz), dtype=np.uint64)}
+        # reference() uses the bit-exact NumPy twins, written independently of this RTL.
+        operands = {name: np.asarray(inputs[name], dtype=np.uint64) for name in self.operand_names}
+        return {"y": np.asarray(self.reference(operands), dtype=np.uint64)}
 
     def stimulus(self, rng, n):
         return stimulus.stimulus(rng, n, self.fmt, self.op)
 
     def workload(self, inputs):
-        return {"pairs": int(np.shape(inputs["a"])[0])}
+        return {"pairs": int(np.shape(inputs[self.operand_names[0]])[0])}
 
     def model(self, workload):
-        return model.estimate(workload["pairs"], self.fmt.width, self.p.latency)
+        return model.estimate(workload["pairs"], (self.in_width,) * len(self.operand_names),
+                              self.out_width, self.p.latency)
 
     # -- fields <-> beats ----------------------------------------------------------------------
     def fields_to_beats(self, fields):
         beats = {}
-        if "a" in fields or "b" in fields:
-            beats["operands"] = {"a": self._check_operand(fields, "a"),
-                                 "b": self._check_operand(fields, "b")}
+        if any(name in fields for name in self.operand_names):
+            beats["operands"] = {name: self._check_operand(fields, name)
+                                 for name in self.operand_names}
         if "y" in fields:
             beats["result"] = np.asarray(fields["y"])
         return beats
@@ -113,8 +132,7 @@ class _FloatBlock(Block):
     def beats_to_fields(self, beats):
         fields = {}
         if "operands" in beats:
-            fields["a"] = beats["operands"]["a"]
-            fields["b"] = beats["operands"]["b"]
+            fields.update({name: beats["operands"][name] for name in self.operand_names})
         if "result" in beats:
             fields["y"] = beats["result"]
         return fields
@@ -122,23 +140,24 @@ class _FloatBlock(Block):
     def _check_operand(self, fields, key):
         # Reject what packing would silently wrap: wrong shape, non-integers, too-wide patterns.
         if key not in fields:
-            raise ValueError(f"{self.name} inputs need both 'a' and 'b', '{key}' is missing")
+            names = ", ".join(repr(name) for name in self.operand_names)
+            raise ValueError(f"{self.name} inputs need {names}; '{key}' is missing")
         values = np.asarray(fields[key])
         if values.ndim != 1:
-            raise ValueError(f"{self.name} field '{key}' must have shape (pairs,), "
+            raise ValueError(f"{self.name} field '{key}' must have shape (vectors,), "
                              f"got {values.shape}")
         if values.dtype != object and values.dtype.kind not in "iu":
             raise ValueError(f"{self.name} field '{key}' must hold integer bit patterns, "
                              f"got dtype {values.dtype}")
-        width = self.fmt.width
+        width = self.in_width
         if values.size and (int(values.min()) < 0 or int(values.max()) >= 1 << width):
             raise ValueError(f"{self.name} field '{key}' holds values outside "
-                             f"0..{(1 << width) - 1} ({width}-bit {self.fmt.name} bit patterns)")
+                             f"0..{(1 << width) - 1} ({width}-bit patterns)")
         return values.astype(np.uint64)
 
 
 @register
-class FpMul(_FloatBlock):
+class FpMul(FloatBlock):
     name = "fp_mul"
     params = MUL_PARAMS
     summary = "floating-point multiply, round to nearest even, any E,M format"
@@ -147,13 +166,12 @@ class FpMul(_FloatBlock):
     def operator(self):
         return FloatMultiplier(self.fmt, ftz=self.p.ftz, latency=self.p.latency)
 
-    def _twin(self):
-        from ...numerics.golden import fp_mul
-        return fp_mul
+    def reference(self, operands):
+        return golden.fp_mul(operands["a"], operands["b"], self.fmt, self.p.ftz)
 
 
 @register
-class FpAdd(_FloatBlock):
+class FpAdd(FloatBlock):
     name = "fp_add"
     params = ADD_PARAMS
     summary = "floating-point add or subtract, round to nearest even, any E,M format"
@@ -166,6 +184,6 @@ class FpAdd(_FloatBlock):
         return FloatAdder(self.fmt, ftz=self.p.ftz, latency=self.p.latency,
                           subtract=self.p.op == "sub")
 
-    def _twin(self):
-        from ...numerics import golden
-        return golden.fp_sub if self.p.op == "sub" else golden.fp_add
+    def reference(self, operands):
+        twin = golden.fp_sub if self.p.op == "sub" else golden.fp_add
+        return twin(operands["a"], operands["b"], self.fmt, self.p.ftz)

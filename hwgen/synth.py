@@ -89,7 +89,9 @@ def _stat_cells(stat_json: Path, top: str) -> dict[str, int]:
     stat = json.loads(stat_json.read_text())
     module = stat["modules"].get(f"\\{top}") or next(iter(stat["modules"].values()))
     cells = module.get("num_cells_by_type", {})
-    return {name.lstrip("$\\"): int(count) for name, count in sorted(cells.items())}
+    # $scopeinfo cells only record where flattened submodules were: no hardware
+    return {name.lstrip("$\\"): int(count) for name, count in sorted(cells.items())
+            if name != "$scopeinfo"}
 
 
 def _yosys(generated: Generated, script: str, work: Path, progress, timeout) -> dict[str, int]:
@@ -113,10 +115,14 @@ def _last_error(result: subprocess.CompletedProcess) -> str:
 
 
 def synth_generic(generated: Generated, progress=print, timeout=None) -> dict:
-    """Technology-independent synthesis: Yosys ``synth`` and its cell counts by type."""
+    """Technology-independent synthesis: Yosys ``synth`` and its cell counts by type.
+
+    The hierarchy is flattened (as ``synth_ecp5`` does by default), so the counts are the whole
+    design's; unflattened, ``stat`` of the top module would count a submodule as one cell."""
     with tempfile.TemporaryDirectory(prefix="hwgen-synth-") as work:
         started = time.perf_counter()
-        cells = _yosys(generated, f"synth -top {generated.top}", Path(work), progress, timeout)
+        cells = _yosys(generated, f"synth -flatten -top {generated.top}", Path(work), progress,
+                       timeout)
     return {
         "target": "generic",
         "cells": sum(cells.values()),

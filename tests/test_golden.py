@@ -47,18 +47,32 @@ def test_mac_stimulus_covers_extremes(rng):
     assert (again["a"] == a).all(), "stimulus must be reproducible from the seed"
 
 
-@pytest.mark.parametrize("shift, rounding", [(0, "half_up"), (3, "half_up"), (3, "truncate"), (7, "half_up")])
+@pytest.mark.parametrize("shift, rounding, overflow", [
+    (0, "half_up", "saturate"), (3, "half_up", "saturate"), (3, "truncate", "saturate"),
+    (7, "half_up", "saturate"), (3, "half_even", "saturate"), (4, "half_even", "wrap"),
+    (2, "truncate", "wrap")])
 @pytest.mark.parametrize("signed", [True, False])
-def test_requantize_definition(rng, shift, rounding, signed):
-    block = blocks.get("requant", in_width=12, out_width=5, shift=shift, signed=signed, rounding=rounding)
+def test_requantize_definition(rng, shift, rounding, overflow, signed):
+    block = blocks.get("requant", in_width=12, out_width=5, shift=shift, signed=signed,
+                       rounding=rounding, overflow=overflow)
     x = block.stimulus(rng, 2000)["x"]
     low, high = (-16, 15) if signed else (0, 31)
     want = []
     for v in x:
-        q = int(v) / 2**shift
-        rounded = int(np.floor(q + 0.5)) if rounding == "half_up" else int(np.floor(q))
-        want.append(min(max(rounded, low), high))
-    assert requantize(x, shift, 5, signed, rounding).tolist() == want
+        q = int(v) / 2**shift        # exact in float64 for 12-bit inputs
+        if rounding == "half_up":
+            rounded = int(np.floor(q + 0.5))
+        elif rounding == "half_even":
+            rounded = int(np.round(q))   # NumPy rounds ties to even
+        else:
+            rounded = int(np.floor(q))
+        if overflow == "saturate":
+            want.append(min(max(rounded, low), high))
+        else:
+            wrapped = rounded % 32
+            want.append(wrapped - 32 if signed and wrapped >= 16 else wrapped)
+    assert requantize(x, shift, 5, signed, rounding, overflow).tolist() == want
+    assert block.golden({"x": x})["y"].tolist() == want
 
 
 def test_requant_stimulus_has_ties_and_edges(rng):

@@ -12,6 +12,8 @@ POINTS = {
     "unsigned_truncate": dict(in_width=20, out_width=6, shift=5, signed=False, rounding="truncate"),
     "wide_in_64_out": dict(in_width=100, out_width=64, shift=30, signed=True),
     "no_shift_widen": dict(in_width=8, out_width=16, shift=0, signed=True),
+    "half_even_wrap": dict(in_width=24, out_width=8, shift=6, signed=True, rounding="half_even",
+                           overflow="wrap"),
 }
 
 

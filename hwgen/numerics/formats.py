@@ -76,3 +76,59 @@ def parse_format(text: str) -> FloatFormat:
         raise ParamError(f"float format {text!r}: expected one of {', '.join(PRESETS)} or "
                          f"'E,M' (exponent and mantissa widths)")
     return FloatFormat(int(match.group(1)), int(match.group(2)))
+
+
+# -- fixed point --------------------------------------------------------------------------------
+
+MAX_FIXED_WIDTH = 256
+
+
+# How fixed-point requantization rounds dropped fraction bits and handles a result outside
+# the output range (``golden.fx_requantize``, ``rtl.fixed.requantize``).
+ROUNDINGS = ("truncate", "half_up", "half_even")
+OVERFLOWS = ("wrap", "saturate")
+
+
+@dataclass(frozen=True)
+class FixedFormat:
+    """A fixed-point (Q) format: ``width`` bits, two's complement when ``signed``, of which the
+    lowest ``frac_bits`` are the fraction. A raw integer ``r`` (what travels on a wire, and in
+    NumPy as a plain integer) stands for the value ``r * 2**-frac_bits``.
+
+    In Q notation a signed format is Qm.n with n = ``frac_bits`` and m = ``width - 1 - n``
+    integer bits beside the sign (``FixedFormat(16, 15)`` is Q0.15, ``FixedFormat(8, 0)`` an
+    int8), an unsigned one UQm.n with m = ``width - n``. ``frac_bits`` may equal ``width``
+    (a signed Q-1.n format holds values in [-1/2, 1/2)).
+    """
+    width: int
+    frac_bits: int
+    signed: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.signed, bool):
+            raise ParamError(f"fixed format signed={self.signed!r}: expected true or false")
+        if isinstance(self.width, bool) or not isinstance(self.width, int) \
+                or not 1 + self.signed <= self.width <= MAX_FIXED_WIDTH:
+            raise ParamError(f"fixed format width {self.width!r} is out of range: allowed "
+                             f"{1 + self.signed}..{MAX_FIXED_WIDTH}")
+        if isinstance(self.frac_bits, bool) or not isinstance(self.frac_bits, int) \
+                or not 0 <= self.frac_bits <= self.width:
+            raise ParamError(f"fixed format frac_bits {self.frac_bits!r} is out of range: "
+                             f"allowed 0..{self.width} (the width)")
+
+    @property
+    def int_bits(self) -> int:
+        """Integer bits beside the sign (the m of Qm.n); -1 when ``frac_bits == width`` signed."""
+        return self.width - self.frac_bits - int(self.signed)
+
+    @property
+    def min_raw(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def max_raw(self) -> int:
+        return (1 << (self.width - int(self.signed))) - 1
+
+    @property
+    def name(self) -> str:
+        return f"{'' if self.signed else 'U'}Q{self.int_bits}.{self.frac_bits}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ...core.params import Param, ParamError, ParamSet
@@ -41,3 +43,112 @@ ADD_PARAMS = ParamSet(
     ),
     rules=(_fmt_is_a_format,),
 )
+
+MINMAX_PARAMS = ParamSet(
+    params=_common() + (
+        Param("op", str, "min", "min (IEEE minimum) or max (IEEE maximum)",
+              choices=("min", "max")),
+    ),
+    rules=(_fmt_is_a_format,),
+)
+
+COMPARE_PARAMS = ParamSet(params=_common(), rules=(_fmt_is_a_format,))
+
+FMA_PARAMS = ParamSet(params=_common(), rules=(_fmt_is_a_format,))
+
+
+# -- function units (fp_recip, fp_rsqrt): fp16 and bf16 only ----------------------------------
+
+FUNCTION_FORMATS = ("fp16", "bf16")
+
+
+def _function_common() -> tuple[Param, ...]:
+    return (
+        Param("fmt", str, "bf16", "float format of the input and the result",
+              choices=FUNCTION_FORMATS),
+    ) + _common()[1:]
+
+
+RECIP_PARAMS = ParamSet(params=_function_common() + (
+    Param("seed_bits", int, 7, "fraction bits indexing the reciprocal seed table "
+          "(2**min(seed_bits, man_bits) entries)", min=2, max=10),
+    Param("iterations", int, 1, "Newton-Raphson steps after the table seed", min=0, max=3),
+))
+
+RSQRT_PARAMS = ParamSet(params=_function_common() + (
+    Param("iterations", int, 2, "Newton-Raphson steps after the bit-trick seed", min=0, max=3),
+))
+
+
+# -- fp_convert: float and integer formats -------------------------------------------------------
+
+@dataclass(frozen=True)
+class IntFormat:
+    """An integer format of ``fp_convert``: ``width`` bits, two's complement when ``signed``."""
+    width: int
+    signed: bool
+
+    @property
+    def name(self) -> str:
+        return f"{'' if self.signed else 'u'}int{self.width}"
+
+
+def convert_format(text: str) -> FloatFormat | IntFormat:
+    """``int<N>`` / ``uint<N>`` (N in 2..64), or a float format as ``parse_format`` reads it."""
+    match = re.fullmatch(r"\s*(u?)int(\d+)\s*", text)
+    if match is None:
+        return parse_format(text)
+    width = int(match.group(2))
+    if not 2 <= width <= 64:
+        raise ParamError(f"integer format {text!r}: width {width} is out of range: allowed 2..64")
+    return IntFormat(width, signed=not match.group(1))
+
+
+def _convert_formats(p: Mapping[str, Any]) -> str | None:
+    for name in ("fmt_in", "fmt_out"):
+        try:
+            convert_format(p[name])
+        except ParamError as error:
+            return (f"{name}={p[name]!r} is not a float or integer format: {error}; integer "
+                    f"formats are int<N> or uint<N> with N in 2..64")
+    if all(isinstance(convert_format(p[name]), IntFormat) for name in ("fmt_in", "fmt_out")):
+        return (f"fmt_in={p['fmt_in']!r} and fmt_out={p['fmt_out']!r} are both integer "
+                f"formats: at least one of fmt_in, fmt_out must be a float format")
+    if p["ftz"] and any(isinstance(convert_format(p[name]), IntFormat)
+                        for name in ("fmt_in", "fmt_out")):
+        return (f"ftz=True needs float formats on both sides, not fmt_in={p['fmt_in']!r}, "
+                f"fmt_out={p['fmt_out']!r} (integers have no subnormals)")
+    return None
+
+
+_CONVERT_FORMATS = f"{', '.join(PRESETS)}, 'E,M', int<N> or uint<N> (N in 2..64)"
+
+CONVERT_PARAMS = ParamSet(
+    params=(
+        Param("fmt_in", str, "fp32", f"input format: {_CONVERT_FORMATS}"),
+        Param("fmt_out", str, "bf16", f"output format: {_CONVERT_FORMATS}"),
+        Param("ftz", bool, False, "flush subnormal inputs and results to zero (float to float "
+              "only)"),
+        Param("latency", int, 1, "pipeline registers inside the operator (the stream adds one "
+              "output register)", min=0, max=MAX_LATENCY),
+    ),
+    rules=(_convert_formats,),
+)
+
+
+# -- function units (fp_exp, fp_gelu): fixed-point piecewise Taylor polynomials ------------------
+
+EXP_PARAMS = ParamSet(params=_function_common() + (
+    Param("base", str, "e", "e gives exp(x), 2 gives exp2(x) = 2**x", choices=("e", "2")),
+    Param("table_bits", int, 5, "fraction bits of t = x*log2(base) indexing the 2**f table "
+          "(2**table_bits segments)", min=2, max=8),
+    Param("degree", int, 2, "degree of the Taylor polynomial within a segment", min=1, max=4),
+))
+
+GELU_PARAMS = ParamSet(params=_function_common() + (
+    Param("range", int, 8, "|x| from which on GELU(x) is x (x > 0) or -0 (x < 0)",
+          choices=(4, 8)),
+    Param("segments", int, 64, "polynomial segments over [0, range) of |x|",
+          choices=(8, 16, 32, 64, 128, 256)),
+    Param("degree", int, 3, "degree of the Taylor polynomial within a segment", min=1, max=5),
+))

@@ -1,10 +1,12 @@
-"""NumPy reference for ``requant``, from the definition of rounding and saturation."""
+"""NumPy reference for ``requant``: the numerics library's exact fixed-point twin."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ...core.ints import int_array
+from ...numerics.golden import fx_requantize
+from ...numerics.formats import MAX_FIXED_WIDTH, FixedFormat
 
 
 def limits(width: int, signed: bool) -> tuple[int, int]:
@@ -13,14 +15,23 @@ def limits(width: int, signed: bool) -> tuple[int, int]:
     return 0, (1 << width) - 1
 
 
-def requantize(x: np.ndarray, shift: int, out_width: int, signed: bool, rounding: str) -> np.ndarray:
-    """``clip(round(x / 2**shift))`` where half_up rounds ties toward +infinity and truncate
-    rounds toward -infinity (an arithmetic shift)."""
+def formats(in_width: int, out_width: int, shift: int, signed: bool) -> tuple[FixedFormat, FixedFormat]:
+    """``requant`` as a fixed-point requantization: the input read with ``shift`` fraction
+    bits, the output an integer."""
+    return FixedFormat(in_width, shift, signed), FixedFormat(out_width, 0, signed)
+
+
+def requantize(x: np.ndarray, shift: int, out_width: int, signed: bool, rounding: str,
+               overflow: str = "saturate") -> np.ndarray:
+    """``round(x / 2**shift)`` brought into the ``out_width``-bit range: truncate rounds toward
+    -infinity (an arithmetic shift), half_up ties toward +infinity, half_even ties to even;
+    saturate clamps, wrap keeps the low bits."""
     values = [int(v) for v in np.asarray(x).ravel()]
-    offset = (1 << (shift - 1)) if rounding == "half_up" and shift else 0
-    low, high = limits(out_width, signed)
-    out = [min(max((v + offset) >> shift, low), high) for v in values]
-    return int_array(out, out_width, signed).reshape(np.shape(x))
+    # The result does not depend on the input width: read x in the widest format there is.
+    fmt_in, fmt_out = formats(MAX_FIXED_WIDTH, out_width, shift, signed)
+    out = fx_requantize(np.array(values, dtype=object), fmt_in, fmt_out, rounding=rounding,
+                        overflow=overflow)
+    return int_array(np.asarray(out).ravel().tolist(), out_width, signed).reshape(np.shape(x))
 
 
 def stimulus(rng: np.random.Generator, n: int, in_width: int, signed: bool, shift: int) -> dict:

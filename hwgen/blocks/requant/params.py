@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...core.params import Param, ParamSet
+from ...numerics.formats import OVERFLOWS, ROUNDINGS
 
 
 def _shift_below_width(p):
@@ -18,8 +19,10 @@ PARAMS = ParamSet(
         Param("out_width", int, 8, "output sample width in bits", min=2, max=64),
         Param("shift", int, 8, "right shift (division by 2**shift) before saturation", min=0, max=255),
         Param("signed", bool, True, "samples are two's complement"),
-        Param("rounding", str, "half_up", "how the shifted-out bits round the result",
-              choices=("truncate", "half_up")),
+        Param("rounding", str, "half_up", "how the shifted-out bits round the result: toward "
+              "-inf, to nearest with ties up, to nearest with ties to even", choices=ROUNDINGS),
+        Param("overflow", str, "saturate", "a result outside the output range: clamp, or keep "
+              "its low bits", choices=OVERFLOWS),
     ),
     rules=(_shift_below_width,),
 )

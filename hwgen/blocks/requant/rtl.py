@@ -7,27 +7,15 @@ width. One output register; ``samples`` is ready whenever that register is empty
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, signed, unsigned
+from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from ...core.block import Block, register
 from ...core.ints import int_array
+from ...numerics.rtl.fixed import requantize
 from . import golden, model
 from .params import PARAMS
-
-
-def saturate(value, low, high):
-    """Clamp ``value`` to low..high, comparing only against bounds it can actually cross (a
-    comparison that is constant by its operand width is a lint error, and wasted logic)."""
-    shape = value.shape()
-    reach_low = -(1 << (shape.width - 1)) if shape.signed else 0
-    reach_high = (1 << (shape.width - shape.signed)) - 1
-    if reach_high > high:
-        value = Mux(value > high, high, value)
-    if reach_low < low:
-        value = Mux(value < low, low, value)
-    return value
 
 
 @register
@@ -51,23 +39,22 @@ class Requant(Block):
     def elaborate(self, platform):
         m = Module()
         p = self.p
-        x = self.samples.payload
-        if p.rounding == "half_up" and p.shift:
-            x = x + Const(1 << (p.shift - 1))
-        shifted = x >> p.shift
-        saturated = saturate(shifted, *golden.limits(p.out_width, p.signed))
+        fmt_in, fmt_out = golden.formats(p.in_width, p.out_width, p.shift, p.signed)
+        scaled = requantize(m, self.samples.payload, fmt_in, fmt_out, rounding=p.rounding,
+                            overflow=p.overflow, name="requantized")
 
         m.d.comb += self.samples.ready.eq(~self.scaled.valid | self.scaled.ready)
         with m.If(self.samples.ready):
             m.d.sync += [
                 self.scaled.valid.eq(self.samples.valid),
-                self.scaled.payload.eq(saturated),
+                self.scaled.payload.eq(scaled),
             ]
         return m
 
     def golden(self, inputs):
         p = self.p
-        return {"y": golden.requantize(inputs["x"], p.shift, p.out_width, p.signed, p.rounding)}
+        return {"y": golden.requantize(inputs["x"], p.shift, p.out_width, p.signed, p.rounding,
+                                       p.overflow)}
 
     def stimulus(self, rng, n):
         return golden.stimulus(rng, n, self.p.in_width, self.p.signed, self.p.shift)

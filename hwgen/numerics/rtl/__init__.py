@@ -8,6 +8,14 @@ canonical quiet NaN.
 """
 
 from .add import FloatAdder
+from .compare import FloatCompare, FloatMinMax
+from .convert import FloatConverter, FloatToInt, IntToFloat
+from .exp import FloatExp, FloatGelu
+from .fma import FloatFMA
 from .mul import FloatMultiplier
+from .recip import FloatInverseSqrt, FloatReciprocal
 
-__all__ = ["FloatAdder", "FloatMultiplier"]
+__all__ = ["FloatAdder", "FloatCompare", "FloatFMA", "FloatMinMax", "FloatMultiplier",
+           "FloatConverter", "FloatToInt", "IntToFloat",
+           "FloatInverseSqrt", "FloatReciprocal",
+           "FloatExp", "FloatGelu"]

@@ -101,7 +101,7 @@ def _generated(work: Path, design, ports, top: str) -> Generated:
 
 
 def measure(name: str, fmt_name: str, latency: int, target: str) -> dict:
-    formats, build = OPERATORS[name]
+    _, build = OPERATORS[name]
     operator = build(parse_format(fmt_name), latency)
     top = re.sub(r"\W", "_", f"{name}_{fmt_name}_l{latency}")
     with tempfile.TemporaryDirectory(prefix="hwgen-numerics-area-") as scratch:

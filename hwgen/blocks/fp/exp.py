@@ -14,21 +14,13 @@ from ...core.block import register
 from ...numerics import golden
 from ...numerics.rtl import FloatExp, FloatGelu
 from .params import EXP_PARAMS, GELU_PARAMS
-from .recip import unary_stimulus  # every pattern, shuffled (shared with fp_recip)
-from .rtl import FloatBlock
+from .rtl import FunctionUnitBlock
 
 __all__ = ["FpExp", "FpGelu"]
 
 
-class _UnaryBlock(FloatBlock):
-    operand_names = ("a",)
-
-    def stimulus(self, rng, n):
-        return unary_stimulus(rng, n, self.fmt)
-
-
 @register
-class FpExp(_UnaryBlock):
+class FpExp(FunctionUnitBlock):
     name = "fp_exp"
     params = EXP_PARAMS
     summary = "exponential e**x or 2**x (table + Taylor in fixed point, one RNE), fp16 or bf16"
@@ -43,11 +35,11 @@ class FpExp(_UnaryBlock):
 
     def reference(self, operands):
         return golden.fp_exp(operands["a"], self.fmt, self.p.ftz, base=self.p.base,
-                                 table_bits=self.p.table_bits, degree=self.p.degree)
+                             table_bits=self.p.table_bits, degree=self.p.degree)
 
 
 @register
-class FpGelu(_UnaryBlock):
+class FpGelu(FunctionUnitBlock):
     name = "fp_gelu"
     params = GELU_PARAMS
     summary = "GELU x*Phi(x) (piecewise Taylor of 1 - Phi in fixed point, one RNE), fp16 or bf16"
@@ -59,4 +51,4 @@ class FpGelu(_UnaryBlock):
 
     def reference(self, operands):
         return golden.fp_gelu(operands["a"], self.fmt, self.p.ftz, range=self.p.range,
-                                  segments=self.p.segments, degree=self.p.degree)
+                              segments=self.p.segments, degree=self.p.degree)

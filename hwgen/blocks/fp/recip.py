@@ -10,36 +10,17 @@ from the independent twins in ``hwgen.numerics.golden``.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ...core.block import register
 from ...numerics import golden
-from ...numerics.formats import FloatFormat
 from ...numerics.rtl import FloatInverseSqrt, FloatReciprocal
 from .params import RECIP_PARAMS, RSQRT_PARAMS
-from .rtl import FloatBlock
+from .rtl import FunctionUnitBlock
 
-__all__ = ["FpRecip", "FpRsqrt", "unary_stimulus"]
-
-
-def unary_stimulus(rng: np.random.Generator, n: int, fmt: FloatFormat) -> dict[str, np.ndarray]:
-    """Every bit pattern of the format, shuffled, repeated or truncated to ``n``: for a 16-bit
-    unary unit the whole input space is the natural stimulus."""
-    patterns = np.arange(1 << fmt.width, dtype=np.uint64)
-    rounds = -(-n // len(patterns)) if n else 0
-    a = np.concatenate([rng.permutation(patterns) for _ in range(rounds)] or [patterns[:0]])
-    return {"a": a[:n].astype(np.uint64)}
-
-
-class _FunctionBlock(FloatBlock):
-    operand_names = ("a",)
-
-    def stimulus(self, rng, n):
-        return unary_stimulus(rng, n, self.fmt)
+__all__ = ["FpRecip", "FpRsqrt"]
 
 
 @register
-class FpRecip(_FunctionBlock):
+class FpRecip(FunctionUnitBlock):
     name = "fp_recip"
     params = RECIP_PARAMS
     summary = "reciprocal 1/x (table seed + Newton-Raphson, one RNE), fp16 or bf16"
@@ -51,11 +32,11 @@ class FpRecip(_FunctionBlock):
 
     def reference(self, operands):
         return golden.fp_recip(operands["a"], self.fmt, self.p.ftz,
-                                     seed_bits=self.p.seed_bits, iterations=self.p.iterations)
+                               seed_bits=self.p.seed_bits, iterations=self.p.iterations)
 
 
 @register
-class FpRsqrt(_FunctionBlock):
+class FpRsqrt(FunctionUnitBlock):
     name = "fp_rsqrt"
     params = RSQRT_PARAMS
     summary = "inverse square root 1/sqrt(x) (bit-trick seed + Newton-Raphson), fp16 or bf16"
@@ -66,5 +47,4 @@ class FpRsqrt(_FunctionBlock):
                                 iterations=self.p.iterations)
 
     def reference(self, operands):
-        return golden.fp_rsqrt(operands["a"], self.fmt, self.p.ftz,
-                                     iterations=self.p.iterations)
+        return golden.fp_rsqrt(operands["a"], self.fmt, self.p.ftz, iterations=self.p.iterations)

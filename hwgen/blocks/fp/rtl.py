@@ -156,6 +156,16 @@ class FloatBlock(Block):
         return values.astype(np.uint64)
 
 
+class FunctionUnitBlock(FloatBlock):
+    """A unary function unit (exp, reciprocal, ...): one operand ``a``; its stimulus is every
+    bit pattern of the (16-bit) format, shuffled."""
+
+    operand_names = ("a",)
+
+    def stimulus(self, rng, n):
+        return stimulus.unary_stimulus(rng, n, self.fmt)
+
+
 @register
 class FpMul(FloatBlock):
     name = "fp_mul"

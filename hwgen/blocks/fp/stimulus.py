@@ -242,3 +242,12 @@ def fma_stimulus(rng: np.random.Generator, n: int, fmt: FloatFormat) -> dict[str
     ops["b"][:count] = specials[triples // s % s]
     ops["c"][:count] = specials[triples % s]
     return {k: v.astype(np.uint64) for k, v in ops.items()}
+
+
+def unary_stimulus(rng: np.random.Generator, n: int, fmt: FloatFormat) -> dict[str, np.ndarray]:
+    """Every bit pattern of the format, shuffled, repeated or truncated to ``n``: for a 16-bit
+    unary unit the whole input space is the natural stimulus."""
+    patterns = np.arange(1 << fmt.width, dtype=np.uint64)
+    rounds = -(-n // len(patterns)) if n else 0
+    a = np.concatenate([rng.permutation(patterns) for _ in range(rounds)] or [patterns[:0]])
+    return {"a": a[:n].astype(np.uint64)}

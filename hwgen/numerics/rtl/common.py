@@ -27,14 +27,33 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import data
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
 
 from ..formats import FloatFormat
 
 __all__ = [
-    "Stages", "leading_zeros", "normalize", "override_special", "round_pack", "special_layout",
-    "unpack", "unpacked_layout",
+    "Stages", "leading_zeros", "normalize", "operator_ports", "override_special", "round_pack",
+    "special_layout", "unpack", "unpacked_layout",
 ]
+
+
+# -- ports ---------------------------------------------------------------------------------------
+
+def operator_ports(component: wiring.Component, inputs: dict, y_shape, latency: int) -> dict:
+    """The signature members every operator has: its ``inputs`` (name -> shape), the result
+    ``y``, and, when ``latency > 0``, the register enable ``en`` (high unless driven).
+
+    A negative latency raises ``ValueError``; ``component`` (not yet constructed) is then marked
+    so that Amaranth does not also warn that it was never elaborated."""
+    if latency < 0:
+        component._MustUse__silence = True
+        raise ValueError(f"latency must be >= 0, not {latency}")
+    members = {name: In(shape) for name, shape in inputs.items()}
+    members["y"] = Out(y_shape)
+    if latency:
+        members["en"] = In(1, init=1)
+    return members
 
 
 # -- unpack -----------------------------------------------------------------------------------

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from ..formats import FloatFormat
-from .common import Stages, unpack
+from .common import Stages, operator_ports, unpack
 
 __all__ = ["COMPARE_FLAGS", "FloatCompare", "FloatMinMax"]
 
@@ -24,17 +23,9 @@ __all__ = ["COMPARE_FLAGS", "FloatCompare", "FloatMinMax"]
 COMPARE_FLAGS = ("lt", "eq", "gt", "unordered")
 
 
-def _check(latency: int):
-    if latency < 0:
-        raise ValueError(f"latency must be >= 0, not {latency}")
-
-
-def _ports(fmt: FloatFormat, latency: int, y_width: int) -> dict:
-    members = {"a": In(unsigned(fmt.width)), "b": In(unsigned(fmt.width)),
-               "y": Out(unsigned(y_width))}
-    if latency:
-        members["en"] = In(1, init=1)
-    return members
+def _ports(component, fmt: FloatFormat, latency: int, y_width: int) -> dict:
+    word = unsigned(fmt.width)
+    return operator_ports(component, {"a": word, "b": word}, unsigned(y_width), latency)
 
 
 def _classify(m: Module, fmt: FloatFormat, bits: Value, *, ftz: bool, name: str):
@@ -79,9 +70,8 @@ class FloatMinMax(wiring.Component):
     def __init__(self, fmt: FloatFormat, *, op: str = "min", ftz: bool = False, latency: int = 0):
         if op not in ("min", "max"):
             raise ValueError(f"op must be 'min' or 'max', not {op!r}")
-        _check(latency)
         self.fmt, self.op, self.ftz, self.latency = fmt, op, ftz, latency
-        super().__init__(_ports(fmt, latency, fmt.width))
+        super().__init__(_ports(self, fmt, latency, fmt.width))
 
     def elaborate(self, platform):
         m = Module()
@@ -117,9 +107,8 @@ class FloatCompare(wiring.Component):
     PLAN = {0: (), 1: ("compared",), 2: ("classified", "compared")}
 
     def __init__(self, fmt: FloatFormat, *, ftz: bool = False, latency: int = 0):
-        _check(latency)
         self.fmt, self.ftz, self.latency = fmt, ftz, latency
-        super().__init__(_ports(fmt, latency, len(COMPARE_FLAGS)))
+        super().__init__(_ports(self, fmt, latency, len(COMPARE_FLAGS)))
 
     def elaborate(self, platform):
         m = Module()

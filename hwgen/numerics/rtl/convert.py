@@ -14,31 +14,28 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from ..formats import FloatFormat
-from .common import Stages, normalize, override_special, round_pack, special_layout, unpack
+from .common import (
+    Stages,
+    normalize,
+    operator_ports,
+    override_special,
+    round_pack,
+    special_layout,
+    unpack,
+)
 
 __all__ = ["FloatConverter", "FloatToInt", "IntToFloat"]
 
 
-def _check(component, latency: int, int_width: int | None = None):
-    problem = None
-    if latency < 0:
-        problem = f"latency must be >= 0, not {latency}"
-    elif int_width is not None and not 2 <= int_width <= 64:
-        problem = f"int_width {int_width} is out of range: allowed 2..64"
-    if problem:
+def _ports(component, in_width: int, out_width: int, latency: int,
+           int_width: int | None = None) -> dict:
+    if int_width is not None and not 2 <= int_width <= 64:
         # Never built, so not an "unused elaboratable" either: keep Amaranth's warning quiet.
         component._MustUse__silence = True
-        raise ValueError(problem)
-
-
-def _ports(in_width: int, out_width: int, latency: int) -> dict:
-    members = {"a": In(unsigned(in_width)), "y": Out(unsigned(out_width))}
-    if latency:
-        members["en"] = In(1, init=1)
-    return members
+        raise ValueError(f"int_width {int_width} is out of range: allowed 2..64")
+    return operator_ports(component, {"a": unsigned(in_width)}, unsigned(out_width), latency)
 
 
 def _pad_below(value, width: int):
@@ -68,9 +65,8 @@ class FloatConverter(wiring.Component):
 
     def __init__(self, fmt_in: FloatFormat, fmt_out: FloatFormat, *, ftz: bool = False,
                  latency: int = 0):
-        _check(self, latency)
         self.fmt_in, self.fmt_out, self.ftz, self.latency = fmt_in, fmt_out, ftz, latency
-        super().__init__(_ports(fmt_in.width, fmt_out.width, latency))
+        super().__init__(_ports(self, fmt_in.width, fmt_out.width, latency))
 
     def elaborate(self, platform):
         m = Module()
@@ -115,9 +111,8 @@ class IntToFloat(wiring.Component):
     PLAN = {0: (), 1: ("normalized",), 2: ("magnitude", "normalized")}
 
     def __init__(self, int_width: int, signed: bool, fmt: FloatFormat, *, latency: int = 0):
-        _check(self, latency, int_width)
         self.int_width, self.signed, self.fmt, self.latency = int_width, signed, fmt, latency
-        super().__init__(_ports(int_width, fmt.width, latency))
+        super().__init__(_ports(self, int_width, fmt.width, latency, int_width))
 
     def elaborate(self, platform):
         m = Module()
@@ -167,9 +162,8 @@ class FloatToInt(wiring.Component):
     PLAN = {0: (), 1: ("aligned",), 2: ("aligned", "rounded")}
 
     def __init__(self, fmt: FloatFormat, int_width: int, signed: bool, *, latency: int = 0):
-        _check(self, latency, int_width)
         self.fmt, self.int_width, self.signed, self.latency = fmt, int_width, signed, latency
-        super().__init__(_ports(fmt.width, int_width, latency))
+        super().__init__(_ports(self, fmt.width, int_width, latency, int_width))
 
     def elaborate(self, platform):
         m = Module()

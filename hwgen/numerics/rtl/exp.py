@@ -16,10 +16,17 @@ import math
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from ..formats import FloatFormat
-from .common import Stages, normalize, override_special, round_pack, special_layout, unpack
+from .common import (
+    Stages,
+    normalize,
+    operator_ports,
+    override_special,
+    round_pack,
+    special_layout,
+    unpack,
+)
 
 __all__ = ["FloatExp", "FloatGelu", "exp_table", "gelu_table"]
 
@@ -145,13 +152,9 @@ class _FunctionUnit(wiring.Component):
     """Ports shared by the units: ``a`` in, ``y`` out, ``en`` when pipelined."""
 
     def __init__(self, fmt: FloatFormat, *, ftz: bool, latency: int):
-        if latency < 0:
-            raise ValueError(f"latency must be >= 0, not {latency}")
         self.fmt, self.ftz, self.latency = fmt, ftz, latency
-        members = {"a": In(unsigned(fmt.width)), "y": Out(unsigned(fmt.width))}
-        if latency:
-            members["en"] = In(1, init=1)
-        super().__init__(members)
+        word = unsigned(fmt.width)
+        super().__init__(operator_ports(self, {"a": word}, word, latency))
 
 
 def _check(name: str, value, allowed) -> None:

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from ..formats import OVERFLOWS, ROUNDINGS, FixedFormat
-from .common import Stages
+from .common import Stages, operator_ports
 
 __all__ = ["FixedRequantizer", "fixed_shape", "requantize", "saturate", "shift_round"]
 
@@ -105,14 +104,10 @@ class FixedRequantizer(wiring.Component):
     def __init__(self, fmt_in: FixedFormat, fmt_out: FixedFormat, *, rounding: str = "truncate",
                  overflow: str = "saturate", latency: int = 0):
         _check_modes(rounding, overflow)
-        if latency < 0:
-            raise ValueError(f"latency must be >= 0, not {latency}")
         self.fmt_in, self.fmt_out = fmt_in, fmt_out
         self.rounding, self.overflow, self.latency = rounding, overflow, latency
-        members = {"x": In(fixed_shape(fmt_in)), "y": Out(fixed_shape(fmt_out))}
-        if latency:
-            members["en"] = In(1, init=1)
-        super().__init__(members)
+        super().__init__(operator_ports(self, {"x": fixed_shape(fmt_in)}, fixed_shape(fmt_out),
+                                        latency))
 
     def elaborate(self, platform):
         m = Module()

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from ..formats import FloatFormat
-from .common import Stages, normalize, override_special, round_pack, special_layout, unpack
+from .common import (
+    Stages,
+    normalize,
+    operator_ports,
+    override_special,
+    round_pack,
+    special_layout,
+    unpack,
+)
 
 __all__ = ["FloatMultiplier"]
 
@@ -30,14 +37,9 @@ class FloatMultiplier(wiring.Component):
     PLAN = {0: (), 1: ("product",), 2: ("product", "normalized")}
 
     def __init__(self, fmt: FloatFormat, *, ftz: bool = False, latency: int = 0):
-        if latency < 0:
-            raise ValueError(f"latency must be >= 0, not {latency}")
         self.fmt, self.ftz, self.latency = fmt, ftz, latency
-        members = {"a": In(unsigned(fmt.width)), "b": In(unsigned(fmt.width)),
-                   "y": Out(unsigned(fmt.width))}
-        if latency:
-            members["en"] = In(1, init=1)
-        super().__init__(members)
+        word = unsigned(fmt.width)
+        super().__init__(operator_ports(self, {"a": word, "b": word}, word, latency))
 
     def elaborate(self, platform):
         m = Module()

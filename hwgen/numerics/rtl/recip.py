@@ -14,11 +14,18 @@ from fractions import Fraction
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from ..formats import FloatFormat
-from .common import (Stages, leading_zeros, normalize, override_special, round_pack,
-                     special_layout, unpack)
+from .common import (
+    Stages,
+    leading_zeros,
+    normalize,
+    operator_ports,
+    override_special,
+    round_pack,
+    special_layout,
+    unpack,
+)
 
 __all__ = ["FloatInverseSqrt", "FloatReciprocal", "reciprocal_seeds", "rsqrt_magic"]
 
@@ -58,17 +65,13 @@ class _FunctionUnit(wiring.Component):
     pipelined."""
 
     def __init__(self, fmt: FloatFormat, *, ftz: bool, latency: int, iterations: int):
-        if latency < 0:
-            raise ValueError(f"latency must be >= 0, not {latency}")
         if not 0 <= iterations <= MAX_ITERATIONS:
             raise ValueError(f"iterations={iterations} is out of range: allowed "
                              f"0..{MAX_ITERATIONS}")
         self.fmt, self.ftz, self.latency, self.iterations = fmt, ftz, latency, iterations
         self.frac_bits = fmt.precision + GUARD_BITS
-        members = {"a": In(unsigned(fmt.width)), "y": Out(unsigned(fmt.width))}
-        if latency:
-            members["en"] = In(1, init=1)
-        super().__init__(members)
+        word = unsigned(fmt.width)
+        super().__init__(operator_ports(self, {"a": word}, word, latency))
 
     def _stages(self, m: Module) -> Stages:
         points = ["seed"] + [f"step{i + 1}" for i in range(self.iterations)] + ["normalized"]

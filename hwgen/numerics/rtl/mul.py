@@ -6,15 +6,8 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 
 from ..formats import FloatFormat
-from .common import (
-    Stages,
-    normalize,
-    operator_ports,
-    override_special,
-    round_pack,
-    special_layout,
-    unpack,
-)
+from .common import (Stages, normalize, operator_ports, override_special, round_pack,
+                     special_layout, unpack)
 
 __all__ = ["FloatMultiplier"]
 

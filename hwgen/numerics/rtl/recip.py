@@ -16,16 +16,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 
 from ..formats import FloatFormat
-from .common import (
-    Stages,
-    leading_zeros,
-    normalize,
-    operator_ports,
-    override_special,
-    round_pack,
-    special_layout,
-    unpack,
-)
+from .common import (Stages, leading_zeros, normalize, operator_ports, override_special,
+                     round_pack, special_layout, unpack)
 
 __all__ = ["FloatInverseSqrt", "FloatReciprocal", "reciprocal_seeds", "rsqrt_magic"]
 

@@ -1,4 +1,4 @@
-"""The ``hwgen`` command line: list, generate, lint, sim, flow."""
+"""The ``hwgen`` command line: list, generate, lint, sim, flow, model."""
 
 from __future__ import annotations
 
@@ -157,6 +157,44 @@ def cmd_sweep_report(args):
     return 0
 
 
+def cmd_model_pim_gpt(args):
+    import json
+
+    from .blocks.pim import gpt
+    from .blocks.pim.channel import PARAMS as CHANNEL_PARAMS
+
+    channel_params = CHANNEL_PARAMS.parse_assignments(args.param or [], block="pim_channel")
+    names = list(gpt.MODELS) if args.model == "all" else [args.model]
+    results = [gpt.decode_token(name, args.channels, args.context, channel_params=channel_params,
+                                asic_lanes=args.asic_lanes, asic_clock_ns=args.asic_clock_ns)
+               for name in names]
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results] if args.model == "all" else results[0].as_dict(),
+                         indent=2))
+        return 0
+    if args.model == "all":
+        print(gpt.format_table(results))
+    else:
+        r = results[0]
+        print(gpt.format_breakdown(r))
+        print()
+        print(f"tokens/s {r.tokens_per_s:.1f}; row-hit rate {100 * r.row_hit_rate:.2f}%; "
+              f"DRAM reads: weights {r.weight_bytes / 1e6:.1f} MB, KV {r.kv_bytes / 1e6:.1f} MB; "
+              f"channel buses {r.bus_bytes / 1e6:.2f} MB")
+        for roof in r.rooflines.values():
+            print(f"roofline {roof['device']}: {roof['ns'] / 1e3:.1f} us per token; "
+                  f"PIM speedup {roof['speedup']:.2f}x")
+    for r in results:
+        if r.capacity_used > 1:
+            print(f"note: {r.model} with a {gpt.MODELS[r.model].max_context}-token KV cache needs "
+                  f"{r.capacity_used:.2f}x the DRAM of {r.channels} channel{'s' * (r.channels != 1)}",
+                  file=sys.stderr)
+    a = results[0].assumptions
+    print(f"assumptions: tCK {a['tck_ns']} ns, ASIC {a['asic_lanes']} lanes at {a['asic_clock_ns']} ns, "
+          f"no overlap of ASIC and PIM work (batch 1); see docs/pim_gpt.md")
+    return 0
+
+
 def sweep_report_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hwgen sweep report",
@@ -244,6 +282,29 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="recompute points found in the machine-wide cache")
     p.add_argument("--quiet", action="store_true", help="a log line per point instead of a progress bar")
     p.set_defaults(run=cmd_sweep)
+
+    p = sub.add_parser("model", help="system performance models (see: hwgen model pim-gpt --help)",
+                       description="Performance models of whole systems built from the blocks.")
+    models = p.add_subparsers(dest="model_command", metavar="MODEL", required=True)
+    q = models.add_parser("pim-gpt", help="PIM-GPT per-token decode latency of GPT models",
+                          description="Per-token decode latency of a GPT model at batch 1 on PIM "
+                                      "channels (pim_channel's command-level scheduler for every "
+                                      "GEMV) and the ASIC vector unit (pim_vector_unit's cycle "
+                                      "model), split by operation, with the row-hit rate, bytes "
+                                      "moved, tokens/s and the speedup over T4 and H100 memory-"
+                                      "bandwidth rooflines. See docs/pim_gpt.md.")
+    q.add_argument("--model", default="gpt2-medium", metavar="NAME",
+                   help="gpt2-small, gpt2-medium, gpt2-large, gpt2-xl, gpt3-125m, gpt3-350m, "
+                        "gpt3-760m, gpt3-1.3b, or 'all' for a table of every model (default gpt2-medium)")
+    q.add_argument("--channels", type=int, default=8, metavar="N", help="PIM channels in parallel (default 8)")
+    q.add_argument("--context", type=int, default=512, metavar="N",
+                   help="tokens in the KV cache, the new one included (default 512)")
+    q.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                   help="a pim_channel parameter for every channel (repeatable)")
+    q.add_argument("--asic-lanes", type=int, default=16, metavar="N", help="ASIC vector lanes (default 16)")
+    q.add_argument("--asic-clock-ns", type=float, metavar="NS", help="ASIC clock period (default: tCK)")
+    q.add_argument("--json", action="store_true", help="print the result(s) as JSON")
+    q.set_defaults(run=cmd_model_pim_gpt)
 
     p = sub.add_parser("flow", help="generate, lint, simulate and model every block",
                        description="For every registered block (and example graph) at its "

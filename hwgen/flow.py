@@ -1,5 +1,6 @@
 """``hwgen flow``: generate, lint, simulate and model every registered block (and the example
-graphs) at their defaults, and tabulate the results."""
+graphs) at their defaults (or the reduced ``flow_params`` a block declares), and tabulate the
+results."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ def run_design(design, model_cycles, vectors: int, seed: int, rtl_out: Path) -> 
 def designs():
     """(design, model-cycles function) for every registered block and example graph."""
     for name in blocks.names():
-        block = blocks.get(name)
+        block = blocks.get(name, **blocks.block_class(name).flow_params)
         yield block, lambda inputs, b=block: b.model(b.workload(inputs)).cycles
     for make in examples.GRAPHS.values():
         graph = make()

@@ -40,6 +40,9 @@ async def stream_bench(dut):
     monitors = [(m, getattr(dut, f"{m.port}__valid"), getattr(dut, f"{m.port}__ready"),
                  _word_reader(getattr(dut, f"{m.port}__payload"))) for m in state.monitors]
 
+    traces = [(port, getattr(dut, f"{port}__valid"), _word_reader(getattr(dut, f"{port}__payload")))
+              for port in state.traces]
+
     Clock(dut.clk, 10, unit="ns").start()
     edge_trigger = RisingEdge(dut.clk)
     dut.rst.value = 1
@@ -65,6 +68,9 @@ async def stream_bench(dut):
         for monitor, valid, _, read_word in monitors:
             if monitor.taking(bool(valid.value)):
                 monitor.take(edge, read_word())
+        for port, valid, read_word in traces:
+            if valid.value:
+                state.record(port, edge, read_word())
         if state.finished(edge, DRAIN_CYCLES):
             break
         for driver, valid, _, payload in drivers:

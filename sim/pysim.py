@@ -10,7 +10,7 @@ import time
 from amaranth.sim import Simulator
 
 from sim.bench import DRAIN_CYCLES
-from sim.runner import SimResult, bench_job, prepare, score
+from sim.runner import SimResult, bench_job, model_cycles, prepare, score
 from sim.stream import BenchState
 
 
@@ -21,7 +21,7 @@ def _as_value(payload):
 def simulate_pysim(design, inputs=None, *, vectors: int = 100, seed: int = 1, idle: float = 0.0,
                    backpressure: float = 0.0) -> SimResult:
     prepared = prepare(design, inputs, vectors, seed)
-    state = BenchState(bench_job(prepared, seed, idle, backpressure))
+    state = BenchState(bench_job(prepared, seed, idle, backpressure, model_cycles(design, prepared.inputs)))
     ports = design.signature.members
     drivers = [(d, getattr(design, d.port)) for d in state.drivers]
     monitors = [(m, getattr(design, m.port)) for m in state.monitors]
@@ -29,6 +29,9 @@ def simulate_pysim(design, inputs=None, *, vectors: int = 100, seed: int = 1, id
     sampled = [p.ready for _, p in drivers] + \
         [s for _, p in monitors for s in (p.valid, _as_value(p.payload))]
     masks = [(1 << len(_as_value(p.payload))) - 1 for _, p in monitors]
+    traces = [(port, getattr(design, port)) for port in state.traces]
+    sampled += [s for _, p in traces for s in (p.valid, _as_value(p.payload))]
+    trace_masks = [(1 << len(_as_value(p.payload))) - 1 for _, p in traces]
     assert all(name in ports for name in prepared.words)
     report = {}
 
@@ -50,6 +53,10 @@ def simulate_pysim(design, inputs=None, *, vectors: int = 100, seed: int = 1, id
                 valid, word = values.pop(0), values.pop(0)
                 if monitor.taking(valid):
                     monitor.take(edge, word & mask)
+            for (port, _), mask in zip(traces, trace_masks):
+                valid, word = values.pop(0), values.pop(0)
+                if valid:
+                    state.record(port, edge, word & mask)
             if state.finished(edge, DRAIN_CYCLES):
                 break
             edge += 1

@@ -44,6 +44,8 @@ class SimResult:
     directory: Path | None
     waves: Path | None = None
     problems: list[str] = field(default_factory=list)
+    # observation ports (Block.trace_ports): per port, "edge" and the payload's fields
+    traces: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -134,6 +136,7 @@ class Prepared:
     words: dict[str, list[int]]
     expected_counts: dict[str, int]
     out_shapes: dict
+    trace_shapes: dict = field(default_factory=dict)
 
 
 def prepare(design, inputs: Mapping[str, np.ndarray] | None, vectors: int, seed: int) -> Prepared:
@@ -159,12 +162,26 @@ def prepare(design, inputs: Mapping[str, np.ndarray] | None, vectors: int, seed:
         expected_counts={port: len(payload.pack(shape, expected_beats[port]))
                          for port, shape in out_shapes.items()},
         out_shapes=out_shapes,
+        trace_shapes=dict(design.trace_ports()) if hasattr(design, "trace_ports") else {},
     )
 
 
-def bench_job(prepared: Prepared, seed: int, idle: float, backpressure: float) -> dict:
-    """What a bench needs to run: the words to drive, the beats to expect, the stall odds."""
+def model_cycles(design, inputs) -> int:
+    """The design's predicted cycle count for ``inputs``, or 0 when it has no model of its own
+    (a graph's model needs ``Graph.estimate``)."""
+    try:
+        return int(design.model(design.workload(inputs)).cycles)
+    except Exception:
+        return 0
+
+
+def bench_job(prepared: Prepared, seed: int, idle: float, backpressure: float,
+              expected_cycles: int = 0) -> dict:
+    """What a bench needs to run: the words to drive, the beats to expect, the stall odds.
+    The cycle budget covers four cycles per beat, or four times the model's cycle count for a
+    block that computes much longer than it streams (a GEMV in memory)."""
     total_beats = sum(map(len, prepared.words.values())) + sum(prepared.expected_counts.values())
+    total_beats = max(total_beats, expected_cycles)
     slowdown = 1 / max(1e-3, 1 - idle) / max(1e-3, 1 - backpressure)
     return {
         "seed": seed,
@@ -172,6 +189,7 @@ def bench_job(prepared: Prepared, seed: int, idle: float, backpressure: float) -
         "backpressure": backpressure,
         "inputs": prepared.words,
         "outputs": prepared.expected_counts,
+        "traces": list(prepared.trace_shapes),
         "max_cycles": int(4 * total_beats * slowdown) + 10_000,
     }
 
@@ -192,6 +210,12 @@ def score(design, prepared: Prepared, bench: dict, directory: Path | None,
             problems.append(f"{port}: {len(words) - want} more beats than expected")
         actual_beats[port] = payload.unpack(shape, words[:want])
     outputs = {} if bench["timed_out"] else design.beats_to_fields(actual_beats)
+    traces = {}
+    for port, shape in prepared.trace_shapes.items():
+        edges, words = bench.get("traces", {}).get(port, ([], []))
+        traces[port] = {"edge": np.asarray(edges, dtype=np.int64), **_as_fields(payload.unpack(shape, words))}
+    if traces and not bench["timed_out"] and hasattr(design, "check_traces"):
+        problems += design.check_traces(traces)
     return SimResult(
         verdict=compare(prepared.expected, outputs) if outputs else compare({}, {}),
         vectors=design.vector_count(prepared.inputs),
@@ -203,7 +227,12 @@ def score(design, prepared: Prepared, bench: dict, directory: Path | None,
         directory=directory,
         waves=waves,
         problems=problems,
+        traces=traces,
     )
+
+
+def _as_fields(unpacked) -> dict:
+    return unpacked if isinstance(unpacked, dict) else {"payload": unpacked}
 
 
 def simulate(design, inputs: Mapping[str, np.ndarray] | None = None, *, vectors: int = 1000,
@@ -224,7 +253,7 @@ def simulate(design, inputs: Mapping[str, np.ndarray] | None = None, *, vectors:
     directory = Path(out) if out is not None else generated.directory / "sim"
     directory.mkdir(parents=True, exist_ok=True)
     directory = directory.resolve()
-    job = {**bench_job(prepared, seed, idle, backpressure),
+    job = {**bench_job(prepared, seed, idle, backpressure, model_cycles(design, prepared.inputs)),
            "result_path": str(directory / "bench-result.pkl")}
     Path(job["result_path"]).unlink(missing_ok=True)
     job_path = directory / "bench-job.pkl"

@@ -87,7 +87,14 @@ class BenchState:
         self.monitors = [StreamMonitor(port, random.Random(rng.random()), job["backpressure"])
                          for port in job["outputs"]]
         self.expected = job["outputs"]
+        # observation ports: every cycle their valid is high, (edge, payload word) is recorded
+        self.traces = {port: ([], []) for port in job.get("traces", ())}
         self.drain_until: int | None = None
+
+    def record(self, port: str, edge: int, word: int) -> None:
+        edges, words = self.traces[port]
+        edges.append(edge)
+        words.append(word)
 
     def finished(self, edge: int, drain_cycles: int) -> bool:
         """True once every beat has moved and ``drain_cycles`` more have passed (to catch a
@@ -106,6 +113,7 @@ class BenchState:
         return {
             "outputs": {m.port: m.words for m in self.monitors},
             "sent": {d.port: d.sent for d in self.drivers},
+            "traces": self.traces,
             "timed_out": self.drain_until is None,
             "edges": edges,
             "wall": wall,

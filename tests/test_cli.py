@@ -21,7 +21,7 @@ def hwgen(*args, cwd=None):
                           cwd=cwd, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
 
 
-@pytest.mark.parametrize("command", ["list", "generate", "lint", "sim", "flow"])
+@pytest.mark.parametrize("command", ["list", "generate", "lint", "sim", "synth", "sweep", "flow", "model"])
 def test_every_command_has_help(command):
     done = hwgen(command, "--help")
     assert done.returncode == 0 and "usage: hwgen " + command in done.stdout

@@ -409,3 +409,59 @@ def test_fields_are_checked():
         block.fields_to_beats({"a": np.zeros(2), "b": np.zeros(2, dtype=np.uint64)})
     with pytest.raises(ValueError, match="'b' is missing"):
         block.fields_to_beats({"a": np.zeros(2, dtype=np.uint64)})
+
+
+def _run_binary(unit, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from amaranth.sim import Simulator
+
+    out = []
+
+    async def bench(ctx):
+        for x, y in zip(a.tolist(), b.tolist()):
+            ctx.set(unit.a, x)
+            ctx.set(unit.b, y)
+            out.append(ctx.get(unit.y))
+
+    sim = Simulator(unit)
+    sim.add_testbench(bench)
+    sim.run()
+    return np.array(out, dtype=np.uint64)
+
+
+@pytest.mark.parametrize("fmt_in, fmt_out, ftz", [("bf16", "fp32", False), ("bf16", "fp32", True),
+                                                  ("fp16", "fp32", False), ("fp8_e4m3", "bf16", False),
+                                                  ("fp16", "bf16", False)])
+def test_widening_multiplier(fmt_in, fmt_out, ftz):
+    """``FloatMultiplier(fmt, out_fmt=...)``: operands in one format, one rounding into another.
+    Into fp32 the product is exact, so NumPy's float32 product of the widened operands is an
+    independent reference; fp8/fp16 into bf16 round, and are checked against the exact
+    Fraction reference. Special values cross product plus random pairs."""
+    fin, fout = PRESETS[fmt_in], PRESETS[fmt_out]
+    rng = np.random.default_rng(7)
+    specials = golden.special_values(fin)
+    a = np.concatenate([np.repeat(specials, len(specials)),
+                        rng.integers(0, 1 << fin.width, 3000, dtype=np.uint64)]).astype(np.uint64)
+    b = np.concatenate([np.tile(specials, len(specials)),
+                        rng.integers(0, 1 << fin.width, 3000, dtype=np.uint64)]).astype(np.uint64)
+    got = _run_binary(FloatMultiplier(fin, out_fmt=fout, ftz=ftz), a, b)
+    twin = golden.fp_mul(a, b, fin, ftz=ftz, out_fmt=fout)
+    np.testing.assert_array_equal(got, twin)
+    if fmt_out == "fp32" and not ftz:
+        wide = golden.fp_convert(a, fin, fout), golden.fp_convert(b, fin, fout)
+        with np.errstate(all="ignore"):
+            product = (wide[0].astype(np.uint32).view(np.float32)
+                       * wide[1].astype(np.uint32).view(np.float32))
+        reference = product.view(np.uint32).astype(np.uint64)
+        nan = np.isnan(product)
+        reference[nan] = fout.canonical_nan
+        np.testing.assert_array_equal(got, reference)
+    else:
+        checked = 0
+        for x, y, g in zip(a.tolist(), b.tolist(), got.tolist()):
+            dx, dy = (_decode(_flush(v, fin) if ftz else v, fin) for v in (x, y))
+            if dx[0] == dy[0] == "num":
+                want = _encode(dx[1] ^ dy[1], dx[2] * dy[2], fout)
+                want = _flush(want, fout) if ftz else want
+                assert g == want, (x, y)
+                checked += 1
+        assert checked > 3000

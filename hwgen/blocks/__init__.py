@@ -6,6 +6,7 @@ from ..core.block import Block, registry
 from ..core.params import ParamError
 from . import mac_array, requant  # noqa: F401  (importing a block family registers it)
 from . import fp  # noqa: F401  (fp_mul, fp_add)
+from . import pim  # noqa: F401  (pim_bank_mac, pim_channel, pim_vector_unit)
 
 
 def names() -> list[str]:

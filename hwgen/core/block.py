@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import Out
 
 from .params import ParamSet, params_hash
 
@@ -54,6 +55,15 @@ class Estimate:
         return {**asdict(self), "bytes_moved": self.bytes_moved}
 
 
+class TraceSignature(wiring.Signature):
+    """An observation port: ``payload`` is meaningful in the cycles ``valid`` is high, and
+    nothing can stall it (a DRAM command bus, say). Testbenches record every valid cycle with
+    its clock edge instead of handshaking; see ``Block.trace_ports``."""
+
+    def __init__(self, payload_shape):
+        super().__init__({"valid": Out(1), "payload": Out(payload_shape)})
+
+
 class Block(wiring.Component):
     """Base class of every hwgen block. Subclasses set ``name``, ``params`` and ``summary``,
     implement ``signature_members()`` and ``elaborate()``, and the model hooks below."""
@@ -61,6 +71,10 @@ class Block(wiring.Component):
     name: ClassVar[str]
     params: ClassVar[ParamSet]
     summary: ClassVar[str] = ""
+    # Parameters ``hwgen flow`` uses instead of the defaults, for a block whose default
+    # configuration (a full-size memory channel, say) is too large to build and simulate in a
+    # routine run. Empty: the flow runs the defaults.
+    flow_params: ClassVar[dict[str, Any]] = {}
     # A block is as often built for its golden or performance model as for its hardware, so
     # Amaranth's "created but never used" warning would be noise.
     _MustUse__silence = True
@@ -91,6 +105,19 @@ class Block(wiring.Component):
             if member.is_signature and isinstance(member.signature, stream.Signature)
             and member.flow == flow
         }
+
+    def trace_ports(self) -> dict[str, Any]:
+        """The observation ports (``TraceSignature`` members) and their payload shapes."""
+        return {
+            name: member.signature.members["payload"].shape
+            for name, member in self.signature.members.items()
+            if member.is_signature and isinstance(member.signature, TraceSignature)
+        }
+
+    def check_traces(self, traces: Mapping[str, Mapping[str, np.ndarray]]) -> list[str]:
+        """Problems in a simulation's observation traces (e.g. broken protocol timing), as
+        one message each; the runners add them to the verdict. None by default."""
+        return []
 
     def info(self) -> dict[str, Any]:
         """Derived quantities worth reporting (e.g. an accumulator width) in the manifest."""

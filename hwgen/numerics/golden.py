@@ -169,17 +169,18 @@ def round_exact(sign: int, mag: int, exp: int, fmt: FloatFormat, ftz: bool = Fal
 # Scalar operators
 # ---------------------------------------------------------------------------------------------
 
-def _mul1(a: int, b: int, k: _Consts, ftz: bool) -> int:
+def _mul1(a: int, b: int, k: _Consts, ftz: bool, kout: _Consts | None = None) -> int:
+    kout = kout or k   # a widening multiply decodes in one format and rounds into another
     ka, sa, ma, ea = _decode1(a, k, ftz)
     kb, sb, mb, eb = _decode1(b, k, ftz)
     if ka == _NAN or kb == _NAN:
-        return k.nan
+        return kout.nan
     s = sa ^ sb
     if ka == _INF or kb == _INF:
         if (ka == _FINITE and ma == 0) or (kb == _FINITE and mb == 0):
-            return k.nan                                   # Inf * 0
-        return s * k.sign_bit | k.inf
-    return _round1(s, ma * mb, ea + eb, k, ftz)
+            return kout.nan                                # Inf * 0
+        return s * kout.sign_bit | kout.inf
+    return _round1(s, ma * mb, ea + eb, kout, ftz)
 
 
 def _add1(a: int, b: int, k: _Consts, ftz: bool) -> int:
@@ -295,10 +296,12 @@ def is_nan(bits, fmt: FloatFormat) -> np.ndarray:
 # Public operators
 # ---------------------------------------------------------------------------------------------
 
-def fp_mul(a, b, fmt: FloatFormat, ftz: bool = False) -> np.ndarray:
-    """``round(a * b)``."""
+def fp_mul(a, b, fmt: FloatFormat, ftz: bool = False, out_fmt: FloatFormat | None = None) -> np.ndarray:
+    """``round(a * b)``; with ``out_fmt``, operands in ``fmt`` and one rounding into
+    ``out_fmt`` (a widening multiply: bf16 x bf16 into fp32 is exact)."""
     k = _consts(fmt)
-    return _map(lambda x, y: _mul1(x, y, k, ftz), [as_bits(a, fmt, "a"), as_bits(b, fmt, "b")])
+    kout = _consts(out_fmt) if out_fmt is not None else k
+    return _map(lambda x, y: _mul1(x, y, k, ftz, kout), [as_bits(a, fmt, "a"), as_bits(b, fmt, "b")])
 
 
 def fp_add(a, b, fmt: FloatFormat, ftz: bool = False) -> np.ndarray:

@@ -190,13 +190,16 @@ def test_pysim(name, params):
     assert np.array_equal(got, want)
 
 
-def run_operator(unit, inputs: np.ndarray) -> np.ndarray:
-    """Drive a combinational unit's ``a`` with each pattern in turn and read ``y``."""
+def run_operator(unit, inputs: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """Drive a combinational unit's ``a`` (and ``b``, for a binary one) with each pattern in
+    turn and read ``y``."""
     out = []
+    operands = [(unit.a, inputs)] + ([(unit.b, b)] if b is not None else [])
 
     async def bench(ctx):
-        for value in inputs.tolist():
-            ctx.set(unit.a, value)
+        for values in zip(*(np.asarray(v).tolist() for _, v in operands)):
+            for (port, _), value in zip(operands, values):
+                ctx.set(port, value)
             out.append(ctx.get(unit.y))
 
     sim = Simulator(unit)

@@ -31,6 +31,7 @@ from hwgen.numerics.formats import PRESETS, FloatFormat, parse_format
 from hwgen.numerics.rtl import FloatAdder, FloatMultiplier
 from sim.pysim import simulate_pysim
 from sim.runner import simulate
+from test_numerics_recip import run_operator
 
 OPS = ("mul", "add", "sub")
 FORMATS = ("fp16", "bf16", "fp32", "6,9")
@@ -411,23 +412,6 @@ def test_fields_are_checked():
         block.fields_to_beats({"a": np.zeros(2, dtype=np.uint64)})
 
 
-def _run_binary(unit, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    from amaranth.sim import Simulator
-
-    out = []
-
-    async def bench(ctx):
-        for x, y in zip(a.tolist(), b.tolist()):
-            ctx.set(unit.a, x)
-            ctx.set(unit.b, y)
-            out.append(ctx.get(unit.y))
-
-    sim = Simulator(unit)
-    sim.add_testbench(bench)
-    sim.run()
-    return np.array(out, dtype=np.uint64)
-
-
 @pytest.mark.parametrize("fmt_in, fmt_out, ftz", [("bf16", "fp32", False), ("bf16", "fp32", True),
                                                   ("fp16", "fp32", False), ("fp8_e4m3", "bf16", False),
                                                   ("fp16", "bf16", False)])
@@ -443,7 +427,7 @@ def test_widening_multiplier(fmt_in, fmt_out, ftz):
                         rng.integers(0, 1 << fin.width, 3000, dtype=np.uint64)]).astype(np.uint64)
     b = np.concatenate([np.tile(specials, len(specials)),
                         rng.integers(0, 1 << fin.width, 3000, dtype=np.uint64)]).astype(np.uint64)
-    got = _run_binary(FloatMultiplier(fin, out_fmt=fout, ftz=ftz), a, b)
+    got = run_operator(FloatMultiplier(fin, out_fmt=fout, ftz=ftz), a, b)
     twin = golden.fp_mul(a, b, fin, ftz=ftz, out_fmt=fout)
     np.testing.assert_array_equal(got, twin)
     if fmt_out == "fp32" and not ftz:

@@ -3,10 +3,10 @@ the global buffer, and the command controller that runs a GEMV as a timed DRAM c
 
 Ports:
 
-* ``host`` (in): LOAD beats write one column of every bank (a backdoor standing for weights
-  already in DRAM; not a timed command), GEMV beats start a matrix-vector product
-  (``base_row``, ``slots``, ``beats``: see ``mapping.py``). The controller takes the next host
-  beat only when idle.
+* ``host`` (in): LOAD beats write one column of the banks, element by element as ``mask``
+  says (a backdoor standing for weights already in DRAM, or a KV-cache append; not a timed
+  command); GEMV beats start a matrix-vector product (base ``row``, ``slots``, ``beats``,
+  ``last_count``: see ``mapping.py``). The controller takes the next host beat only when idle.
 * ``x`` (in): the vector, one global-buffer column (``lanes`` elements) per beat, taken as the
   controller issues the WR_GB that stores it.
 * ``y`` (out): one beat per RD_MAC: every bank's accumulator, ``CL`` cycles after the RD_MAC.

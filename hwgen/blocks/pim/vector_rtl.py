@@ -57,11 +57,15 @@ def fp32_adder(ftz: bool, subtract: bool = False):
 
 
 def reciprocal_table(max_len: int) -> Memory:
-    """A ROM of fp32 patterns, entry ``n`` = 1/n rounded to nearest even (entry 0 unused, +0).
+    """A ROM of :func:`reciprocal_entries`."""
+    return Memory(shape=32, depth=max_len + 1, init=reciprocal_entries(max_len))
+
+
+def reciprocal_entries(max_len: int) -> list[int]:
+    """fp32 patterns, entry ``n`` = 1/n rounded to nearest even (entry 0 unused, +0).
 
     Computed as ``float32(1.0 / n)``: the float64 quotient is within half a float64 ulp, and
     rounding it again to fp32 cannot land on a different neighbour unless 1/n has 29
     identical bits right after its 24th, which no n below 2**14 (the parameter's range) has:
     ``tests/test_pim_vector_unit.py`` checks every entry against the exact quotient."""
-    entries = [0] + [int(np.float32(1.0 / n).view(np.uint32)) for n in range(1, max_len + 1)]
-    return Memory(shape=32, depth=max_len + 1, init=entries)
+    return [0] + [int(np.float32(1.0 / n).view(np.uint32)) for n in range(1, max_len + 1)]

@@ -23,7 +23,7 @@ from amaranth.hdl import Module, Shape
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .core.block import Block, Estimate
+from .core.block import Block, Estimate, TraceSignature
 from .core.params import params_hash
 
 _NODE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*$")
@@ -221,6 +221,10 @@ class GraphTop(Block):
                 members[f"{node}__{port}"] = flow(graph.block(node).stream_ports(flow)[port]
                                                   if flow == Out else
                                                   graph.block(node).stream_ports(flow)[port].flip())
+        # every node's observation ports (a DRAM command bus, say) reach the top unchanged
+        for node in graph.order():
+            for port, shape in graph.block(node).trace_ports().items():
+                members[f"{node}__{port}"] = Out(TraceSignature(shape))
         wiring.Component.__init__(self, members)
 
     @property
@@ -245,7 +249,20 @@ class GraphTop(Block):
         for node, port in graph.open_ports(Out):
             wiring.connect(m, getattr(graph.block(node), port),
                            wiring.flipped(getattr(self, f"{node}__{port}")))
+        for node in graph.order():
+            for port in graph.block(node).trace_ports():
+                wiring.connect(m, getattr(graph.block(node), port),
+                               wiring.flipped(getattr(self, f"{node}__{port}")))
         return m
+
+    def check_traces(self, traces):
+        """Each node checks its own observation ports."""
+        problems = []
+        for node in self.graph.order():
+            block = self.graph.block(node)
+            mine = {port: traces[f"{node}__{port}"] for port in block.trace_ports()}
+            problems += [f"{node}: {problem}" for problem in block.check_traces(mine)] if mine else []
+        return problems
 
     # -- the block interface, delegated node by node ------------------------------------------
     def golden(self, inputs):

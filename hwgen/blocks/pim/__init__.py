@@ -6,3 +6,4 @@ See docs/pim.md."""
 from . import vector  # noqa: F401
 from . import bank  # noqa: F401
 from . import channel  # noqa: F401
+from . import adapters  # noqa: F401

@@ -195,6 +195,49 @@ def cmd_model_pim_gpt(args):
     return 0
 
 
+def _int_list(text: str, name: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise ValueError(f"--{name} {text!r}: expected comma-separated integers, e.g. 4,16")
+    return values
+
+
+def cmd_model_instinfer(args):
+    import json
+
+    from .blocks.attention import system
+
+    hw = system.Hardware(flash_channels=args.flash_channels, engine_channels=args.engine_channels,
+                         lanes=args.lanes, softmax=args.softmax, top_r=args.top_r, top_k=args.top_k)
+    system.validate(hw)
+    names = list(system.MODELS) if args.model == "all" else [args.model]
+    for name in names:
+        system.get_model(name)
+    if args.system != "all" and args.system not in system.SYSTEMS:
+        raise ValueError(f"system={args.system!r} is out of range: allowed all, {', '.join(system.SYSTEMS)}")
+    systems = list(system.SYSTEMS) if args.system == "all" else [args.system]
+    results = system.sweep(names, systems, _int_list(args.batch, "batch"), _int_list(args.seq, "seq"),
+                           _int_list(args.drives, "drives"), hw)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+        return 0
+    print(system.format_table(results))
+    gains = system.speedups(results)
+    if gains:
+        best, base, ratio = max(gains, key=lambda g: g[2])
+        print(f"largest speedup: {ratio:.2f}x, {best.system} over baseline, {best.model} seq {best.seq} "
+              f"batch {best.batch} on {best.drives} drive{'s' * (best.drives != 1)} "
+              f"({best.tokens_per_s:.2f} vs {base.tokens_per_s:.2f} tokens/s)")
+    print(f"assumptions: context = mean over the output (seq + seq/2); step = max of GPU, links and "
+          f"engines (overlapped); {hw.flash_channels} flash channels x {hw.flash_mbps} MB/s per drive, "
+          f"{hw.engines} engine{'s' * (hw.engines != 1)} of {hw.engine_channels} channels and "
+          f"{hw.lanes} lanes at {hw.clock_mhz} MHz; see docs/attention.md")
+    return 0
+
+
 def sweep_report_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hwgen sweep report",
@@ -305,6 +348,34 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--asic-clock-ns", type=float, metavar="NS", help="ASIC clock period (default: tCK)")
     q.add_argument("--json", action="store_true", help="print the result(s) as JSON")
     q.set_defaults(run=cmd_model_pim_gpt)
+
+    q = models.add_parser("instinfer", help="InstInfer decode tokens/s: SSD baseline vs in-storage attention",
+                          description="Decode tokens/s of OPT-13B, OPT-30B and Llama-2-13B shapes with "
+                                      "the KV cache in flash: a FlexGen-style baseline (KV streamed "
+                                      "from SSDs to an RTX A6000 every step) against in-storage "
+                                      "attention (dense or SparF) on 1 to 16 drives, heads split "
+                                      "across drives, with the speedup over the baseline at the same "
+                                      "drive count. See docs/attention.md.")
+    q.add_argument("--model", default="opt-13b", metavar="NAME",
+                   help="opt-13b, opt-30b, llama2-13b, or 'all' (default opt-13b)")
+    q.add_argument("--batch", default="4,8,16,32,64,128,256", metavar="N,N,...",
+                   help="batch sizes (default 4,8,16,32,64,128,256)")
+    q.add_argument("--seq", default="1024,2048", metavar="N,N,...",
+                   help="input = output lengths (default 1024,2048)")
+    q.add_argument("--drives", default="1,2,4,8,16", metavar="N,N,...", help="drive counts (default 1,2,4,8,16)")
+    q.add_argument("--system", default="all", metavar="NAME",
+                   help="baseline, dense, sparf, or 'all' (default all)")
+    q.add_argument("--flash-channels", type=int, default=8, metavar="N",
+                   help="flash channels per drive, 1.4 GB/s each (default 8)")
+    q.add_argument("--engine-channels", type=int, default=4, metavar="N",
+                   help="flash channels per attention engine; a drive has flash/engine channels engines (default 4)")
+    q.add_argument("--lanes", type=int, default=8, metavar="N", help="engine lanes (default 8)")
+    q.add_argument("--softmax", default="two_pass", metavar="KIND",
+                   help="engine softmax: two_pass or online (default two_pass)")
+    q.add_argument("--top-r", type=int, default=32, metavar="R", help="SparF channels (default 32)")
+    q.add_argument("--top-k", type=int, default=64, metavar="K", help="SparF tokens (default 64)")
+    q.add_argument("--json", action="store_true", help="print every point as JSON")
+    q.set_defaults(run=cmd_model_instinfer)
 
     p = sub.add_parser("flow", help="generate, lint, simulate and model every block",
                        description="For every registered block (and example graph) at its "

@@ -42,6 +42,10 @@ async def stream_bench(dut):
 
     traces = [(port, getattr(dut, f"{port}__valid"), _word_reader(getattr(dut, f"{port}__payload")))
               for port in state.traces]
+    memories = [(mem, getattr(dut, f"{mem.request}__valid"), _word_reader(getattr(dut, f"{mem.request}__payload")),
+                 getattr(dut, f"{mem.request}__ready"), getattr(dut, f"{mem.response}__valid"),
+                 getattr(dut, f"{mem.response}__payload"), getattr(dut, f"{mem.response}__ready"))
+                for mem in state.memories]
 
     Clock(dut.clk, 10, unit="ns").start()
     edge_trigger = RisingEdge(dut.clk)
@@ -50,12 +54,16 @@ async def stream_bench(dut):
         valid.value = 0
     for _, _, ready, _ in monitors:
         ready.value = 0
+    for _, _, _, request_ready, response_valid, _, _ in memories:
+        request_ready.value = 0
+        response_valid.value = 0
     for _ in range(2):
         await edge_trigger
     dut.rst.value = 0
 
     valid_driven = {d.port: False for d in state.drivers}
     ready_driven = {m.port: False for m in state.monitors}
+    memory_driven = [[False, False] for _ in memories]  # request ready, response valid
     edge = 0
     started = time.perf_counter()
     while True:
@@ -71,6 +79,11 @@ async def stream_bench(dut):
         for port, valid, read_word in traces:
             if valid.value:
                 state.record(port, edge, read_word())
+        for mem, request_valid, read_request, _, _, _, response_ready in memories:
+            if mem.offering and response_ready.value:
+                mem.taken(edge)
+            if mem.request_ready and request_valid.value:
+                mem.accept(edge, read_request())
         if state.finished(edge, DRAIN_CYCLES):
             break
         for driver, valid, _, payload in drivers:
@@ -85,6 +98,18 @@ async def stream_bench(dut):
             if take != ready_driven[monitor.port]:
                 ready.value = int(take)
                 ready_driven[monitor.port] = take
+        for (mem, _, _, request_ready, response_valid, response_payload, _), driven in \
+                zip(memories, memory_driven):
+            if edge >= mem.next_plan:
+                ready, offer, word = mem.plan(edge)
+                if word is not None:
+                    response_payload.value = word
+                if ready != driven[0]:
+                    request_ready.value = int(ready)
+                    driven[0] = ready
+                if offer != driven[1]:
+                    response_valid.value = int(offer)
+                    driven[1] = offer
         edge += 1
     wall = time.perf_counter() - started
 

@@ -32,6 +32,10 @@ def simulate_pysim(design, inputs=None, *, vectors: int = 100, seed: int = 1, id
     traces = [(port, getattr(design, port)) for port in state.traces]
     sampled += [s for _, p in traces for s in (p.valid, _as_value(p.payload))]
     trace_masks = [(1 << len(_as_value(p.payload))) - 1 for _, p in traces]
+    memories = [(mem, getattr(design, mem.request), getattr(design, mem.response)) for mem in state.memories]
+    sampled += [s for _, request, response in memories
+                for s in (request.valid, _as_value(request.payload), response.ready)]
+    page_masks = [(1 << len(_as_value(request.payload))) - 1 for _, request, _ in memories]
     assert all(name in ports for name in prepared.words)
     report = {}
 
@@ -46,6 +50,13 @@ def simulate_pysim(design, inputs=None, *, vectors: int = 100, seed: int = 1, id
                 ctx.set(port.valid, offer)
             for monitor, port in monitors:
                 ctx.set(port.ready, monitor.plan())
+            for mem, request, response in memories:
+                if edge - 1 >= mem.next_plan:  # plans for the edge about to come
+                    ready, offer, word = mem.plan(edge - 1)
+                    if word is not None:
+                        ctx.set(_as_value(response.payload), word)
+                    ctx.set(request.ready, ready)
+                    ctx.set(response.valid, offer)
             _, _, *values = await ctx.tick().sample(*sampled)
             for driver, _ in drivers:
                 driver.sample(edge, values.pop(0))
@@ -57,6 +68,12 @@ def simulate_pysim(design, inputs=None, *, vectors: int = 100, seed: int = 1, id
                 valid, word = values.pop(0), values.pop(0)
                 if valid:
                     state.record(port, edge, word & mask)
+            for (mem, _, _), mask in zip(memories, page_masks):
+                request_valid, page, response_ready = values.pop(0), values.pop(0), values.pop(0)
+                if mem.offering and response_ready:
+                    mem.taken(edge)
+                if mem.request_ready and request_valid:
+                    mem.accept(edge, page & mask)
             if state.finished(edge, DRAIN_CYCLES):
                 break
             edge += 1

@@ -16,6 +16,7 @@ import os
 import pickle
 import shutil
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Mapping
 
@@ -137,6 +138,8 @@ class Prepared:
     expected_counts: dict[str, int]
     out_shapes: dict
     trace_shapes: dict = field(default_factory=dict)
+    # memory name -> the bench job's entry for it (see ``memory_jobs``)
+    memories: dict = field(default_factory=dict)
 
 
 def prepare(design, inputs: Mapping[str, np.ndarray] | None, vectors: int, seed: int) -> Prepared:
@@ -147,23 +150,76 @@ def prepare(design, inputs: Mapping[str, np.ndarray] | None, vectors: int, seed:
     inputs = dict(inputs)
     # map (and so check) the inputs before the golden model sees them
     in_beats = design.fields_to_beats(inputs)
-    missing = [port for port in port_shapes(design, In) if port not in in_beats]
+    memories = memory_jobs(design, inputs)
+    served = {port for spec in memories.values() for port in (spec["request"], spec["response"])}
+    in_shapes = {port: shape for port, shape in port_shapes(design, In).items() if port not in served}
+    out_shapes = {port: shape for port, shape in port_shapes(design, Out).items() if port not in served}
+    missing = [port for port in in_shapes if port not in in_beats]
     if missing:
         raise ValueError(f"{design.name}: the inputs ({', '.join(sorted(inputs)) or 'none'}) "
                          f"leave input stream {', '.join(missing)} without data")
     expected = design.golden(inputs)
     expected_beats = design.fields_to_beats(expected)
-    out_shapes = port_shapes(design, Out)
     return Prepared(
         inputs=inputs,
         expected=expected,
-        words={port: payload.pack(shape, in_beats[port])
-               for port, shape in port_shapes(design, In).items()},
+        words={port: payload.pack(shape, in_beats[port]) for port, shape in in_shapes.items()},
         expected_counts={port: len(payload.pack(shape, expected_beats[port]))
                          for port, shape in out_shapes.items()},
         out_shapes=out_shapes,
         trace_shapes=dict(design.trace_ports()) if hasattr(design, "trace_ports") else {},
+        memories=memories,
     )
+
+
+def memory_jobs(design, inputs: Mapping[str, np.ndarray]) -> dict[str, dict]:
+    """The design's memories (``Block.memories``) as bench job entries: ports, timing, and
+    every page packed into the response port's words."""
+    from amaranth.lib.wiring import In, Out
+
+    memories = design.memories(inputs) if hasattr(design, "memories") else {}
+    if not memories:
+        return {}
+    requests, responses = port_shapes(design, Out), port_shapes(design, In)
+    jobs = {}
+    for name, memory in memories.items():
+        if memory.request not in requests:
+            raise ValueError(f"memory {name}: request port {memory.request!r} is "
+                             f"not an output stream of the design")
+        if memory.response not in responses:
+            raise ValueError(f"memory {name}: response port {memory.response!r} "
+                             f"is not an input stream of the design")
+        jobs[name] = {
+            "kind": memory.kind,
+            "request": memory.request,
+            "response": memory.response,
+            "pages": _pack_pages(name, responses[memory.response], memory.pages, memory.page_beats),
+            "page_beats": memory.page_beats,
+            "latency": memory.latency,
+            "beat_cycles": Fraction(memory.beat_cycles),
+        }
+    return jobs
+
+
+def _pack_pages(name: str, shape, pages: Mapping[int, object], page_beats: int) -> dict[int, list[int]]:
+    ids = [int(page) for page in pages]
+    if not ids:
+        return {}
+    values = list(pages.values())
+    if all(isinstance(v, np.ndarray) for v in values):
+        # one pack for the whole image: the per-call overhead dominates for small pages
+        words = payload.pack(shape, np.concatenate(values))
+        counts = [len(v) for v in values]
+    else:
+        packed = [payload.pack(shape, v) for v in values]
+        words = [w for page in packed for w in page]
+        counts = [len(page) for page in packed]
+    wrong = [(page, count) for page, count in zip(ids, counts) if count != page_beats]
+    if wrong:
+        page, count = wrong[0]
+        raise ValueError(f"memory {name}: page {page} has {count} beats, every page needs "
+                         f"page_beats={page_beats}")
+    return {page: words[i * page_beats:(i + 1) * page_beats] for i, page in enumerate(ids)}
 
 
 def model_cycles(design, inputs) -> int:
@@ -190,6 +246,7 @@ def bench_job(prepared: Prepared, seed: int, idle: float, backpressure: float,
         "inputs": prepared.words,
         "outputs": prepared.expected_counts,
         "traces": list(prepared.trace_shapes),
+        "memories": prepared.memories,
         "max_cycles": int(4 * total_beats * slowdown) + 10_000,
     }
 
@@ -214,6 +271,9 @@ def score(design, prepared: Prepared, bench: dict, directory: Path | None,
     for port, shape in prepared.trace_shapes.items():
         edges, words = bench.get("traces", {}).get(port, ([], []))
         traces[port] = {"edge": np.asarray(edges, dtype=np.int64), **_as_fields(payload.unpack(shape, words))}
+    for name, memory in bench.get("memories", {}).items():
+        traces[name] = {key: np.asarray(values, dtype=np.int64) for key, values in memory["trace"].items()}
+        problems += memory["problems"]
     if traces and not bench["timed_out"] and hasattr(design, "check_traces"):
         problems += design.check_traces(traces)
     return SimResult(

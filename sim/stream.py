@@ -8,11 +8,54 @@ its value changes and each payload as one whole word: Python per cycle is the bo
 
 Each cycle a bench calls ``sample`` with what it saw at the rising edge, then ``plan`` to learn
 what to drive until the next edge.
+
+Memory ports (``Block.memories``) are served by a model per memory, chosen by its ``kind``
+(``MEMORY_KINDS``). A model owns one request port (the bench drives its ``ready``) and one
+response port (the bench drives its ``valid`` and ``payload``) and offers what the benches
+call: ``accept(edge, word)`` when a request moved, ``taken(edge)`` when a response beat moved,
+``plan(edge)`` -> (request ready, response valid, word or None) only once ``edge >=
+next_plan``, and ``trace()`` and ``problems()`` at the end. Between edges, ``request_ready``
+says whether a request can move at the next edge and ``offering`` whether a response beat is
+on offer (the benches keep what they last wrote, so each signal is written only on a change).
 """
 
 from __future__ import annotations
 
+import importlib
+import math
 import random
+
+# an edge no run reaches (an int, so that edge arithmetic stays integral)
+NEVER = 1 << 62
+
+# memory kind -> "module:class" of its model; imported on use, the models import this module
+MEMORY_KINDS = {"paged": "sim.flash:FlashChannel"}
+
+
+def memory_model(kind: str):
+    try:
+        module, cls = MEMORY_KINDS[kind].split(":")
+    except KeyError:
+        raise ValueError(f"unknown memory kind {kind!r}: known {', '.join(sorted(MEMORY_KINDS))}") from None
+    return getattr(importlib.import_module(module), cls)
+
+
+class GeometricGaps:
+    """Cycles until an event that happens with probability ``p`` in every cycle, independently:
+    one draw per event instead of one per cycle (the models wait for the next event edge)."""
+
+    def __init__(self, p: float, rng: random.Random):
+        self.p = p
+        self.rng = rng
+        self.log_miss = math.log1p(-p) if 0 < p < 1 else 0.0
+
+    def gap(self) -> int:
+        """How many cycles pass without the event before the one it happens in."""
+        if self.p <= 0:
+            return NEVER
+        if self.p >= 1:
+            return 0
+        return min(NEVER, int(math.log(1.0 - self.rng.random()) / self.log_miss))
 
 
 class StreamDriver:
@@ -89,6 +132,10 @@ class BenchState:
         self.expected = job["outputs"]
         # observation ports: every cycle their valid is high, (edge, payload word) is recorded
         self.traces = {port: ([], []) for port in job.get("traces", ())}
+        # drawn after the drivers' and monitors' seeds, so adding memories leaves those as they were
+        self.memories = [memory_model(spec["kind"])(name, spec, random.Random(rng.random()),
+                                                    job["idle"], job["backpressure"])
+                         for name, spec in job.get("memories", {}).items()]
         self.drain_until: int | None = None
 
     def record(self, port: str, edge: int, word: int) -> None:
@@ -114,6 +161,8 @@ class BenchState:
             "outputs": {m.port: m.words for m in self.monitors},
             "sent": {d.port: d.sent for d in self.drivers},
             "traces": self.traces,
+            "memories": {mem.name: {"trace": mem.trace(), "problems": mem.problems()}
+                         for mem in self.memories},
             "timed_out": self.drain_until is None,
             "edges": edges,
             "wall": wall,

@@ -7,6 +7,7 @@ from ..core.params import ParamError
 from . import mac_array, requant  # noqa: F401  (importing a block family registers it)
 from . import fp  # noqa: F401  (fp_mul, fp_add)
 from . import pim  # noqa: F401  (pim_bank_mac, pim_channel, pim_vector_unit)
+from . import attention  # noqa: F401  (attention_engine)
 
 
 def names() -> list[str]:

@@ -16,6 +16,7 @@ block also says how fields map onto the beats of its streams (``fields_to_beats`
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from types import SimpleNamespace
 from typing import Any, ClassVar, Mapping
 
@@ -62,6 +63,29 @@ class TraceSignature(wiring.Signature):
 
     def __init__(self, payload_shape):
         super().__init__({"valid": Out(1), "payload": Out(payload_shape)})
+
+
+@dataclass(frozen=True)
+class PagedMemory:
+    """A read-only paged memory (a flash channel) that the testbench serves to a block.
+
+    The block asks for a page by sending its id on ``request`` (one of its ``Out`` streams) and
+    receives the page's ``page_beats`` beats, in request order, on ``response`` (one of its
+    ``In`` streams). ``pages`` maps page id to that page's beats, shaped like the response
+    port's beats (an array with one row per beat, as ``fields_to_beats`` gives). Timing, per
+    docs and ``sim.flash``: a page's first beat can be taken ``latency`` cycles after its
+    request is accepted, and then one beat leaves every ``beat_cycles`` cycles (a Fraction)
+    at best, and never more than one per cycle.
+    """
+
+    kind: ClassVar[str] = "paged"  # the bench's model for it: sim.stream.MEMORY_KINDS
+
+    request: str
+    response: str
+    pages: Mapping[int, Any]
+    page_beats: int
+    latency: int
+    beat_cycles: Fraction
 
 
 class Block(wiring.Component):
@@ -113,6 +137,12 @@ class Block(wiring.Component):
             for name, member in self.signature.members.items()
             if member.is_signature and isinstance(member.signature, TraceSignature)
         }
+
+    def memories(self, inputs: Mapping[str, np.ndarray]) -> dict[str, PagedMemory]:
+        """The memories the testbench serves for ``inputs``, by name: their ports are neither
+        driven from input fields nor compared with golden outputs. The simulation results
+        carry one trace per memory (``SimResult.traces[name]``). None by default."""
+        return {}
 
     def check_traces(self, traces: Mapping[str, Mapping[str, np.ndarray]]) -> list[str]:
         """Problems in a simulation's observation traces (e.g. broken protocol timing), as

@@ -1,0 +1,5 @@
+"""Decode attention over a flash-resident KV cache, after InstInfer (Pan et al., 2024)."""
+
+from .rtl import AttentionEngine
+
+__all__ = ["AttentionEngine"]

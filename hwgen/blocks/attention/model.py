@@ -1,0 +1,300 @@
+"""Cycle and traffic model of ``attention_engine``.
+
+The engine's time is set by three things that interact: flash (a page-read latency, then each
+channel's bus moving one beat every ``beat_cycles``), its queues (``flash_queue`` pages in
+flight per channel; a score FIFO between the K and V GeMVs in online mode), and its own pace
+(one K beat and one V beat per cycle at most; fixed-length scans and passes). No closed form
+captures the coupling between the K and V sides and the channels' buses exactly, so
+``engine_cycles`` steps through a query cycle by cycle at the level of page and beat *events*:
+which page is issued, which beat is offered, taken or dropped, when a phase ends. It models
+the engine's documented timing (docs/attention.md, "Timing"), not its signals, and handles no
+data. ``phase_bounds`` gives the closed-form view: the flash-bound and compute-bound times of
+each streaming phase, used to say which bound a configuration sits at.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from fractions import Fraction
+
+from .params import MUL_LATENCY, LEVEL_LATENCY, PAGE_TOKENS, SCORE_FIFO_DEPTH, beat_cycles, geometry
+
+KIND_K, KIND_V, KIND_CM, KIND_MEAN = 0, 1, 2, 3
+WEIGHT_FIFO_DEPTH = 4
+
+
+def mac_latency(lanes: int) -> int:
+    """The score GeMV's pipeline (the PIM bank MAC core): multiplier, tree levels, beat-sum
+    register, accumulator."""
+    return MUL_LATENCY + (lanes - 1).bit_length() * LEVEL_LATENCY + 2
+
+
+def pages_read(p, workload) -> int:
+    """Flash pages one workload reads."""
+    geo = geometry(p)
+    seq_len = workload["seq_len"]
+    used = -(-seq_len // PAGE_TOKENS)
+    total = 0
+    for query in range(workload["queries"]):
+        if p.mode == "sparf":
+            touched = len({t // PAGE_TOKENS for t in workload["tokens"][query]})
+            total += 1 + min(p.top_r, p.head_dim) * -(-seq_len // geo.cm_tokens) + 2 * touched
+        else:
+            total += 2 * used
+    return total
+
+
+def flash_bytes(p, workload) -> int:
+    geo = geometry(p)
+    return pages_read(p, workload) * geo.page_beats * p.lanes * 2
+
+
+class _Channel:
+    """One flash channel: the pages asked of it, in order, and its bus (spec: a beat may be
+    taken from edge ceil(max(T, ready)) on; then T = max(start + d, taken + 1))."""
+
+    def __init__(self, latency: int, d: Fraction, buffer_depth: int):
+        self.latency, self.d = latency, d
+        self.pages: deque = deque()     # [kind, j, c, b, ready_edge]
+        self.bus = Fraction(0)
+        self.beat = 0                   # beat of the head page
+        self.start: Fraction | None = None
+        # the receive buffer (Amaranth's SyncFIFOBuffered): a memory of depth - 1 entries and
+        # an output register; an entry written at edge x is readable from cycle x + 2 at best
+        self.inner: deque = deque()
+        self.inner_depth = buffer_depth - 1
+        self.out = None
+
+    def buffer_edge(self, read: bool, write) -> None:
+        """The receive buffer at one edge: the consumer's read, the refill of the output
+        register from the memory, the filter's write."""
+        empty_or_read = self.out is None or read
+        if read:
+            self.out = None
+        if self.inner and empty_or_read:
+            self.out = self.inner.popleft()
+        if write is not None:
+            self.inner.append(write)
+
+    def offered(self, edge: int) -> bool:
+        if not self.pages:
+            return False
+        if self.start is None:
+            self.start = max(self.bus, Fraction(self.pages[0][4]))
+        return edge >= math.ceil(self.start)
+
+    def take(self, edge: int, page_beats: int) -> bool:
+        """The head beat moves at ``edge``; True when it was the page's last."""
+        self.bus = max(self.start + self.d, Fraction(edge + 1))
+        self.start = None
+        self.beat += 1
+        if self.beat == page_beats:
+            self.beat = 0
+            self.pages.popleft()
+            return True
+        return False
+
+
+class _Query:
+    """One query's timeline, edge by edge (edge 0 accepts the query)."""
+
+    def __init__(self, p, seq_len: int, channels: list[_Channel], selected_channels, tokens):
+        self.p, self.geo = p, geometry(p)
+        self.seq_len = seq_len
+        self.channels = channels
+        self.sparse = p.mode == "sparf"
+        self.online = p.softmax == "online"
+        self.sel = sorted(selected_channels) if self.sparse else []
+        self.tokens = set(tokens) if self.sparse else set()
+        self.pages_used = -(-seq_len // PAGE_TOKENS)
+        self.cm_used = -(-seq_len // self.geo.cm_tokens)
+        self.touched = {t // PAGE_TOKENS for t in self.tokens}
+        self.lat = mac_latency(p.lanes)
+
+    # -- the page lists, in issue order ------------------------------------------------------
+    def list_a(self):
+        """(kind, j, c, b, channel, needed) per issuer step: the V-mean page, then channel-major
+        pages of the selected channels (an unselected channel is one step)."""
+        geo = self.geo
+        yield KIND_MEAN, 0, 0, 0, geo.mean_channel(), True
+        selected = set(self.sel)
+        for c in range(self.p.head_dim):
+            if c not in selected:
+                yield KIND_CM, 0, c, 0, 0, False
+                continue
+            for b in range(self.cm_used):
+                yield KIND_CM, 0, c, b, geo.cm_channel(c, b), True
+
+    def list_b(self):
+        geo = self.geo
+        needed = [(not self.sparse) or (j in self.touched) for j in range(self.pages_used)]
+        if self.online:
+            for j in range(self.pages_used):
+                if needed[j]:
+                    yield KIND_K, j, 0, 0, geo.token_channel(j), True
+                    yield KIND_V, j, 0, 0, geo.token_channel(j), True
+                else:
+                    yield KIND_K, j, 0, 0, geo.token_channel(j), False
+        else:
+            for kind in (KIND_K, KIND_V):
+                for j in range(self.pages_used):
+                    yield kind, j, 0, 0, geo.token_channel(j), needed[j]
+
+    def beat_needed(self, page, beat: int) -> bool:
+        kind, j, _, b = page[:4]
+        B = self.geo.beats_per_row
+        if kind == KIND_MEAN:
+            return beat < B
+        if kind == KIND_CM:
+            return b * self.geo.cm_tokens + beat * self.p.lanes < self.seq_len
+        token = j * PAGE_TOKENS + beat // B
+        return token < self.seq_len and (not self.sparse or token in self.tokens)
+
+    # -- a streaming phase: issue a list, consume what comes back ---------------------------
+    def stream(self, edge: int, steps, kind: str) -> int:
+        """Run the issuer over ``steps`` from ``edge`` (the phase's first cycle) until the
+        phase ends; return the edge it ends on (the next phase's first cycle is one later).
+        ``kind``: "A" (SparF's first list: V mean and channel-major K), "online" (K and V
+        together), "two_pass" (K sweep; then SOFTMAX and RECIP, while the issuer goes on with
+        the V sweep; then the V pass)."""
+        p, geo = self.p, self.geo
+        B, PB = geo.beats_per_row, geo.page_beats
+        chans = self.channels
+        steps = list(steps)
+        last_k = max((i for i, st in enumerate(steps) if st[0] == KIND_K), default=-1)
+        step = 0
+        k_done = False
+        order = (deque(), deque())   # channels of issued side-A / side-B pages, not yet consumed
+        flags = deque([False] * self.lat)   # row_done seen through 1..lat registers
+        score_v = False
+        inflight = scores = weights = 0
+        s1_v = v_v = cm_v = False
+        phase = "run"                # two_pass: run -> softmax -> recip -> vpass
+        countdown = 0
+        x = edge
+        while True:
+            busy = step < len(steps)
+            score_busy = any(flags) or score_v
+            online_busy = s1_v or scores > 0 or weights > 0 or inflight > 0
+            # ---- phase ends (on this cycle's registered state) -------------------------------
+            if kind == "A":
+                if not busy and not order[0] and not order[1] and not cm_v:
+                    return x
+            elif kind == "online":
+                if not busy and not order[0] and not order[1] and not score_busy and \
+                        not online_busy and not v_v:
+                    return x
+            elif phase == "run":
+                if k_done and not order[0] and not score_busy:
+                    phase, countdown = "softmax", self.seq_len + 4  # SOFTMAX (S + 2), RECIP (1)
+            elif phase == "vpass":
+                if not busy and not order[1] and not v_v:
+                    return x
+            enable_a = kind in ("A", "online") or phase == "run"
+            enable_b_v = kind == "online" or phase == "vpass"
+            enable_b_mean = kind == "A"
+            # ---- this cycle's handshakes ----------------------------------------------------
+            fire = False
+            if busy and steps[step][5]:
+                fire = len(chans[steps[step][4]].pages) < p.flash_queue
+            take_a = take_b = None
+            row_done = take_v = cm_now = pop_weight = False
+            credit = (scores + inflight < SCORE_FIFO_DEPTH) if self.online else True
+            if enable_a and order[0]:
+                out = chans[order[0][0]].out
+                if out is not None and out[1] == 0 and (out[3] or credit):
+                    take_a = order[0][0]
+                    if not out[3]:
+                        row_done = out[0] == KIND_K and out[2] == B - 1
+                        cm_now = out[0] == KIND_CM
+            if order[1]:
+                out = chans[order[1][0]].out
+                if out is not None and out[1] == 1:
+                    if out[0] == KIND_MEAN:
+                        ok = enable_b_mean
+                    elif out[3]:
+                        ok = enable_b_v
+                    else:
+                        ok = enable_b_v and (out[2] != 0 or not self.online or weights > 0)
+                    if ok:
+                        take_b = order[1][0]
+                        take_v = out[0] == KIND_V and not out[3]
+                        pop_weight = take_v and self.online and out[2] == 0
+            s2_fire = s1_v and weights < WEIGHT_FIFO_DEPTH
+            s1_take = scores > 0 and (not s1_v or s2_fire)
+            # ---- edge x -------------------------------------------------------------------
+            for index, chan in enumerate(chans):
+                read = index in (take_a, take_b)
+                if read and chan.out[4]:
+                    order[chan.out[1]].popleft()
+                write = None
+                if chan.offered(x):
+                    page = chan.pages[0]
+                    needed = self.beat_needed(page, chan.beat)
+                    last = chan.beat == PB - 1
+                    if not (needed or last) or len(chan.inner) < chan.inner_depth:
+                        if needed or last:
+                            side = 1 if page[0] in (KIND_V, KIND_MEAN) else 0
+                            # (kind, side, bpos, marker, end)
+                            write = (page[0], side, chan.beat % B, not needed, last)
+                        chan.take(x, PB)
+                chan.buffer_edge(read, write)
+            if fire:
+                kind_, j, c, b, ch, _ = steps[step]
+                chans[ch].pages.append([kind_, j, c, b, x + chans[ch].latency])
+                order[1 if kind_ in (KIND_V, KIND_MEAN) else 0].append(ch)
+            if busy and (fire or not steps[step][5]):
+                if step == last_k:
+                    k_done = True
+                step += 1
+            if self.online:
+                scores += score_v - s1_take
+                inflight += row_done - score_v
+                weights += s2_fire - pop_weight
+                s1_v = True if s1_take else (False if s2_fire else s1_v)
+            score_v = flags.pop()
+            flags.appendleft(row_done)
+            v_v, cm_v = take_v, cm_now
+            if phase in ("softmax", "recip"):
+                countdown -= 1
+                if countdown == 0:
+                    phase = "vpass"
+            x += 1
+
+
+def _query_cycles(p, seq_len: int, channels, selected_channels, tokens) -> int:
+    """The edge (counted from the one accepting the query, edge 0) that delivers its result."""
+    q = _Query(p, seq_len, channels, selected_channels, tokens)
+    B = q.geo.beats_per_row
+    x = 1                                  # the first cycle after the accepting edge
+    if q.sparse:
+        x += p.head_dim + 2                # TOPR (one channel a cycle), SCALE1, SCALE2
+        x = q.stream(x, q.list_a(), "A") + 1
+        x += (seq_len + 3) + p.top_k + (seq_len + 2) + 1   # TOPK, BITMAP, EXPSCAN, ALPHA
+    x = q.stream(x, q.list_b(), "online" if q.online else "two_pass") + 1
+    if q.online:
+        x += B                             # NORM
+    if q.sparse:
+        x += B                             # MIX
+    return x + B                           # CONVERT; then the OUT cycle, whose edge delivers
+
+
+def engine_cycles(p, workload) -> int:
+    """Cycles from the edge accepting the first query to the edge delivering the last result,
+    with no stalls (the bench's ``cycles``)."""
+    geo = geometry(p)
+    channels = [_Channel(p.flash_latency, beat_cycles(p), geo.page_beats)
+                for _ in range(geo.flash_channels)]
+    total = 0
+    seq_len = workload["seq_len"]
+    for query in range(workload["queries"]):
+        selected = workload.get("channels", [()] * workload["queries"])[query]
+        tokens = workload.get("tokens", [()] * workload["queries"])[query]
+        duration = _query_cycles(p, seq_len, channels, selected, tokens)
+        total += duration + 1
+        for chan in channels:   # the next query starts `duration + 1` edges later
+            chan.bus -= duration + 1
+            for page in chan.pages:
+                page[4] -= duration + 1
+    return total

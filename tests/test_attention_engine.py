@@ -113,7 +113,7 @@ def test_bad_inputs_are_rejected_before_simulation():
 # -- Amaranth's simulator: a small engine, every mode ----------------------------------------
 
 @pytest.mark.parametrize("softmax, mode", KINDS)
-@pytest.mark.parametrize("seq_len", [1, 5, 16, 37, 64])
+@pytest.mark.parametrize("seq_len", [1, 16, 37, 64])
 def test_pysim_bit_exact_and_model_exact(softmax, mode, seq_len):
     block = engine(**TINY, softmax=softmax, mode=mode)
     inputs = inputs_for(block, seq_len, queries=2, seed=seq_len)
@@ -138,7 +138,7 @@ def test_pysim_special_values(softmax, mode):
     """Zeros, large magnitudes, subnormals, Inf and NaN in q, K or V: the twin's IEEE
     behaviour, bit for bit (NaN canonical)."""
     block = engine(**TINY, softmax=softmax, mode=mode)
-    for seed in range(3):
+    for seed in range(2):
         inputs = inputs_for(block, 29, queries=2, kind="special", seed=seed)
         result = simulate_pysim(block, inputs, seed=seed)
         assert result.passed, result.summary()["verdict"]

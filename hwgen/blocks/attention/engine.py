@@ -24,7 +24,10 @@ Every arithmetic step is a ``hwgen.numerics`` operator, in the order the golden 
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
+
+import numpy as np
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo
@@ -34,14 +37,12 @@ from ...numerics.formats import PRESETS
 from ...numerics.rtl import (FloatAdder, FloatConverter, FloatExp, FloatFMA, FloatInverseSqrt,
                              FloatMinMax, FloatMultiplier, FloatReciprocal)
 from ..pim.mac import BankMac, delay
-from .params import LEVEL_LATENCY, MUL_LATENCY, PAGE_TOKENS, SCORE_FIFO_DEPTH, geometry
+from .params import (KIND_CM, KIND_K, KIND_MEAN, KIND_V, LEVEL_LATENCY, MUL_LATENCY, PAGE_TOKENS,
+                     SCORE_FIFO_DEPTH, geometry)
 
 F32 = PRESETS["fp32"]
 ONE32 = 0x3F800000
 NEG_INF32 = 0xFF800000
-
-# Page kinds: bit 0 clear = side A (K GeMV), set = side B (V GeMV).
-KIND_K, KIND_V, KIND_CM, KIND_MEAN = 0, 1, 2, 3
 
 # Phases (nonzero codes: Yosys writes `x == 0` in a form Verilator warns about).
 (IDLE, TOPR, SCALE1, SCALE2, RUN_A, TOPK, BITMAP, EXPSCAN, ALPHA, RUN_B, SOFTMAX, RECIP,
@@ -50,10 +51,7 @@ KIND_K, KIND_V, KIND_CM, KIND_MEAN = 0, 1, 2, 3
 
 def c_d(head_dim: int) -> int:
     """The fp32 pattern of 1/sqrt(head_dim) (the spec's constant, rounded once from float64)."""
-    import math
-
-    import numpy as np
-    return int(np.float32(1.0 / math.sqrt(head_dim)).view(np.uint32))
+    return _f32_bits(1.0 / math.sqrt(head_dim))
 
 
 def equals(value, constant: int):
@@ -131,13 +129,9 @@ class Datapath:
         """exp(cvt(diff32, F32, D)) in D."""
         return self.unit(FloatExp(self.D), name, a=self.cvt(diff32, F32, self.D, f"{name}_in"))
 
-    def reg(self, shape, name, init=0):
-        return Signal(shape, name=name, init=init)
-
     # -- the whole engine -------------------------------------------------------------------
     def build(self):
         m, p, geo = self.m, self.p, self.geo
-        e = self.e
         s = self.s = SimpleNamespace()
         s.phase = Signal(range(OUT + 1), init=IDLE)
         s.q = Signal(data.ArrayLayout(16, p.head_dim))
@@ -169,7 +163,6 @@ class Datapath:
             self.sorter()
         self.sequencer()
         self.output_port()
-        del e
 
     def phase_is(self, *phases):
         return Cat(*(self.s.phase == ph for ph in phases)).any()
@@ -856,5 +849,4 @@ def _one_bits(fmt) -> int:
 
 
 def _f32_bits(value: float) -> int:
-    import numpy as np
     return int(np.float32(value).view(np.uint32))

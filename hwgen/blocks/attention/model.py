@@ -18,16 +18,11 @@ import math
 from collections import deque
 from fractions import Fraction
 
-from .params import MUL_LATENCY, LEVEL_LATENCY, PAGE_TOKENS, SCORE_FIFO_DEPTH, beat_cycles, geometry
+from ..pim.mac import mac_latency
+from .params import (KIND_CM, KIND_K, KIND_MEAN, KIND_V, LEVEL_LATENCY, MUL_LATENCY, PAGE_TOKENS,
+                     SCORE_FIFO_DEPTH, beat_cycles, geometry)
 
-KIND_K, KIND_V, KIND_CM, KIND_MEAN = 0, 1, 2, 3
 WEIGHT_FIFO_DEPTH = 4
-
-
-def mac_latency(lanes: int) -> int:
-    """The score GeMV's pipeline (the PIM bank MAC core): multiplier, tree levels, beat-sum
-    register, accumulator."""
-    return MUL_LATENCY + (lanes - 1).bit_length() * LEVEL_LATENCY + 2
 
 
 def pages_read(p, workload) -> int:
@@ -110,7 +105,8 @@ class _Query:
         self.pages_used = -(-seq_len // PAGE_TOKENS)
         self.cm_used = -(-seq_len // self.geo.cm_tokens)
         self.touched = {t // PAGE_TOKENS for t in self.tokens}
-        self.lat = mac_latency(p.lanes)
+        # the score GeMV is the PIM bank MAC core: its pipeline depth
+        self.lat = mac_latency(lanes=p.lanes, mul_latency=MUL_LATENCY, level_latency=LEVEL_LATENCY)
 
     # -- the page lists, in issue order ------------------------------------------------------
     def list_a(self):

@@ -15,6 +15,8 @@ PAGE_TOKENS = 16          # token rows per flash page (InstInfer: 4 KB = 16 x 12
 SCORE_FIFO_DEPTH = 32     # online softmax: scores between the K GeMV and the V GeMV
 MUL_LATENCY = 1           # registers in each score-GeMV multiplier (the PIM bank MAC core)
 LEVEL_LATENCY = 1         # registers per score-GeMV adder-tree level
+# Page kinds: bit 0 clear = side A (the K GeMV), set = side B (the V GeMV).
+KIND_K, KIND_V, KIND_CM, KIND_MEAN = 0, 1, 2, 3
 
 
 def _rules(p):

@@ -15,7 +15,6 @@ from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ...core.block import Block, Estimate, PagedMemory, register
-from ...numerics.formats import PRESETS
 from . import golden
 from .engine import Datapath
 from .layout import flash_pages
@@ -176,4 +175,4 @@ def _bits16(values, key: str) -> np.ndarray:
     raise ValueError(f"attention_engine field '{key}' must hold float16 values or 16-bit patterns")
 
 
-__all__ = ["AttentionEngine", "PRESETS"]
+__all__ = ["AttentionEngine"]

@@ -86,6 +86,10 @@ def cmd_sim(args):
           f"{time.perf_counter() - started:.1f} s wall")
     print(f"  results: {result.directory / 'results.json'}")
     print(f"  outputs: {result.directory / 'outputs.npz'}")
+    for name in result.memories:
+        columns = [key for key, values in result.traces[name].items() if values.dtype != object]
+        print(f"           {name}_trace: {len(next(iter(result.traces[name].values()), []))} "
+              f"requests x ({', '.join(columns)})")
     if result.waves:
         print(f"  waves:   {result.waves}")
     return 0 if result.passed else EXIT_MISMATCH
@@ -280,8 +284,10 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sim", help="simulate a block on Verilator against its golden model",
                        description="Simulate with cocotb on Verilator, compare with the golden "
-                                   "model bit-exactly. Writes results.json and outputs.npz "
-                                   "(and an FST with --waves). Exits 0 on match, 1 on mismatch.")
+                                   "model bit-exactly. Writes results.json, outputs.npz (the "
+                                   "output fields and, per memory the bench serves, "
+                                   "<memory>_trace: one row per request, int64 columns) and, "
+                                   "with --waves, an FST. Exits 0 on match, 1 on mismatch.")
     _add_block_args(p)
     p.add_argument("--seed", type=int, default=1, help="random seed for stimulus and stalls (default 1)")
     p.add_argument("--vectors", type=int, default=1000, help="random vectors (default 1000)")

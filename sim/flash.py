@@ -20,10 +20,10 @@ import random
 from collections import deque
 from fractions import Fraction
 
-from sim.stream import NEVER, GeometricGaps
+from sim.stream import NEVER, ServedMemory
 
 
-class FlashChannel:
+class FlashChannel(ServedMemory):
     """One read-only flash channel: accepts page ids on the request port, returns the pages'
     beats on the response port, and records when each page moved.
 
@@ -37,39 +37,23 @@ class FlashChannel:
 
     def __init__(self, name: str, spec: dict, rng: random.Random, idle: float = 0.0,
                  backpressure: float = 0.0):
-        self.name = name
-        self.request = spec["request"]
-        self.response = spec["response"]
+        super().__init__(name, spec, rng, idle, backpressure)
         self.pages = spec["pages"]
         self.page_beats = int(spec["page_beats"])
-        self.latency = int(spec["latency"])
         beat_cycles = Fraction(spec["beat_cycles"])
         if self.page_beats < 1:
             raise ValueError(f"{name}: page_beats={self.page_beats}: a page needs at least one beat")
-        if self.latency < 1:
-            raise ValueError(f"{name}: latency={self.latency}: the bench answers a request no "
-                             f"sooner than the next edge, allowed >= 1")
         if beat_cycles <= 0:
             raise ValueError(f"{name}: beat_cycles={beat_cycles}: allowed > 0")
         self.scale = beat_cycles.denominator
         self.beat_time = beat_cycles.numerator
         self.zero_page = [0] * self.page_beats
-        # a stall cycle of the request port's ready, and a cycle a due beat is withheld
-        self.ready_stalls = GeometricGaps(backpressure, random.Random(rng.random()))
-        self.offer_delays = GeometricGaps(1.0 - idle, random.Random(rng.random()))
 
         self.bus = 0                 # T, scaled
         self.pending: deque[int] = deque()  # requests accepted and not fully read, in order
         self.beat = 0                # the next beat of the front request's page
         self.words: list[int] = []   # the front request's page
         self.start = 0               # start of the next beat, scaled
-        self.offer_edge = NEVER      # first edge at which the next beat is offered
-        self.next_low = self.ready_stalls.gap()  # next edge with request ready low
-
-        # what the bench drives (it holds both low in reset)
-        self.request_ready = False
-        self.offering = False
-        self.next_plan = -1          # plan() has something to do after this edge
 
         self.edges: list[int] = []   # per request: accept edge, page, first and last beat edges
         self.page_ids: list[int] = []
@@ -117,25 +101,8 @@ class FlashChannel:
         due = -(-self.start // self.scale)
         self.offer_edge = due + self.offer_delays.gap()
 
-    # -- what to drive until the next edge ---------------------------------------------------
-    def plan(self, edge: int) -> tuple[bool, bool, int | None]:
-        """(request ready, response valid, response word to write or None when unchanged) for
-        the cycle ending at edge ``edge + 1``. Called when ``edge >= next_plan``."""
-        upcoming = edge + 1
-        if upcoming >= self.next_low:
-            self.request_ready = False
-            self.next_low = upcoming + 1 + self.ready_stalls.gap()
-        else:
-            self.request_ready = True
-        word = None
-        if not self.offering and upcoming >= self.offer_edge:
-            self.offering = True
-            word = self.words[self.beat]
-        next_plan = upcoming if not self.request_ready else self.next_low - 1
-        if not self.offering:
-            next_plan = min(next_plan, self.offer_edge - 1)
-        self.next_plan = next_plan
-        return self.request_ready, self.offering, word
+    def next_word(self) -> int:
+        return self.words[self.beat]
 
     # -- results -----------------------------------------------------------------------------
     def trace(self) -> dict[str, list[int]]:

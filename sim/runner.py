@@ -45,8 +45,14 @@ class SimResult:
     directory: Path | None
     waves: Path | None = None
     problems: list[str] = field(default_factory=list)
-    # observation ports (Block.trace_ports): per port, "edge" and the payload's fields
+    # observation ports (Block.trace_ports): per port, "edge" and the payload's fields; and
+    # memories (Block.memories): per memory, its model's trace. int64 arrays, or dtype=object
+    # (Python ints) for a field whose values do not fit int64 (a RAM's wide data words)
     traces: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    # memory name -> its final contents (address -> word), for memories whose model has one (RAM)
+    images: dict[str, dict[int, int]] = field(default_factory=dict)
+    # the names of the design's memories, in order (their traces are traces[name])
+    memories: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -140,6 +146,8 @@ class Prepared:
     trace_shapes: dict = field(default_factory=dict)
     # memory name -> the bench job's entry for it (see ``memory_jobs``)
     memories: dict = field(default_factory=dict)
+    # cycles to keep running after the last output (``Block.drain_cycles``; 0: the default)
+    drain_cycles: int = 0
 
 
 def prepare(design, inputs: Mapping[str, np.ndarray] | None, vectors: int, seed: int) -> Prepared:
@@ -159,6 +167,10 @@ def prepare(design, inputs: Mapping[str, np.ndarray] | None, vectors: int, seed:
         raise ValueError(f"{design.name}: the inputs ({', '.join(sorted(inputs)) or 'none'}) "
                          f"leave input stream {', '.join(missing)} without data")
     expected = design.golden(inputs)
+    clash = [f"{name}_trace" for name in memories if f"{name}_trace" in expected]
+    if clash:
+        raise ValueError(f"{design.name}: output field {clash[0]!r} has the name outputs.npz "
+                         f"gives the trace of memory {clash[0][:-len('_trace')]!r}")
     expected_beats = design.fields_to_beats(expected)
     return Prepared(
         inputs=inputs,
@@ -169,12 +181,13 @@ def prepare(design, inputs: Mapping[str, np.ndarray] | None, vectors: int, seed:
         out_shapes=out_shapes,
         trace_shapes=dict(design.trace_ports()) if hasattr(design, "trace_ports") else {},
         memories=memories,
+        drain_cycles=int(getattr(design, "drain_cycles", 0)),
     )
 
 
 def memory_jobs(design, inputs: Mapping[str, np.ndarray]) -> dict[str, dict]:
-    """The design's memories (``Block.memories``) as bench job entries: ports, timing, and
-    every page packed into the response port's words."""
+    """The design's memories (``Block.memories``) as bench job entries, each built by its
+    kind's function in ``MEMORY_JOBS`` (ports, timing, contents as payload words)."""
     from amaranth.lib.wiring import In, Out
 
     memories = design.memories(inputs) if hasattr(design, "memories") else {}
@@ -189,16 +202,81 @@ def memory_jobs(design, inputs: Mapping[str, np.ndarray]) -> dict[str, dict]:
         if memory.response not in responses:
             raise ValueError(f"memory {name}: response port {memory.response!r} "
                              f"is not an input stream of the design")
-        jobs[name] = {
-            "kind": memory.kind,
-            "request": memory.request,
-            "response": memory.response,
-            "pages": _pack_pages(name, responses[memory.response], memory.pages, memory.page_beats),
-            "page_beats": memory.page_beats,
-            "latency": memory.latency,
-            "beat_cycles": Fraction(memory.beat_cycles),
-        }
+        build = MEMORY_JOBS.get(memory.kind)
+        if build is None:
+            raise ValueError(f"memory {name}: unknown memory kind {memory.kind!r}: known "
+                             f"{', '.join(sorted(MEMORY_JOBS))}")
+        jobs[name] = build(name, memory, requests[memory.request], responses[memory.response])
     return jobs
+
+
+def paged_job(name: str, memory, request_shape, response_shape) -> dict:
+    """A ``PagedMemory``'s job entry (``sim.flash.FlashChannel``): every page packed into the
+    response port's words."""
+    return {
+        "kind": memory.kind,
+        "request": memory.request,
+        "response": memory.response,
+        "pages": _pack_pages(name, response_shape, memory.pages, memory.page_beats),
+        "page_beats": memory.page_beats,
+        "latency": memory.latency,
+        "beat_cycles": Fraction(memory.beat_cycles),
+    }
+
+
+def ram_job(name: str, memory, request_shape, response_shape) -> dict:
+    """A ``RamMemory``'s job entry (``sim.ram.RamModel``), after checking that the ports carry
+    (address, write, data) requests and data responses and that ``init`` fits."""
+    from amaranth.lib import data
+
+    address_width, data_width, latency = (int(memory.address_width), int(memory.data_width),
+                                          int(memory.latency))
+    if address_width < 1 or data_width < 1:
+        raise ValueError(f"memory {name}: address_width={address_width}, data_width={data_width}: "
+                         f"both need at least one bit")
+    if latency < 1:
+        raise ValueError(f"memory {name}: latency={latency}: the bench answers a request no "
+                         f"sooner than the next edge, allowed >= 1")
+    request_width = address_width + 1 + data_width
+    if payload.width_of(request_shape) != request_width:
+        raise ValueError(f"memory {name}: request port {memory.request!r} carries "
+                         f"{payload.width_of(request_shape)} bits; a RAM with address_width="
+                         f"{address_width} and data_width={data_width} takes {request_width} "
+                         f"(address, write, data)")
+    if isinstance(request_shape, data.Layout):
+        fields = {key: (f.offset, payload.width_of(f.shape)) for key, f in request_shape}
+        want = {"address": (0, address_width), "write": (address_width, 1),
+                "data": (address_width + 1, data_width)}
+        if fields != want:
+            raise ValueError(f"memory {name}: request port {memory.request!r} has the layout "
+                             f"{fields} (name: (offset, width)); a RAM takes {want}")
+    if payload.width_of(response_shape) != data_width:
+        raise ValueError(f"memory {name}: response port {memory.response!r} carries "
+                         f"{payload.width_of(response_shape)} bits, data_width={data_width}")
+    init = {}
+    for address, word in memory.init.items():
+        address, word = int(address), int(word)
+        if not 0 <= address < 1 << address_width:
+            raise ValueError(f"memory {name}: init address {address} is outside the "
+                             f"{address_width}-bit address space")
+        if not 0 <= word < 1 << data_width:
+            raise ValueError(f"memory {name}: init word at address {address} does not fit "
+                             f"data_width={data_width} (unsigned)")
+        init[address] = word
+    return {
+        "kind": memory.kind,
+        "request": memory.request,
+        "response": memory.response,
+        "address_width": address_width,
+        "data_width": data_width,
+        "latency": latency,
+        "init": init,
+    }
+
+
+# memory kind -> the function building its bench job entry (the bench's model for a kind:
+# sim.stream.MEMORY_KINDS)
+MEMORY_JOBS = {"paged": paged_job, "ram": ram_job}
 
 
 def _pack_pages(name: str, shape, pages: Mapping[int, object], page_beats: int) -> dict[int, list[int]]:
@@ -247,6 +325,7 @@ def bench_job(prepared: Prepared, seed: int, idle: float, backpressure: float,
         "outputs": prepared.expected_counts,
         "traces": list(prepared.trace_shapes),
         "memories": prepared.memories,
+        "drain_cycles": prepared.drain_cycles,
         "max_cycles": int(4 * total_beats * slowdown) + 10_000,
     }
 
@@ -267,12 +346,14 @@ def score(design, prepared: Prepared, bench: dict, directory: Path | None,
             problems.append(f"{port}: {len(words) - want} more beats than expected")
         actual_beats[port] = payload.unpack(shape, words[:want])
     outputs = {} if bench["timed_out"] else design.beats_to_fields(actual_beats)
-    traces = {}
+    traces, images = {}, {}
     for port, shape in prepared.trace_shapes.items():
         edges, words = bench.get("traces", {}).get(port, ([], []))
         traces[port] = {"edge": np.asarray(edges, dtype=np.int64), **_as_fields(payload.unpack(shape, words))}
     for name, memory in bench.get("memories", {}).items():
-        traces[name] = {key: np.asarray(values, dtype=np.int64) for key, values in memory["trace"].items()}
+        traces[name] = {key: _trace_array(values) for key, values in memory["trace"].items()}
+        if "image" in memory:
+            images[name] = memory["image"]
         problems += memory["problems"]
     if traces and not bench["timed_out"] and hasattr(design, "check_traces"):
         problems += design.check_traces(traces)
@@ -288,7 +369,19 @@ def score(design, prepared: Prepared, bench: dict, directory: Path | None,
         waves=waves,
         problems=problems,
         traces=traces,
+        images=images,
+        memories=list(prepared.memories),
     )
+
+
+def _trace_array(values) -> np.ndarray:
+    """int64, or dtype=object (Python ints) when some value does not fit int64."""
+    try:
+        return np.asarray(values, dtype=np.int64)
+    except OverflowError:
+        array = np.empty(len(values), dtype=object)
+        array[:] = [int(v) for v in values]
+        return array
 
 
 def _as_fields(unpacked) -> dict:
@@ -350,9 +443,26 @@ def simulate(design, inputs: Mapping[str, np.ndarray] | None = None, *, vectors:
 
 
 def write_results(result: SimResult, context: dict) -> None:
+    """``results.json`` (the summary and ``context``) and ``outputs.npz``: the output fields
+    and, per memory, ``<memory>_trace`` (see ``memory_trace_arrays``)."""
     summary = {**result.summary(), **context}
     (result.directory / "results.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    save_npz(result.directory / "outputs.npz", result.outputs)
+    save_npz(result.directory / "outputs.npz", {**result.outputs, **memory_trace_arrays(result)})
+
+
+def memory_trace_arrays(result: SimResult) -> dict[str, np.ndarray]:
+    """Every memory's trace as ``<memory>_trace``: a 2-D int64 array, one row per request and
+    one column per trace field in the trace's order, leaving out the fields whose values do
+    not fit int64 (a RAM's wide data words). A paged memory gives columns edge, page, first,
+    last; a RAM address, is_write, cycle, and data when every data word fits int64."""
+    arrays = {}
+    for name in result.memories:
+        trace = result.traces.get(name, {})
+        rows = len(next(iter(trace.values()))) if trace else 0
+        columns = [values for values in trace.values() if values.dtype != object]
+        arrays[f"{name}_trace"] = np.stack(columns, axis=1).astype(np.int64) if columns else \
+            np.zeros((rows, 0), dtype=np.int64)
+    return arrays
 
 
 def save_npz(path: Path, fields: Mapping[str, np.ndarray]) -> None:

@@ -14,7 +14,8 @@ Memory ports (``Block.memories``) are served by a model per memory, chosen by it
 response port (the bench drives its ``valid`` and ``payload``) and offers what the benches
 call: ``accept(edge, word)`` when a request moved, ``taken(edge)`` when a response beat moved,
 ``plan(edge)`` -> (request ready, response valid, word or None) only once ``edge >=
-next_plan``, and ``trace()`` and ``problems()`` at the end. Between edges, ``request_ready``
+next_plan``, and ``trace()`` and ``problems()`` (and, for a memory the block can write,
+``image()``: its final contents) at the end. Between edges, ``request_ready``
 says whether a request can move at the next edge and ``offering`` whether a response beat is
 on offer (the benches keep what they last wrote, so each signal is written only on a change).
 """
@@ -29,7 +30,7 @@ import random
 NEVER = 1 << 62
 
 # memory kind -> "module:class" of its model; imported on use, the models import this module
-MEMORY_KINDS = {"paged": "sim.flash:FlashChannel"}
+MEMORY_KINDS = {"paged": "sim.flash:FlashChannel", "ram": "sim.ram:RamModel"}
 
 
 def memory_model(kind: str):
@@ -56,6 +57,54 @@ class GeometricGaps:
         if self.p >= 1:
             return 0
         return min(NEVER, int(math.log(1.0 - self.rng.random()) / self.log_miss))
+
+
+class ServedMemory:
+    """What every memory model shares: the port names, the read latency, the random stalls
+    (request ``ready`` low in a cycle with probability ``backpressure``; a due response beat
+    withheld a cycle with probability ``idle``) and ``plan``. A subclass keeps
+    ``offer_edge`` (the first edge its next beat may be offered at, ``NEVER`` if none) and
+    says which word that beat carries (``next_word``)."""
+
+    def __init__(self, name: str, spec: dict, rng: random.Random, idle: float, backpressure: float):
+        self.name = name
+        self.request = spec["request"]
+        self.response = spec["response"]
+        self.latency = int(spec["latency"])
+        if self.latency < 1:
+            raise ValueError(f"{name}: latency={self.latency}: the bench answers a request no "
+                             f"sooner than the next edge, allowed >= 1")
+        # a stall cycle of the request port's ready, and a cycle a due beat is withheld
+        self.ready_stalls = GeometricGaps(backpressure, random.Random(rng.random()))
+        self.offer_delays = GeometricGaps(1.0 - idle, random.Random(rng.random()))
+        self.offer_edge = NEVER      # first edge at which the next beat is offered
+        self.next_low = self.ready_stalls.gap()  # next edge with request ready low
+        # what the bench drives (it holds both low in reset)
+        self.request_ready = False
+        self.offering = False
+        self.next_plan = -1          # plan() has something to do after this edge
+
+    def next_word(self) -> int:
+        raise NotImplementedError
+
+    def plan(self, edge: int) -> tuple[bool, bool, int | None]:
+        """(request ready, response valid, response word to write or None when unchanged) for
+        the cycle ending at edge ``edge + 1``. Called when ``edge >= next_plan``."""
+        upcoming = edge + 1
+        if upcoming >= self.next_low:
+            self.request_ready = False
+            self.next_low = upcoming + 1 + self.ready_stalls.gap()
+        else:
+            self.request_ready = True
+        word = None
+        if not self.offering and upcoming >= self.offer_edge:
+            self.offering = True
+            word = self.next_word()
+        next_plan = upcoming if not self.request_ready else self.next_low - 1
+        if not self.offering:
+            next_plan = min(next_plan, self.offer_edge - 1)
+        self.next_plan = next_plan
+        return self.request_ready, self.offering, word
 
 
 class StreamDriver:
@@ -148,7 +197,9 @@ class BenchState:
         design that emits extra beats), or the cycle budget is spent."""
         if self.drain_until is None and all(d.done for d in self.drivers) and \
                 all(len(m.words) >= self.expected[m.port] for m in self.monitors):
-            self.drain_until = edge + drain_cycles
+            # a block that keeps working after its last output (writing back to a memory)
+            # asks for a longer drain
+            self.drain_until = edge + max(drain_cycles, self.job.get("drain_cycles", 0))
         return (self.drain_until is not None and edge >= self.drain_until) or \
             edge >= self.job["max_cycles"]
 
@@ -161,7 +212,8 @@ class BenchState:
             "outputs": {m.port: m.words for m in self.monitors},
             "sent": {d.port: d.sent for d in self.drivers},
             "traces": self.traces,
-            "memories": {mem.name: {"trace": mem.trace(), "problems": mem.problems()}
+            "memories": {mem.name: {"trace": mem.trace(), "problems": mem.problems(),
+                                    **({"image": mem.image()} if hasattr(mem, "image") else {})}
                          for mem in self.memories},
             "timed_out": self.drain_until is None,
             "edges": edges,

@@ -15,7 +15,7 @@ block also says how fields map onto the beats of its streams (``fields_to_beats`
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from types import SimpleNamespace
 from typing import Any, ClassVar, Mapping
@@ -88,6 +88,32 @@ class PagedMemory:
     beat_cycles: Fraction
 
 
+@dataclass(frozen=True)
+class RamMemory:
+    """A read/write RAM that the testbench serves to a block.
+
+    The block sends requests on ``request`` (one of its ``Out`` streams) whose payload is packed
+    LSB first as ``address`` (``address_width`` bits), ``write`` (1 bit), ``data``
+    (``data_width`` bits): the packing of ``amaranth.lib.data.StructLayout({"address":
+    address_width, "write": 1, "data": data_width})``. A write stores ``data`` and gets no
+    response; a read gets one beat on ``response`` (one of its ``In`` streams, payload
+    ``data_width`` bits): the word at ``address``. Requests are served strictly in order, so a
+    read returns the data as of every earlier request. ``init`` maps address to initial word
+    (Python ints, any width); every other word reads 0. Timing, per docs and ``sim.ram``: reads
+    are pipelined, their data leaves in request order, each no sooner than ``latency`` cycles
+    (>= 1) after its request is accepted, and never more than one beat per cycle.
+    """
+
+    kind: ClassVar[str] = "ram"  # the bench's model for it: sim.stream.MEMORY_KINDS
+
+    request: str
+    response: str
+    address_width: int
+    data_width: int
+    latency: int
+    init: Mapping[int, int] = field(default_factory=dict)
+
+
 class Block(wiring.Component):
     """Base class of every hwgen block. Subclasses set ``name``, ``params`` and ``summary``,
     implement ``signature_members()`` and ``elaborate()``, and the model hooks below."""
@@ -99,6 +125,10 @@ class Block(wiring.Component):
     # configuration (a full-size memory channel, say) is too large to build and simulate in a
     # routine run. Empty: the flow runs the defaults.
     flow_params: ClassVar[dict[str, Any]] = {}
+    # Cycles the benches keep running after the last expected output beat (to catch extra
+    # beats, and for a block that still works after it: writing a memory back). 0: the
+    # benches' default.
+    drain_cycles: int = 0
     # A block is as often built for its golden or performance model as for its hardware, so
     # Amaranth's "created but never used" warning would be noise.
     _MustUse__silence = True
@@ -138,10 +168,13 @@ class Block(wiring.Component):
             if member.is_signature and isinstance(member.signature, TraceSignature)
         }
 
-    def memories(self, inputs: Mapping[str, np.ndarray]) -> dict[str, PagedMemory]:
-        """The memories the testbench serves for ``inputs``, by name: their ports are neither
-        driven from input fields nor compared with golden outputs. The simulation results
-        carry one trace per memory (``SimResult.traces[name]``). None by default."""
+    def memories(self, inputs: Mapping[str, np.ndarray]) -> dict[str, PagedMemory | RamMemory]:
+        """The memories the testbench serves for ``inputs``, by name: a ``PagedMemory``
+        (read-only flash pages, kind ``"paged"``) or a ``RamMemory`` (read/write words, kind
+        ``"ram"``). Their ports are neither driven from input fields nor compared with golden
+        outputs. The simulation results carry one trace per memory (``SimResult.traces[name]``,
+        also saved as ``<name>_trace`` in ``outputs.npz``) and, for a RAM, its final contents
+        (``SimResult.images[name]``). None by default."""
         return {}
 
     def check_traces(self, traces: Mapping[str, Mapping[str, np.ndarray]]) -> list[str]:

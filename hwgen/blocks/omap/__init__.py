@@ -1,1 +1,5 @@
-"""Oblivious map with a trusted HBM cache (issue 7, after BOLT): building blocks so far."""
+"""Oblivious key-value map with a trusted HBM cache, after BOLT (Guo et al., CCS 2025)."""
+
+from .rtl import OmapController
+
+__all__ = ["OmapController"]

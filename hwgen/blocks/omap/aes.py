@@ -12,7 +12,7 @@ of a 16-byte block is its port value (FIPS-197's "input" order).
 
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 ROUNDS = 10
@@ -61,6 +61,14 @@ def _bytes(value) -> list:
     return [value[8 * (15 - i):8 * (16 - i)] for i in range(16)]
 
 
+def _looked_up(m, rom, index, name) -> Signal:
+    """rom[index] through a read port of its own, as a signal."""
+    port = rom.read_port(domain="comb")
+    out = Signal(8, name=name)
+    m.d.comb += [port.addr.eq(index), out.eq(port.data)]
+    return out
+
+
 def _join(parts) -> Cat:
     return Cat(*reversed(parts))
 
@@ -79,7 +87,9 @@ class Aes128(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        sbox = Array(Const(v, 8) for v in SBOX)
+        # one ROM with a combinational read port per S-box lookup: Verilator compiles an
+        # array read, where a 256-way case per lookup took minutes
+        m.submodules.sbox = sbox = memory.Memory(shape=8, depth=256, init=SBOX)
         state = Signal(128)
         round_key = Signal(128)
         round_index = Signal(range(ROUNDS + 1))
@@ -91,7 +101,7 @@ class Aes128(wiring.Component):
         rcon_table = Array([Const(v, 8) for v in RCON] + [Const(0, 8)] * (16 - ROUNDS))
         rcon = rcon_table[(round_index - 1)[:4]]
         rotated = words[3][1:] + words[3][:1]
-        temp = [sbox[b] for b in rotated]
+        temp = [_looked_up(m, sbox, b, f"key_sub{i}") for i, b in enumerate(rotated)]
         temp[0] = temp[0] ^ rcon
         next_words, previous = [], temp
         for j in range(4):
@@ -101,7 +111,7 @@ class Aes128(wiring.Component):
         next_key = _join([b for word in next_words for b in word])
 
         # SubBytes, ShiftRows (byte r + 4c takes the byte of row r, column c + r), MixColumns
-        substituted = [sbox[b] for b in _bytes(state)]
+        substituted = [_looked_up(m, sbox, b, f"sub{i}") for i, b in enumerate(_bytes(state))]
         shifted = [substituted[(i % 4) + 4 * (((i // 4) + (i % 4)) % 4)] for i in range(16)]
         mixed = []
         for c in range(4):

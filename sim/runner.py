@@ -357,6 +357,9 @@ def score(design, prepared: Prepared, bench: dict, directory: Path | None,
         problems += memory["problems"]
     if traces and not bench["timed_out"] and hasattr(design, "check_traces"):
         problems += design.check_traces(traces)
+    if outputs and images and hasattr(design, "memory_outputs"):
+        # a block that writes its results to a memory: they are read back from its image
+        outputs.update(design.memory_outputs(prepared.inputs, images))
     return SimResult(
         verdict=compare(prepared.expected, outputs) if outputs else compare({}, {}),
         vectors=design.vector_count(prepared.inputs),

@@ -177,6 +177,13 @@ class Block(wiring.Component):
         (``SimResult.images[name]``). None by default."""
         return {}
 
+    def memory_outputs(self, inputs: Mapping[str, np.ndarray],
+                       images: Mapping[str, Mapping[int, int]]) -> Fields:
+        """Output fields a block writes to its memories rather than to output streams, read
+        back from the memories' final images (``images[name]``: address -> word); compared
+        with the golden model like stream outputs. None by default."""
+        return {}
+
     def check_traces(self, traces: Mapping[str, Mapping[str, np.ndarray]]) -> list[str]:
         """Problems in a simulation's observation traces (e.g. broken protocol timing), as
         one message each; the runners add them to the verdict. None by default."""

@@ -7,10 +7,9 @@ none), so with fixed memory latencies its timing does not depend on the operatio
 or whether it hits.
 """
 
-from contextlib import contextmanager
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
-
+from ...core.logic import StateMachine, equals, lowest, pick
 from .aes import Aes128
 from .drbg import CtrDrbg
 from .params import (
@@ -21,48 +20,6 @@ from .params import (
 
 DRBG_BLOCKS_PER_REQUEST = 4
 STATES = ['BOOT', 'CLEAR', 'IDLE', 'LOOKUP', 'DECIDE', 'READ_PAGE', 'FIND_SLOT', 'UNLINK_READ', 'UNLINK_WRITE', 'RESPOND', 'CHOICE_FIRST', 'CHOICE_SECOND', 'CHOOSE', 'PLACE_READ', 'PLACE_WRITE', 'WRITE_BUCKET', 'FLUSH_ROW', 'FLUSH_PAGE', 'LIVE_READ', 'LIVE_CHECK', 'MOVE_READ', 'MOVE_WRITE', 'MOVE_NEXT', 'ROW_WRITE', 'ENCRYPT', 'WRITE_SLOT']
-
-
-def lowest(m, conditions, name):
-    """(any, index of the lowest true condition) of a list of 1-bit values, as signals."""
-    index = Const(0, range(max(2, len(conditions))))
-    for i in reversed(range(len(conditions))):
-        index = Mux(conditions[i], i, index)
-    found = Signal(name=f"{name}_any")
-    at = Signal(range(max(2, len(conditions))), name=f"{name}_at")
-    m.d.comb += [found.eq(Cat(*conditions).any()), at.eq(index)]
-    return found, at
-
-
-def pick(m, values, index, name):
-    """values[index] as a signal (one multiplexer, shared by every use)."""
-    out = Signal(len(values[0]), name=name)
-    m.d.comb += out.eq(Array(values)[index])
-    return out
-
-
-def equals(a, b):
-    """a == b without a constant comparison Verilator would flag."""
-    return ~(a ^ b).any()
-
-
-class StateMachine:
-    """A state register with one ``If`` per state (``with fsm.state(name)``) and ``goto``:
-    like ``m.FSM`` but built from comparisons, so the Verilog has no incomplete case
-    statements (Verilator's CASEINCOMPLETE) and needs no waiver."""
-
-    def __init__(self, m: Module, names):
-        self.m = m
-        self.codes = {name: code for code, name in enumerate(names)}
-        self.register = Signal(range(len(names)), name="state")
-
-    @contextmanager
-    def state(self, name):
-        with self.m.If(equals(self.register, self.codes[name])):
-            yield
-
-    def goto(self, name):
-        self.m.d.sync += self.register.eq(self.codes[name])
 
 
 class BucketView:

@@ -69,6 +69,12 @@ def cmd_sim(args):
 
     block = _block(args)
     inputs = load_npz(args.stimulus) if args.stimulus else None
+    if args.matrix is not None:
+        if args.stimulus:
+            raise ValueError("give --stimulus or --matrix, not both")
+        if not hasattr(block, "matrix_inputs"):
+            raise ValueError(f"{block.name} takes no --matrix (its inputs: --stimulus IN.npz)")
+        inputs = block.matrix_inputs(args.matrix, values=args.values, seed=args.seed)
     for name, value in (("--idle", args.idle), ("--backpressure", args.backpressure)):
         if not 0 <= value < 1:
             raise ValueError(f"{name}={value} is out of range: allowed 0 <= p < 1")
@@ -242,6 +248,49 @@ def cmd_model_instinfer(args):
     return 0
 
 
+def cmd_model_spgemm(args):
+    from .blocks.spgemm import matrices, traffic
+
+    if args.dataflow != "all" and args.dataflow not in traffic.DATAFLOWS:
+        raise ValueError(f"--dataflow {args.dataflow!r} is out of range: allowed all, "
+                         f"{', '.join(traffic.DATAFLOWS)}")
+    if args.values not in ("ones", "random"):
+        raise ValueError(f"--values {args.values!r} is out of range: allowed ones, random")
+    for name, value in (("bandwidth", args.bandwidth), ("clock", args.clock)):
+        if not value > 0:
+            raise ValueError(f"--{name} {value}: must be > 0")
+    if args.multipliers < 1:
+        raise ValueError(f"--multipliers {args.multipliers}: must be >= 1")
+    if args.cache < 0:
+        raise ValueError(f"--cache {args.cache}: must be >= 0 (KiB)")
+    if args.table < 1:
+        raise ValueError(f"--table {args.table}: must be >= 1")
+    if args.ways < 2:
+        raise ValueError(f"--ways {args.ways}: must be >= 2")
+    a = matrices.read_mtx(args.matrix, values=args.values, value_type="int32")
+    square = a.rows == a.cols
+    b = a if square else a.transpose()
+    results = traffic.compare(a, b, bandwidth_gbs=args.bandwidth, clock_mhz=args.clock,
+                              multipliers=args.multipliers, dataflows=args.dataflow,
+                              cache_bytes=int(round(args.cache * 1024)), table_entries=args.table,
+                              merge_ways=args.ways)
+    if args.json:
+        import json
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+        return 0
+    print(f"{args.matrix.name}: C = A x {'A' if square else 'A^T'}; {traffic.describe(a, b)}")
+    print()
+    print(traffic.format_table(results))
+    print()
+    print(traffic.format_notes(results))
+    print(f"assumptions: index, value and pointer 4 bytes each; {args.bandwidth:g} GB/s at "
+          f"{args.clock:g} MHz ({results[0].machine.bytes_per_cycle:g} B/cycle), {args.multipliers} "
+          f"multipliers; cycles = max(bytes / bandwidth, work / multipliers); B buffer / row buffer / "
+          f"FiberCache {args.cache:g} KiB, row-wise table {args.table} entries, SpArch merger "
+          f"{args.ways} ways; see hwgen/blocks/spgemm/traffic.py")
+    return 0
+
+
 def sweep_report_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hwgen sweep report",
@@ -293,6 +342,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--vectors", type=int, default=1000, help="random vectors (default 1000)")
     p.add_argument("--stimulus", type=Path, metavar="IN.npz",
                    help="use these input arrays instead of random ones (fields: see docs/<block>.md)")
+    p.add_argument("--matrix", type=Path, metavar="FILE.mtx",
+                   help="spgemm_hash: compute A x A (A x A^T if A is not square) for this Matrix "
+                        "Market file")
+    p.add_argument("--values", choices=("random", "ones", "file"), default="random",
+                   help="with --matrix: the values (pattern files: random or ones; default random, "
+                        "seeded by --seed)")
     p.add_argument("--idle", type=float, default=0.0, metavar="P",
                    help="chance an input driver leaves a cycle empty (default 0)")
     p.add_argument("--backpressure", type=float, default=0.0, metavar="P",
@@ -382,6 +437,29 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--top-k", type=int, default=64, metavar="K", help="SparF tokens (default 64)")
     q.add_argument("--json", action="store_true", help="print every point as JSON")
     q.set_defaults(run=cmd_model_instinfer)
+
+    q = models.add_parser("spgemm", help="SpGEMM DRAM traffic: inner, outer, outer+merger, row-wise",
+                          description="DRAM traffic, cycles and on-chip storage of four SpGEMM "
+                                      "dataflows (inner product, OuterSPACE outer product, SpArch "
+                                      "outer product with a merger, row-wise Gustavson) for C = A x A "
+                                      "(A x A^T when A is not square), computed exactly from the "
+                                      "sparsity of a Matrix Market file. See "
+                                      "hwgen/blocks/spgemm/traffic.py.")
+    q.add_argument("--matrix", type=Path, required=True, metavar="FILE.mtx", help="Matrix Market coordinate file")
+    q.add_argument("--dataflow", default="all", metavar="NAME",
+                   help="inner, outer, outer_merger, rowwise, or 'all' (default all)")
+    q.add_argument("--bandwidth", type=float, default=128.0, metavar="GBS", help="DRAM GB/s (default 128)")
+    q.add_argument("--clock", type=float, default=1000.0, metavar="MHZ", help="clock in MHz (default 1000)")
+    q.add_argument("--values", default="ones", metavar="KIND",
+                   help="values for the matrix: ones or random (the traffic does not depend on them)")
+    q.add_argument("--multipliers", type=int, default=16, metavar="N", help="multipliers (default 16)")
+    q.add_argument("--cache", type=float, default=32.0, metavar="KIB",
+                   help="B buffer / row buffer / FiberCache in KiB, 0 for none (default 32)")
+    q.add_argument("--table", type=int, default=1024, metavar="N",
+                   help="row-wise accumulator entries (default 1024)")
+    q.add_argument("--ways", type=int, default=64, metavar="N", help="SpArch merger ways (default 64)")
+    q.add_argument("--json", action="store_true", help="print every row as JSON")
+    q.set_defaults(run=cmd_model_spgemm)
 
     p = sub.add_parser("flow", help="generate, lint, simulate and model every block",
                        description="For every registered block (and example graph) at its "

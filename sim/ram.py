@@ -53,6 +53,8 @@ class RamModel(ServedMemory):
         self.words: dict[int, int] = {int(a): int(w) for a, w in spec.get("init", {}).items()}
         self.written: set[int] = set()
 
+        self.interval = int(spec.get("interval", 1))   # cycles between accepted requests
+        self.next_accept = 0
         self.pending: deque[tuple[int, int]] = deque()  # reads not yet taken: (due edge, data)
         self.free = 0                # the earliest edge the next beat may be taken
 
@@ -63,8 +65,15 @@ class RamModel(ServedMemory):
         self.data: list[int] = []
 
     # -- events at an edge -------------------------------------------------------------------
+    def may_accept(self, edge: int) -> bool:
+        return edge >= self.next_accept
+
     def accept(self, edge: int, word: int) -> None:
         """A request (packed address, write, data) moved at ``edge``."""
+        if self.interval > 1:
+            # no request for ``interval`` cycles: plan (request ready) again right away
+            self.next_accept = edge + self.interval
+            self.next_plan = min(self.next_plan, edge)
         address = word & self.address_mask
         write = (word >> self.address_width) & 1
         if write:

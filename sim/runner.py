@@ -231,6 +231,9 @@ def ram_job(name: str, memory, request_shape, response_shape) -> dict:
 
     address_width, data_width, latency = (int(memory.address_width), int(memory.data_width),
                                           int(memory.latency))
+    interval = int(getattr(memory, "interval", 1))
+    if interval < 1:
+        raise ValueError(f"memory {name}: interval={interval}: allowed >= 1 (cycles between requests)")
     if address_width < 1 or data_width < 1:
         raise ValueError(f"memory {name}: address_width={address_width}, data_width={data_width}: "
                          f"both need at least one bit")
@@ -271,6 +274,7 @@ def ram_job(name: str, memory, request_shape, response_shape) -> dict:
         "data_width": data_width,
         "latency": latency,
         "init": init,
+        "interval": interval,
     }
 
 

@@ -87,6 +87,10 @@ class ServedMemory:
     def next_word(self) -> int:
         raise NotImplementedError
 
+    def may_accept(self, edge: int) -> bool:
+        """Whether a request may move at ``edge`` (a model with a bandwidth limit says no)."""
+        return True
+
     def plan(self, edge: int) -> tuple[bool, bool, int | None]:
         """(request ready, response valid, response word to write or None when unchanged) for
         the cycle ending at edge ``edge + 1``. Called when ``edge >= next_plan``."""
@@ -95,7 +99,7 @@ class ServedMemory:
             self.request_ready = False
             self.next_low = upcoming + 1 + self.ready_stalls.gap()
         else:
-            self.request_ready = True
+            self.request_ready = self.may_accept(upcoming)
         word = None
         if not self.offering and upcoming >= self.offer_edge:
             self.offering = True

@@ -251,7 +251,7 @@ def test_job_entry_and_refusals():
     inputs = design.stimulus(np.random.default_rng(1), 5)
     job = memory_jobs(design, inputs)["ram"]
     assert job == {"kind": "ram", "request": "mem_req", "response": "mem_resp", "address_width": 4,
-                   "data_width": 20, "latency": 3,
+                   "data_width": 20, "latency": 3, "interval": 1,
                    "init": dict(zip(map(int, inputs["init_address"]), map(int, inputs["init_data"])))}
 
     def refused(match, **change):
@@ -378,3 +378,13 @@ def test_model_idle_ram_does_nothing_per_cycle_and_reports_outstanding_reads():
 def test_model_refuses_latency_below_one():
     with pytest.raises(ValueError, match="latency=0"):
         RamModel("m", spec(latency=0), random.Random(1))
+
+
+def test_model_interval_limits_the_request_rate():
+    """interval = 3: requests move at most one every 3 edges (the memory's bandwidth); the
+    reads' data still comes latency cycles after each moved."""
+    ram = RamModel("m", {**spec(latency=2, init={a: a + 50 for a in range(16)}), "interval": 3},
+                   random.Random(1))
+    moved = drive(ram, [(0, request(a)) for a in range(5)], 40)
+    assert ram.trace()["cycle"] == [0, 3, 6, 9, 12]
+    assert moved == [(2, 50), (5, 51), (8, 52), (11, 53), (14, 54)]

@@ -9,6 +9,7 @@ from . import fp  # noqa: F401  (fp_mul, fp_add)
 from . import pim  # noqa: F401  (pim_bank_mac, pim_channel, pim_vector_unit)
 from . import attention  # noqa: F401  (attention_engine)
 from . import omap  # noqa: F401  (omap_controller)
+from . import spgemm  # noqa: F401  (spgemm_hash)
 
 
 def names() -> list[str]:

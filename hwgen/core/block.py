@@ -101,7 +101,8 @@ class RamMemory:
     read returns the data as of every earlier request. ``init`` maps address to initial word
     (Python ints, any width); every other word reads 0. Timing, per docs and ``sim.ram``: reads
     are pipelined, their data leaves in request order, each no sooner than ``latency`` cycles
-    (>= 1) after its request is accepted, and never more than one beat per cycle.
+    (>= 1) after its request is accepted, and never more than one beat per cycle; requests
+    are accepted at most one every ``interval`` cycles (the memory's bandwidth).
     """
 
     kind: ClassVar[str] = "ram"  # the bench's model for it: sim.stream.MEMORY_KINDS
@@ -112,6 +113,8 @@ class RamMemory:
     data_width: int
     latency: int
     init: Mapping[int, int] = field(default_factory=dict)
+    # bandwidth: the memory accepts at most one request every ``interval`` cycles
+    interval: int = 1
 
 
 class Block(wiring.Component):

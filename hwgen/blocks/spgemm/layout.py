@@ -93,7 +93,7 @@ class Layout:
     bases: dict
 
     @classmethod
-    def of(cls, fields, lanes: int, golden=None) -> "Layout":
+    def of(cls, fields, lanes: int) -> "Layout":
         A, B = matrices(fields)
         words = lambda count: -(-count // lanes)  # noqa: E731
         bases, at = {}, 0

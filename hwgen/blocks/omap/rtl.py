@@ -21,7 +21,6 @@ from .controller import Sequencer
 from .model import controller_cycles, host_bytes_per_query, schedule
 from .params import DELETE, GET, LOAD, PARAMS, PUT, Geometry
 
-OPS = {"GET": GET, "PUT": PUT, "DELETE": DELETE, "LOAD": LOAD}
 
 
 @register
@@ -167,4 +166,4 @@ class OmapController(Block):
                         bytes_out=requests * (self.p.value_width + 10) // 8 + host)
 
 
-__all__ = ["OmapController", "OPS"]
+__all__ = ["OmapController"]

@@ -1,7 +1,9 @@
 """Verilog generation: ``<out>/<block>-<hash>/<block>.v`` and ``manifest.json``.
 
 Output depends only on the parameters and the tool versions: Amaranth's ``src`` attributes
-(which carry absolute paths) are not emitted, and nothing records a time.
+(which carry absolute paths) are not emitted, and nothing records a time. The text gets the
+fixes of ``hwgen.core.verilog`` (a timescale, a time-zero trigger SystemVerilog simulators
+honour, zero memories as one loop).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from amaranth.back import verilog
 from amaranth.lib import wiring
 
 from . import __version__, toolchain
+from .core import verilog
 
 DEFAULT_OUT = Path("rtl_out")
 
@@ -32,8 +34,23 @@ class Generated:
         return self.manifest["top"]
 
 
+# (block class, name, parameters) -> Verilog, for this process: a configuration is converted once
+# however many runs simulate it (its output folder is keyed by the same parameters)
+_CONVERTED: dict = {}
+
+
 def to_verilog(design, top: str) -> str:
-    text = verilog.convert(design, name=top, emit_src=False)
+    graph = getattr(design, "graph", None)   # a composed graph: its nodes' classes count too
+    classes = (type(design), *(type(graph.block(node)) for node in graph.order())) if graph else (type(design),)
+    key = (classes, top, json.dumps(design.param_values, sort_keys=True, default=str))
+    text = _CONVERTED.get(key)
+    if text is None:
+        text = _CONVERTED[key] = _convert(design, top)
+    return text
+
+
+def _convert(design, top: str) -> str:
+    text = verilog.convert(design, top)
     header = re.search(rf"^module {re.escape(top)}\((.*?)\);", text, re.MULTILINE | re.DOTALL)
     if header is None or "clk" not in re.split(r"[\s,]+", header.group(1)):
         # Amaranth leaves out clk and rst when nothing is clocked; every hwgen bench clocks
@@ -86,11 +103,11 @@ def generate(design, out: Path | str = DEFAULT_OUT) -> Generated:
     directory = Path(out) / design.ident
     directory.mkdir(parents=True, exist_ok=True)
     manifest = design_manifest(design, top, text)
-    _write_if_changed(directory / f"{top}.v", text)
-    _write_if_changed(directory / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_if_changed(directory / f"{top}.v", text)
+    write_if_changed(directory / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return Generated(directory, directory / f"{top}.v", manifest)
 
 
-def _write_if_changed(path: Path, text: str) -> None:
+def write_if_changed(path: Path, text: str) -> None:
     if not path.exists() or path.read_text() != text:
         path.write_text(text)

@@ -1,83 +1,73 @@
-"""The same bench on Amaranth's own Python simulator: no Verilog, no compile step.
+"""The python bench on Amaranth's own simulator: no Verilog, no compile step.
 
 Used where starting fast matters more than running fast (property tests over many parameter
-draws) and as the baseline that ``bench/sim_speed.py`` measures Verilator against.
+draws, small timing checks) and as the slowest baseline ``bench/sim_speed.py`` measures. The
+agents are the python bench's (``sim.stream``), with the same stall patterns, so a run gives the
+same outputs, edges and traces as either cocotb bench.
 """
 
 from __future__ import annotations
 
 import time
+
 from amaranth.sim import Simulator
 
-from sim.bench import DRAIN_CYCLES
-from sim.runner import SimResult, bench_job, model_cycles, prepare, score
+from sim.runner import bench_job, model_cycles, prepare, score
 from sim.stream import BenchState
 
 
-def _as_value(payload):
-    return payload.as_value() if hasattr(payload, "as_value") else payload
+def _signal(design, name: str):
+    """The design's signal for a Verilog port name such as ``operands__payload``."""
+    port, _, member = name.rpartition("__")
+    value = getattr(getattr(design, port), member)
+    return value.as_value() if hasattr(value, "as_value") else value
+
+
+def _has(design, name: str) -> bool:
+    try:
+        _signal(design, name)
+        return True
+    except AttributeError:
+        return False
 
 
 def simulate_pysim(design, inputs=None, *, vectors: int = 100, seed: int = 1, idle: float = 0.0,
-                   backpressure: float = 0.0) -> SimResult:
+                   backpressure: float = 0.0):
     prepared = prepare(design, inputs, vectors, seed)
     state = BenchState(bench_job(prepared, seed, idle, backpressure, model_cycles(design, prepared.inputs)))
-    ports = design.signature.members
-    drivers = [(d, getattr(design, d.port)) for d in state.drivers]
-    monitors = [(m, getattr(design, m.port)) for m in state.monitors]
-    # payloads are sampled as plain values (ints, negative when signed) and masked to words
-    sampled = [p.ready for _, p in drivers] + \
-        [s for _, p in monitors for s in (p.valid, _as_value(p.payload))]
-    masks = [(1 << len(_as_value(p.payload))) - 1 for _, p in monitors]
-    traces = [(port, getattr(design, port)) for port in state.traces]
-    sampled += [s for _, p in traces for s in (p.valid, _as_value(p.payload))]
-    trace_masks = [(1 << len(_as_value(p.payload))) - 1 for _, p in traces]
-    memories = [(mem, getattr(design, mem.request), getattr(design, mem.response)) for mem in state.memories]
-    sampled += [s for _, request, response in memories
-                for s in (request.valid, _as_value(request.payload), response.ready)]
-    page_masks = [(1 << len(_as_value(request.payload))) - 1 for _, request, _ in memories]
-    assert all(name in ports for name in prepared.words)
+    signals: dict = {}
+
+    def signal(name):
+        found = signals.get(name)
+        if found is None:
+            found = signals[name] = _signal(design, name)
+        return found
+
+    # what the agents read at an edge: sampled with the tick, as the design showed it in the
+    # cycle that ended there (after the tick, registers already hold their next values)
+    readable = [f"{d.port}__ready" for d in state.drivers]
+    readable += [f"{m.port}__{s}" for m in state.monitors for s in ("valid", "payload")]
+    readable += [f"{port}__{s}" for port in state.traces for s in ("valid", "payload")]
+    readable += [name for mem in state.memories for name in mem.names[3:]]
+    readable = [name for name in readable if _has(design, name)]
+    sampled_signals = [signal(name) for name in readable]
+    masks = [(1 << len(s)) - 1 for s in sampled_signals]
     report = {}
 
     async def testbench(ctx):
         edge = 0
         started = time.perf_counter()
+        for name, value in state.drive(0).items():
+            ctx.set(signal(name), value)
         while True:
-            for driver, port in drivers:
-                offer, word = driver.plan()
-                if word is not None:
-                    ctx.set(_as_value(port.payload), word)
-                ctx.set(port.valid, offer)
-            for monitor, port in monitors:
-                ctx.set(port.ready, monitor.plan())
-            for mem, request, response in memories:
-                if edge - 1 >= mem.next_plan:  # plans for the edge about to come
-                    ready, offer, word = mem.plan(edge - 1)
-                    if word is not None:
-                        ctx.set(_as_value(response.payload), word)
-                    ctx.set(request.ready, ready)
-                    ctx.set(response.valid, offer)
-            _, _, *values = await ctx.tick().sample(*sampled)
-            for driver, _ in drivers:
-                driver.sample(edge, values.pop(0))
-            for (monitor, _), mask in zip(monitors, masks):
-                valid, word = values.pop(0), values.pop(0)
-                if monitor.taking(valid):
-                    monitor.take(edge, word & mask)
-            for (port, _), mask in zip(traces, trace_masks):
-                valid, word = values.pop(0), values.pop(0)
-                if valid:
-                    state.record(port, edge, word & mask)
-            for (mem, _, _), mask in zip(memories, page_masks):
-                request_valid, page, response_ready = values.pop(0), values.pop(0), values.pop(0)
-                if mem.offering and response_ready:
-                    mem.taken(edge)
-                if mem.request_ready and request_valid:
-                    mem.accept(edge, page & mask)
-            if state.finished(edge, DRAIN_CYCLES):
+            _, _, *values = await ctx.tick().sample(*sampled_signals)
+            sampled = {name: int(v) & mask for name, v, mask in zip(readable, values, masks)}
+            if state.edge(edge, sampled.__getitem__):
                 break
             edge += 1
-        report.update(state.report(edge, time.perf_counter() - started))
+            for name, value in state.drive(edge).items():
+                ctx.set(signal(name), value)
+        report.update(state.report(time.perf_counter() - started))
 
     sim = Simulator(design)
     sim.add_clock(1e-8)

@@ -1,20 +1,24 @@
-"""Simulating a design against its golden model: cocotb on Verilator.
+"""Simulating a design against its golden model: cocotb on Verilator or Icarus Verilog.
 
-``simulate(design, ...)`` generates the Verilog, builds it (once per Verilog, waves setting and
-tool versions: builds are cached in ``$HWGEN_CACHE_DIR`` or ``~/.cache/hwgen``, locked so
-parallel test workers share one build), packs the inputs into stream words, runs the generic
-bench (``sim.bench``), and scores the outputs bit-exactly against ``design.golden``.
+``simulate(design, ...)`` generates the design's Verilog, packs the inputs into stream words,
+wraps the design in ``hwgen_bench`` (``sim.compiled.top``: the bench's agents as hardware
+around the generated module), builds it (once per Verilog, simulator, waves setting and tool
+versions: ``sim.simulators``), runs one of two benches on that build and scores the outputs
+bit-exactly against ``design.golden``:
+
+* ``bench="compiled"`` (the default): the agents in ``hwgen_bench`` drive and collect every
+  stream in simulated hardware, cocotb only starts the run and waits for it to end;
+* ``bench="python"``: cocotb drives every port from Python each cycle (``sim.bench``).
+
+Both benches implement the same cycle-level behaviour with the same stall patterns, so for a
+seed they give the same outputs, cycle counts, beat edges, traces and memory images.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
-import os
 import pickle
-import shutil
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -23,14 +27,12 @@ from typing import Mapping
 import numpy as np
 
 from hwgen import generate as gen
-from hwgen import toolchain
-from sim import payload
-from sim.bench import JOB_ENV
+from sim import payload, simulators
 from sim.scoreboard import Verdict, compare
+from sim.simulators import SimError, cache_root  # noqa: F401  (part of this module's API)
+from sim.stream import DRAIN_CYCLES, stall_plan
 
-
-class SimError(RuntimeError):
-    """The simulation could not be built or run (not a mismatch: that is a failed Verdict)."""
+BENCHES = ("compiled", "python")
 
 
 @dataclass
@@ -53,6 +55,10 @@ class SimResult:
     images: dict[str, dict[int, int]] = field(default_factory=dict)
     # the names of the design's memories, in order (their traces are traces[name])
     memories: list[str] = field(default_factory=list)
+    # output port -> the edge at which each of its beats moved (int64)
+    output_edges: dict[str, np.ndarray] = field(default_factory=dict)
+    bench: str = "compiled"
+    simulator: str = "verilator"
 
     @property
     def passed(self) -> bool:
@@ -67,67 +73,6 @@ class SimResult:
             "sim_cycles_per_second": self.edges / self.wall if self.wall else 0.0,
             "verdict": str(self.verdict) if not self.problems else "FAIL: " + "; ".join(self.problems),
         }
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("HWGEN_CACHE_DIR") or Path.home() / ".cache" / "hwgen") / "verilator"
-
-
-def build_args(waves: bool, directory: Path) -> list[str]:
-    return [*toolchain.waiver_args(), *(toolchain.fst_build_args(directory / "lib") if waves else [])]
-
-
-def build(generated: gen.Generated, waves: bool = False) -> Path:
-    """Build the Verilator simulation of ``generated`` (or reuse a cached build); return its
-    build folder."""
-    import cocotb
-    from cocotb_tools.runner import get_runner
-
-    toolchain.use_verilator()
-    key_text = json.dumps({
-        "verilog": generated.manifest["verilog_sha256"],
-        "top": generated.top,
-        "args": toolchain.waiver_args(),
-        "waves": waves,
-        "verilator": toolchain.verilator_version(),
-        "cocotb": cocotb.__version__,
-    }, sort_keys=True)
-    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
-    directory = cache_root() / f"{generated.top}-{key}"
-    done = directory / "hwgen-build-done"
-    if done.exists():
-        return directory
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(directory.parent / f"{directory.name}.lock"):
-        if done.exists():  # another process built it while we waited
-            return directory
-        shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir()
-        log = directory / "build.log"
-        try:
-            get_runner("verilator").build(
-                sources=[generated.verilog.resolve()],
-                hdl_toplevel=generated.top,
-                build_dir=directory,
-                build_args=build_args(waves, directory),
-                waves=waves,
-                log_file=log,
-            )
-        except (SystemExit, Exception) as error:
-            tail = log.read_text()[-2000:] if log.exists() else ""
-            raise SimError(f"Verilator build of {generated.top} failed ({error}); log {log}:\n{tail}") from None
-        done.write_text(key_text)
-    return directory
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def port_shapes(design, flow) -> dict:
@@ -256,16 +201,20 @@ def ram_job(name: str, memory, request_shape, response_shape) -> dict:
     if payload.width_of(response_shape) != data_width:
         raise ValueError(f"memory {name}: response port {memory.response!r} carries "
                          f"{payload.width_of(response_shape)} bits, data_width={data_width}")
+    size = int(getattr(memory, "size", None) or 1 << address_width)
+    if not 1 <= size <= 1 << address_width:
+        raise ValueError(f"memory {name}: size={size}: allowed 1 .. 2^address_width = {1 << address_width} words")
     init = {}
     for address, word in memory.init.items():
         address, word = int(address), int(word)
-        if not 0 <= address < 1 << address_width:
-            raise ValueError(f"memory {name}: init address {address} is outside the "
-                             f"{address_width}-bit address space")
+        if not 0 <= address < size:
+            raise ValueError(f"memory {name}: init address {address} is outside its {size} words")
         if not 0 <= word < 1 << data_width:
             raise ValueError(f"memory {name}: init word at address {address} does not fit "
                              f"data_width={data_width} (unsigned)")
         init[address] = word
+    from sim.compiled.host import ram_depth_log2
+
     return {
         "kind": memory.kind,
         "request": memory.request,
@@ -275,6 +224,9 @@ def ram_job(name: str, memory, request_shape, response_shape) -> dict:
         "latency": latency,
         "init": init,
         "interval": interval,
+        "size": size,
+        # the words both benches serve (a bucket above size: runs of similar size share a build)
+        "depth_log2": ram_depth_log2(address_width, size),
     }
 
 
@@ -315,9 +267,10 @@ def model_cycles(design, inputs) -> int:
 
 def bench_job(prepared: Prepared, seed: int, idle: float, backpressure: float,
               expected_cycles: int = 0) -> dict:
-    """What a bench needs to run: the words to drive, the beats to expect, the stall odds.
-    The cycle budget covers four cycles per beat, or four times the model's cycle count for a
-    block that computes much longer than it streams (a GEMV in memory)."""
+    """What either bench needs to run: the words to drive, the beats to expect, every agent's
+    stall pattern (``sim.stream.stall_plan``), the drain and the cycle budget. The budget covers
+    four cycles per beat, or four times the model's cycle count for a block that computes much
+    longer than it streams (a GEMV in memory)."""
     total_beats = sum(map(len, prepared.words.values())) + sum(prepared.expected_counts.values())
     total_beats = max(total_beats, expected_cycles)
     slowdown = 1 / max(1e-3, 1 - idle) / max(1e-3, 1 - backpressure)
@@ -329,7 +282,9 @@ def bench_job(prepared: Prepared, seed: int, idle: float, backpressure: float,
         "outputs": prepared.expected_counts,
         "traces": list(prepared.trace_shapes),
         "memories": prepared.memories,
-        "drain_cycles": prepared.drain_cycles,
+        "stalls": stall_plan(seed, idle, backpressure, prepared.words, prepared.expected_counts,
+                             prepared.memories),
+        "drain_cycles": max(DRAIN_CYCLES, prepared.drain_cycles),
         "max_cycles": int(4 * total_beats * slowdown) + 10_000,
     }
 
@@ -337,7 +292,7 @@ def bench_job(prepared: Prepared, seed: int, idle: float, backpressure: float,
 def score(design, prepared: Prepared, bench: dict, directory: Path | None,
           waves: Path | None = None) -> SimResult:
     """Unpack what the bench collected and compare it with the golden outputs."""
-    problems = []
+    problems = list(bench.get("problems", ()))
     if bench["timed_out"]:
         received = {port: len(words) for port, words in bench["outputs"].items()}
         problems.append(f"timed out after {bench['edges']} cycles: sent {bench['sent']}, "
@@ -378,6 +333,8 @@ def score(design, prepared: Prepared, bench: dict, directory: Path | None,
         traces=traces,
         images=images,
         memories=list(prepared.memories),
+        output_edges={port: np.asarray(edges, dtype=np.int64)
+                      for port, edges in bench.get("output_edges", {}).items()},
     )
 
 
@@ -395,58 +352,123 @@ def _as_fields(unpacked) -> dict:
     return unpacked if isinstance(unpacked, dict) else {"payload": unpacked}
 
 
+def check_choices(bench: str, simulator: str) -> None:
+    """Clear errors for an unknown bench or simulator, or a missing Icarus."""
+    if bench not in BENCHES:
+        raise ValueError(f"--bench {bench!r} is not known: choose {' or '.join(BENCHES)}")
+    simulators.check_simulator(simulator)
+
+
 def simulate(design, inputs: Mapping[str, np.ndarray] | None = None, *, vectors: int = 1000,
              seed: int = 1, idle: float = 0.0, backpressure: float = 0.0, waves: bool = False,
-             out: Path | str | None = None, rtl_out: Path | str = gen.DEFAULT_OUT) -> SimResult:
-    """Simulate ``design`` (a Block or a composed graph) on Verilator against its golden model.
+             out: Path | str | None = None, rtl_out: Path | str = gen.DEFAULT_OUT,
+             bench: str = "compiled", simulator: str = "verilator") -> SimResult:
+    """Simulate ``design`` (a Block or a composed graph) against its golden model.
 
     ``inputs`` defaults to ``design.stimulus(rng(seed), vectors)``. ``idle`` is the chance that
-    a driver leaves a cycle empty, ``backpressure`` the chance that a monitor holds ready low.
-    Results go to ``out`` (default ``<rtl_out>/<ident>/sim``).
+    a source leaves a cycle empty (and a memory withholds a due beat), ``backpressure`` the
+    chance that a sink holds ready low (and a memory refuses a request). ``bench`` is
+    ``"compiled"`` or ``"python"``, ``simulator`` ``"verilator"`` or ``"icarus"``. Results go
+    to ``out`` (default ``<rtl_out>/<ident>/sim``).
     """
-    from cocotb_tools.runner import get_runner
-
+    check_choices(bench, simulator)
     generated = gen.generate(design, rtl_out)
     prepared = prepare(design, inputs, vectors, seed)  # bad inputs fail here, before a build
-    build_dir = build(generated, waves)
+    job = bench_job(prepared, seed, idle, backpressure, model_cycles(design, prepared.inputs))
+    top = wrap(generated, job)   # a stimulus too large for the stores fails here
+    build_dir = simulators.build([generated.verilog, top.verilog], top.name, top.ports, simulator, waves)
 
     directory = Path(out) if out is not None else generated.directory / "sim"
     directory.mkdir(parents=True, exist_ok=True)
     directory = directory.resolve()
-    job = {**bench_job(prepared, seed, idle, backpressure, model_cycles(design, prepared.inputs)),
-           "result_path": str(directory / "bench-result.pkl")}
-    Path(job["result_path"]).unlink(missing_ok=True)
-    job_path = directory / "bench-job.pkl"
-    with open(job_path, "wb") as f:
-        pickle.dump(job, f)
-
     wave_path = directory / f"{generated.top}.fst" if waves else None
-    try:
-        get_runner("verilator").test(
-            test_module="sim.bench",
-            hdl_toplevel=generated.top,
-            hdl_toplevel_lang="verilog",
-            build_dir=build_dir,
-            test_dir=directory,
-            test_args=["--trace", "--trace-file", str(wave_path)] if waves else [],
-            extra_env={JOB_ENV: str(job_path)},
-            results_xml=str(directory / "cocotb-results.xml"),
-            log_file=directory / "sim.log",
-        )
-    except SystemExit as error:
-        raise SimError(f"simulation of {generated.top} failed (exit {error.code}); "
-                       f"log {directory / 'sim.log'}") from None
-    result_path = Path(job["result_path"])
-    if not result_path.exists():  # the bench raised before writing its report
-        raise SimError(f"the cocotb bench for {generated.top} failed; see {directory / 'sim.log'}")
-    with open(result_path, "rb") as f:
-        bench = pickle.load(f)
-    result = score(design, prepared, bench, directory, wave_path)
+    report = (run_compiled if bench == "compiled" else run_python)(
+        simulator, build_dir, top, job, directory, wave_path)
+    result = score(design, prepared, report, directory, wave_path)
+    result.bench, result.simulator = bench, simulator
     write_results(result, {"seed": seed, "idle": idle, "backpressure": backpressure,
-                           "simulator": "verilator",
+                           "simulator": simulator, "bench": bench,
                            "design": generated.manifest["block"],
                            "param_hash": generated.manifest["param_hash"]})
     return result
+
+
+@dataclass(frozen=True)
+class Wrapped:
+    """``hwgen_bench`` for one layout: its Verilog file, top name, ports and layout."""
+
+    verilog: Path
+    name: str
+    ports: list[str]
+    layout: object
+
+
+def wrap(generated: gen.Generated, job: dict) -> Wrapped:
+    """Write ``hwgen_bench`` around the generated design for ``job``'s layout (cached by layout:
+    the Verilog depends only on it) and return it."""
+    from sim.compiled import host, top as bench_top
+
+    layout = host.layout_for(generated.top, generated.manifest["ports"], job)
+    key = hashlib.sha256(repr((layout, _bench_sources_hash())).encode()).hexdigest()[:16]
+    path = generated.directory / f"hwgen_bench-{key}.v"
+    ports_path = path.with_suffix(".ports.json")
+    if not (path.exists() and ports_path.exists()):
+        from hwgen.core import verilog
+        from sim.compiled import cells
+
+        design = bench_top.BenchTop(layout)
+        # the cells follow the wrapper in one file, under its timescale
+        text = verilog.convert(design, bench_top.TOP) + cells.VERILOG
+        ports = ["clk", "rst", *("__".join(map(str, where)) for where, _, _ in design.signature.flatten(design))]
+        gen.write_if_changed(path, text)
+        gen.write_if_changed(ports_path, json.dumps(ports) + "\n")
+    return Wrapped(path, bench_top.TOP, json.loads(ports_path.read_text()), layout)
+
+
+def _bench_sources_hash() -> str:
+    """The compiled bench's hardware sources: a change to them is a new ``hwgen_bench``."""
+    from sim.compiled import agents, cells, top as bench_top
+
+    digest = hashlib.sha256()
+    for module in (agents, cells, bench_top):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def run_compiled(simulator: str, build_dir: Path, top: Wrapped, job: dict, directory: Path,
+                 waves: Path | None) -> dict:
+    from sim.compiled import host
+    from sim.compiled.cocotb_bench import JOB_ENV as COMPILED_JOB
+
+    host.write_inputs(top.layout, job, directory)
+    result_path = directory / "bench-result.json"
+    result_path.unlink(missing_ok=True)
+    job_path = directory / "bench-job.json"
+    job_path.write_text(json.dumps({"settings": host.settings(top.layout, job),
+                                    "status": host.status_ports(top.layout),
+                                    "result_path": str(result_path)}))
+    simulators.run(simulator, build_dir, top.name, "sim.compiled.cocotb_bench", directory,
+                   {COMPILED_JOB: str(job_path)}, waves)
+    if not result_path.exists():
+        raise SimError(f"the compiled bench for {top.layout.dut} failed; see {directory / 'sim.log'}")
+    outcome = json.loads(result_path.read_text())
+    return host.collect(top.layout, job, directory, outcome["status"], outcome["wall"])
+
+
+def run_python(simulator: str, build_dir: Path, top: Wrapped, job: dict, directory: Path,
+               waves: Path | None) -> dict:
+    from sim.bench import JOB_ENV as PYTHON_JOB
+
+    result_path = directory / "bench-result.pkl"
+    result_path.unlink(missing_ok=True)
+    job_path = directory / "bench-job.pkl"
+    with open(job_path, "wb") as f:
+        pickle.dump({**job, "result_path": str(result_path)}, f)
+    simulators.run(simulator, build_dir, top.name, "sim.bench", directory, {PYTHON_JOB: str(job_path)}, waves)
+    if not result_path.exists():  # the bench raised before writing its report
+        raise SimError(f"the python bench for {top.layout.dut} failed; see {directory / 'sim.log'}")
+    with open(result_path, "rb") as f:
+        return pickle.load(f)
 
 
 def write_results(result: SimResult, context: dict) -> None:

@@ -102,7 +102,11 @@ class RamMemory:
     (Python ints, any width); every other word reads 0. Timing, per docs and ``sim.ram``: reads
     are pipelined, their data leaves in request order, each no sooner than ``latency`` cycles
     (>= 1) after its request is accepted, and never more than one beat per cycle; requests
-    are accepted at most one every ``interval`` cycles (the memory's bandwidth).
+    are accepted at most one every ``interval`` cycles (the memory's bandwidth). ``size`` is
+    how many words, from address 0, the block uses (None: the whole address space): the
+    benches serve at least that many and report a request beyond it as a problem, so a block
+    with a wide address and a small working set (a CSR image) does not cost a bench store of
+    2^address_width words.
     """
 
     kind: ClassVar[str] = "ram"  # the bench's model for it: sim.stream.MEMORY_KINDS
@@ -115,6 +119,8 @@ class RamMemory:
     init: Mapping[int, int] = field(default_factory=dict)
     # bandwidth: the memory accepts at most one request every ``interval`` cycles
     interval: int = 1
+    # words in use, from address 0 (None: 2^address_width)
+    size: int | None = None
 
 
 class Block(wiring.Component):

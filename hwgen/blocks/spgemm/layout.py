@@ -103,6 +103,20 @@ class Layout:
             at += words(count)
         return cls(lanes, A, B, bases)
 
+    def c_bound(self) -> int:
+        """At most how many elements C can have: per row of A, the partial products it makes,
+        and never more than B's columns."""
+        b_lengths = np.diff(np.asarray(self.B.indptr, dtype=np.int64))
+        products = b_lengths[np.asarray(self.A.indices, dtype=np.int64)]
+        running = np.concatenate([[0], np.cumsum(products)])
+        indptr = np.asarray(self.A.indptr, dtype=np.int64)
+        per_row = running[indptr[1:]] - running[indptr[:-1]]
+        return int(np.minimum(per_row, self.B.shape[1]).sum())
+
+    def words(self) -> int:
+        """Memory words the engine can touch: everything up to the end of the largest C."""
+        return self.bases["c_elem"] + max(1, -(-self.c_bound() // self.lanes))
+
     def command(self) -> dict[str, int]:
         return {"rows": self.A.shape[0], "cols": self.B.shape[1], **self.bases}
 

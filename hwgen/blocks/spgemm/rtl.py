@@ -75,7 +75,7 @@ class SpgemmHash(Block):
         return {"mem": RamMemory(request="mem_request", response="mem_response",
                                  address_width=ADDRESS_BITS, data_width=64 * self.p.lanes,
                                  latency=self.p.mem_latency, init=layout.image(),
-                                 interval=self.p.mem_interval)}
+                                 interval=self.p.mem_interval, size=layout.words())}
 
     def memory_outputs(self, inputs, images):
         """C read back from the memory's final image."""

@@ -56,7 +56,7 @@ async def stream_bench(dut):
         job = pickle.load(f)
     state = BenchState(job)
     if not clock_is_external():
-        Clock(dut.clk, 10, unit="ns").start()
+        Clock(dut.clk, 10, unit="ns").start(start_high=False)  # first edge after the settings
     handles, readers = {}, {}
 
     def write(values: dict) -> None:
@@ -80,11 +80,12 @@ async def stream_bench(dut):
     dut.rst.value = 1
     dut.run.value = 0
     dut.external.value = 1
-    # the bench's signals are low in reset; cycle 0 starts after the second reset edge
+    # the bench's signals are low in reset; cycle 0 starts after the last reset edge
     write({name: 0 for agent in state.agents for name in _driven(agent)})
     for _ in range(2):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
+    await RisingEdge(dut.clk)   # hwgen_bench delays the reset a cycle: the last reset edge
     write(state.drive(0))
     edge_trigger = RisingEdge(dut.clk)
     started = time.perf_counter()

@@ -107,7 +107,8 @@ def build(sources: list[Path], top: str, ports: list[str], simulator: str, waves
     key_text = json.dumps({
         "sources": [hashlib.sha256(Path(s).read_bytes()).hexdigest() for s in sources],
         "top": top, "ports": ports, "waves": waves, "simulator": simulator,
-        "waivers": toolchain.waiver_args(), **tool_versions(simulator),
+        "waivers": toolchain.waiver_args(), "opt": os.environ.get("HWGEN_OPT_FAST", ""),
+        **tool_versions(simulator),
     }, sort_keys=True)
     key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
     directory = cache_root() / simulator / f"{top}-{key}"
@@ -152,7 +153,8 @@ def _verilator_runner():
             verilate, make = super()._build_command()
             verilate = [arg for arg in verilate if arg != "--public-flat-rw"]
             verilate = [str(MAIN_CPP) if arg.endswith("verilator.cpp") else arg for arg in verilate]
-            self.make_command = [str(arg) for arg in make]
+            self.make_command = [str(arg) for arg in make] + \
+                ([f"OPT_FAST={os.environ['HWGEN_OPT_FAST']}"] if os.environ.get("HWGEN_OPT_FAST") else [])
             return [verilate]
 
     return HwgenVerilator()

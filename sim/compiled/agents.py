@@ -34,11 +34,11 @@ from amaranth.lib.wiring import In, Out
 from sim import stalls
 from sim.compiled import cells
 from sim.compiled.cells import CYCLE_WIDTH
+from sim.stream import QUEUE
 
 # requests a memory model holds at once (reads waiting for their data to leave, or pages not
 # yet fully read); the request port's ready stays low while it is full
-QUEUE_LOG2 = 10
-QUEUE = 1 << QUEUE_LOG2
+QUEUE_LOG2 = QUEUE.bit_length() - 1
 
 
 class StallBit(wiring.Component):

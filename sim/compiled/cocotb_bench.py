@@ -14,7 +14,7 @@ import time
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import First, RisingEdge, Timer
 
 JOB_ENV = "HWGEN_COMPILED_JOB"
 
@@ -29,18 +29,22 @@ async def compiled_bench(dut):
     with open(os.environ[JOB_ENV]) as f:
         job = json.load(f)
     if not clock_is_external():
-        Clock(dut.clk, 10, unit="ns").start()
+        Clock(dut.clk, 10, unit="ns").start(start_high=False)  # first edge after the settings
     dut.rst.value = 1
     dut.run.value = 0
     dut.external.value = 0
     for name, value in job["settings"].items():
         getattr(dut, name).value = value
-    for _ in range(2):
-        await RisingEdge(dut.clk)
+    await RisingEdge(dut.clk)
+    dut.run.value = 1   # registered: the agents start with the first cycle after reset
+    await RisingEdge(dut.clk)
     dut.rst.value = 0
-    dut.run.value = 1
     started = time.perf_counter()
-    await RisingEdge(dut.done)
+    # the bench stops itself at max_cycles; the deadline only guards against a bench that never
+    # starts (a broken build), so that no run waits forever
+    finished = RisingEdge(dut.done)
+    if await First(finished, Timer(10 * (job["settings"]["max_cycles"] + 1000), unit="ns")) is not finished:
+        raise RuntimeError("hwgen_bench never raised done")
     wall = time.perf_counter() - started
     # the cells write memory images and flush their logs at the edge after done rises
     for _ in range(2):

@@ -11,8 +11,9 @@ Every port of the design is also a port of ``hwgen_bench`` under its own name. W
 ``external`` high the agents let go and those ports drive the design directly: the python bench
 (``sim.bench``) runs through the same build, so both benches simulate one binary.
 
-A run: cocotb holds ``rst`` for two cycles with the settings applied, then raises ``run`` and
-waits for ``done``. Completion follows ``sim.stream.BenchState``: once every source has sent
+A run: cocotb applies the settings and holds ``rst`` for two cycles, raising ``run`` after the
+first; the design and the agents see the reset a cycle later, the agents start in the first
+cycle after it (cycle 0), and cocotb waits for ``done``. Completion follows ``sim.stream.BenchState``: once every source has sent
 its words and every sink has its expected beats (as seen in cycle ``c``: after edge ``c-1``),
 the run drains ``drain`` more cycles and stops after edge ``c - 1 + drain``; it stops after
 edge ``max_cycles`` regardless (``timed_out``). ``last_edge`` is the last edge it ran.
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import (Cat, ClockDomain, ClockSignal, Const, DomainRenamer, Instance, Module, Mux,
+                          ResetSignal, Signal)
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -128,18 +130,44 @@ class BenchTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         layout = self.layout
+        # Verilator evaluates logic that depends on a top-level input at every evaluation (twice
+        # a cycle) and logic that depends only on registers once, at the rising edge. So no
+        # logic of the design or the agents reads a top-level input: the settings are captured
+        # in registers while in reset, ``run``, ``external`` and ``rst`` are registered (the
+        # design and the agents are reset by ``rst`` delayed a cycle), and the design inputs
+        # an external driver sets are captured at the falling edge (a value written after
+        # rising edge c is what the design sees at edge c + 1), by a clock gated off unless
+        # ``external`` is set.
+        settings = {}
+
+        def setting(name: str):
+            if name not in settings:
+                port = getattr(self, name)
+                settings[name] = Signal(len(port), name=f"{name}_q", reset_less=True)
+                with m.If(ResetSignal()):
+                    m.d.sync += settings[name].eq(port)
+            return settings[name]
+
+        external = setting("external")
+        reset = Signal(init=1, reset_less=True)
+        m.d.sync += reset.eq(ResetSignal())
+        m.domains.bench = ClockDomain("bench")
+        m.domains.fall = ClockDomain("fall", clk_edge="neg", reset_less=True)
+        m.d.comb += [ClockSignal("bench").eq(ClockSignal()), ResetSignal("bench").eq(reset),
+                     ClockSignal("fall").eq(ClockSignal() & external)]
+        bench = DomainRenamer("bench")
+
         cycle = Signal(CYCLE_WIDTH)
         stopped = Signal()
-        active = Signal()
-        m.d.comb += [active.eq(self.run & ~stopped), self.done.eq(stopped)]
+        active = Signal(reset_less=True)   # the agents run: from the first cycle out of reset
+        m.d.comb += self.done.eq(stopped)
 
         # the design, as its own Verilog module; its ports are wired below
         dut = {port.name: Signal(port.width, name=f"dut_{port.name}") for port in layout.ports}
-        m.submodules.dut = Instance(layout.dut, i_clk=ClockSignal(), i_rst=ResetSignal(), **{
+        m.submodules.dut = Instance(layout.dut, i_clk=ClockSignal(), i_rst=reset, **{
             ("i_" if port.direction == "input" else "o_") + port.name: dut[port.name]
             for port in layout.ports})
-        # what an external driver (the python bench) would drive, or what the agents drive
-        drive = {}
+        drive = {}   # design input -> what the agents drive on it
         for port in layout.ports:
             if port.direction == "output":
                 m.d.comb += getattr(self, port.name).eq(dut[port.name])
@@ -147,38 +175,35 @@ class BenchTop(wiring.Component):
         def payload(port: str):
             return dut.get(f"{port}__payload", Const(0, 1))
 
-        def agent_drives(name: str, value):
-            drive[name] = value
-
         done_flags = []
         for i, (port, width) in enumerate(layout.sources):
             source = Source(width, layout.source_depth_log2, layout.source_file(port))
-            m.submodules[f"src{i}"] = source
+            m.submodules[f"src{i}"] = bench(source)
             m.d.comb += [source.cycle.eq(cycle), source.active.eq(active),
-                         source.count.eq(getattr(self, f"src{i}_count")),
-                         source.limit.eq(getattr(self, f"src{i}_limit")),
-                         source.seed.eq(getattr(self, f"src{i}_seed")),
+                         source.count.eq(setting(f"src{i}_count")),
+                         source.limit.eq(setting(f"src{i}_limit")),
+                         source.seed.eq(setting(f"src{i}_seed")),
                          source.ready.eq(dut[f"{port}__ready"]),
                          getattr(self, f"src{i}_sent").eq(source.sent),
                          getattr(self, f"src{i}_first").eq(source.first)]
-            agent_drives(f"{port}__valid", source.valid)
+            drive[f"{port}__valid"] = source.valid
             if width:
-                agent_drives(f"{port}__payload", source.payload[:width])
+                drive[f"{port}__payload"] = source.payload[:width]
             done_flags.append(source.done)
         for i, (port, width) in enumerate(layout.sinks):
             sink = Sink(width, layout.sink_file(port))
-            m.submodules[f"snk{i}"] = sink
+            m.submodules[f"snk{i}"] = bench(sink)
             m.d.comb += [sink.cycle.eq(cycle), sink.active.eq(active), sink.flush.eq(stopped),
-                         sink.expected.eq(getattr(self, f"snk{i}_expected")),
-                         sink.limit.eq(getattr(self, f"snk{i}_limit")),
-                         sink.seed.eq(getattr(self, f"snk{i}_seed")),
+                         sink.expected.eq(setting(f"snk{i}_expected")),
+                         sink.limit.eq(setting(f"snk{i}_limit")),
+                         sink.seed.eq(setting(f"snk{i}_seed")),
                          sink.valid.eq(dut[f"{port}__valid"]), sink.payload.eq(payload(port)),
                          getattr(self, f"snk{i}_received").eq(sink.received)]
-            agent_drives(f"{port}__ready", sink.ready)
+            drive[f"{port}__ready"] = sink.ready
             done_flags.append(sink.done)
         for i, (port, width) in enumerate(layout.traces):
             recorder = Recorder(width, layout.trace_file(port))
-            m.submodules[f"trc{i}"] = recorder
+            m.submodules[f"trc{i}"] = bench(recorder)
             m.d.comb += [recorder.cycle.eq(cycle), recorder.active.eq(active),
                          recorder.flush.eq(stopped), recorder.valid.eq(dut[f"{port}__valid"]),
                          recorder.payload.eq(payload(port))]
@@ -194,17 +219,17 @@ class BenchTop(wiring.Component):
                                      mem.pages_log2, files["init"], files["log"])
                 timing = ("latency", "scale", "beat_int", "beat_frac")
                 m.d.comb += server.flush.eq(stopped)
-            m.submodules[f"mem{i}"] = server
-            for setting in timing + ("ready_limit", "ready_seed", "idle_limit", "idle_seed"):
-                m.d.comb += getattr(server, setting).eq(getattr(self, f"mem{i}_{setting}"))
+            m.submodules[f"mem{i}"] = bench(server)
+            for name in timing + ("ready_limit", "ready_seed", "idle_limit", "idle_seed"):
+                m.d.comb += getattr(server, name).eq(setting(f"mem{i}_{name}"))
             m.d.comb += [server.cycle.eq(cycle), server.active.eq(active),
                          server.req_valid.eq(dut[f"{mem.request}__valid"]),
                          server.req_payload.eq(payload(mem.request)),
                          server.resp_ready.eq(dut[f"{mem.response}__ready"]),
                          getattr(self, f"mem{i}_outstanding").eq(server.outstanding)]
-            agent_drives(f"{mem.request}__ready", server.req_ready)
-            agent_drives(f"{mem.response}__valid", server.resp_valid)
-            agent_drives(f"{mem.response}__payload", server.resp_payload)
+            drive[f"{mem.request}__ready"] = server.req_ready
+            drive[f"{mem.response}__valid"] = server.resp_valid
+            drive[f"{mem.response}__payload"] = server.resp_payload
 
         for port in layout.ports:
             if port.direction != "input":
@@ -212,7 +237,9 @@ class BenchTop(wiring.Component):
             if port.name not in drive:
                 raise ValueError(f"{layout.dut}: input port {port.name} belongs to no stream, "
                                  f"memory or observation port the bench knows")
-            m.d.comb += dut[port.name].eq(Mux(self.external, getattr(self, port.name), drive[port.name]))
+            captured = Signal(port.width, name=f"ext_{port.name}", reset_less=True)
+            m.d.fall += captured.eq(getattr(self, port.name))
+            m.d.comb += dut[port.name].eq(Mux(external, captured, drive[port.name]))
 
         watched = layout.handshake_bits()
         if watched:
@@ -231,11 +258,12 @@ class BenchTop(wiring.Component):
         stop_now = Signal()
         m.d.comb += [
             draining_next.eq(draining | all_done),
-            until_next.eq(Mux(draining, drain_until, (cycle + self.drain - 1)[:CYCLE_WIDTH])),
-            stop_now.eq((draining_next & (cycle >= until_next)) | (cycle >= self.max_cycles)),
+            until_next.eq(Mux(draining, drain_until, (cycle + setting("drain") - 1)[:CYCLE_WIDTH])),
+            stop_now.eq((draining_next & (cycle >= until_next)) | (cycle >= setting("max_cycles"))),
         ]
+        m.d.sync += active.eq(self.run & ~ResetSignal() & ~stopped & ~(active & stop_now))
         with m.If(active):
-            m.d.sync += [cycle.eq(cycle + 1), draining.eq(draining_next), drain_until.eq(until_next)]
+            m.d.bench += [cycle.eq(cycle + 1), draining.eq(draining_next), drain_until.eq(until_next)]
             with m.If(stop_now):
-                m.d.sync += [stopped.eq(1), self.last_edge.eq(cycle), self.timed_out.eq(~draining_next)]
+                m.d.bench += [stopped.eq(1), self.last_edge.eq(cycle), self.timed_out.eq(~draining_next)]
         return m

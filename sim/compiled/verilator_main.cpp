@@ -8,11 +8,11 @@
 //   `clk` itself (a 10 ns period, timescale 1ns/1ps) and runs the VPI callbacks in every time
 //   slot as cocotb's loop does, so cocotb sees each edge before the model evaluates it and its
 //   writes land after it.
-// * the compiled bench (sim/compiled/cocotb_bench.py) raises `run` and then only waits for
-//   `done` (or a timer). While `run` is high, `external` low and `done` low, nothing in
-//   cocotb can react to anything but `done` or a timer, so the loop clocks the model natively,
-//   with no callback work per cycle, until `done` rises or the next timer is due, and then
-//   resumes the slot-by-slot loop, in which cocotb sees `done`.
+// * the compiled bench (sim/compiled/cocotb_bench.py) raises `run`, releases `rst` and then
+//   only waits for `done` (or its deadline timer). While `run` is high and `rst`, `external`
+//   and `done` are low, nothing in cocotb can react to anything but `done` or a timer, so the
+//   loop clocks the model natively, with no callback work per cycle, until `done` rises or
+//   the next timer is due, and then resumes the slot-by-slot loop, in which cocotb sees `done`.
 //
 // Waveforms (built with --trace-fst, run with --trace [--trace-file F]) are dumped at every
 // evaluation in both phases.
@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
   while (!Verilated::gotFinish()) {
     evaluate_slot(top.get());
     dump();
-    if (top->run && !top->external && !top->done) {
+    if (top->run && !top->rst && !top->external && !top->done) {
       const uint64_t deadline = VerilatedVpi::cbNextDeadline();
       while (!top->done && next_toggle + kHalfPeriod < deadline && !Verilated::gotFinish()) {
         for (int half = 0; half < 2; ++half) {

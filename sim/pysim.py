@@ -73,4 +73,6 @@ def simulate_pysim(design, inputs=None, *, vectors: int = 100, seed: int = 1, id
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()
-    return score(design, prepared, report, None)
+    result = score(design, prepared, report, None)
+    result.bench, result.simulator = "python", "amaranth"
+    return result

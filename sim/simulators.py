@@ -14,6 +14,9 @@ Verilator builds go through cocotb's runner with three changes (``HwgenVerilator
   same for every design) is compiled once per Verilator, compiler and waves setting, kept in
   the cache and copied into later builds before ``make`` runs.
 
+The model's C++ is compiled at ``-O1`` (``VERILATOR_OPT``; ``$HWGEN_VERILATOR_OPT`` overrides):
+faster to build than Verilator's ``-Os`` default and no slower to run, measured below.
+
 Icarus builds use cocotb's runner as it is (``iverilog -g2012``); the benches start cocotb's
 clock there.
 """
@@ -32,6 +35,7 @@ import tempfile
 from pathlib import Path
 
 from hwgen import toolchain
+from hwgen.core.cache import cache_root
 
 SIMULATORS = ("verilator", "icarus")
 MAIN_CPP = Path(__file__).parent / "compiled" / "verilator_main.cpp"
@@ -42,10 +46,6 @@ ICARUS_INSTALL = ("Icarus Verilog (iverilog) is not on PATH: install it, e.g. 'a
 
 class SimError(RuntimeError):
     """The simulation could not be built or run (not a mismatch: that is a failed Verdict)."""
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("HWGEN_CACHE_DIR") or Path.home() / ".cache" / "hwgen")
 
 
 def check_simulator(simulator: str) -> None:
@@ -107,7 +107,7 @@ def build(sources: list[Path], top: str, ports: list[str], simulator: str, waves
     key_text = json.dumps({
         "sources": [hashlib.sha256(Path(s).read_bytes()).hexdigest() for s in sources],
         "top": top, "ports": ports, "waves": waves, "simulator": simulator,
-        "waivers": toolchain.waiver_args(), "opt": os.environ.get("HWGEN_OPT_FAST", ""),
+        "waivers": toolchain.waiver_args(), "opt": verilator_opt() if simulator == "verilator" else "",
         **tool_versions(simulator),
     }, sort_keys=True)
     key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
@@ -140,6 +140,23 @@ def _build_icarus(sources, top, directory, waves, log):
                                build_dir=directory, waves=waves, timescale=TIMESCALE, log_file=log)
 
 
+# The C++ optimization of a Verilator model (Verilator's own default is -Os). Measured on
+# hwgen's designs (generate + build + a short run, one at a time on 2 cores), -O1 builds
+# faster than -Os: omap_controller 12.7 s against 19.9 s, attention_engine 22.6 against 28.8,
+# pim_vector_unit 24.5 against 25.9, the 1024-entry spgemm_hash 105 s (its -Os build took
+# 338 s in a suite run); and it runs as fast or faster (omap 526k against 487k cycles/s,
+# pim_vector_unit 345k against 246k, attention 414k against 301k). -O0 builds no faster on
+# large designs and runs 3-5x slower.
+VERILATOR_OPT = "-O1"
+VERILATOR_OPT_ENV = "HWGEN_VERILATOR_OPT"
+
+
+def verilator_opt() -> str:
+    """The model's C++ optimization flag: ``$HWGEN_VERILATOR_OPT`` (say ``-O3`` for a long
+    run, ``-O0`` for many short ones), else ``VERILATOR_OPT``. Part of the build key."""
+    return os.environ.get(VERILATOR_OPT_ENV) or VERILATOR_OPT
+
+
 def _verilator_runner():
     from cocotb_tools.runner import Verilator
 
@@ -153,8 +170,7 @@ def _verilator_runner():
             verilate, make = super()._build_command()
             verilate = [arg for arg in verilate if arg != "--public-flat-rw"]
             verilate = [str(MAIN_CPP) if arg.endswith("verilator.cpp") else arg for arg in verilate]
-            self.make_command = [str(arg) for arg in make] + \
-                ([f"OPT_FAST={os.environ['HWGEN_OPT_FAST']}"] if os.environ.get("HWGEN_OPT_FAST") else [])
+            self.make_command = [str(arg) for arg in make] + [f"OPT_FAST={verilator_opt()}"]
             return [verilate]
 
     return HwgenVerilator()

@@ -1,8 +1,9 @@
-"""attention_engine: bit-exact against the golden twin on Amaranth's simulator (a small engine,
-every mode) and on Verilator (head_dim 64 and 128, seq_len 1 to 2048, 1, 4 and 8 flash
-channels, both softmax kinds, both modes, fp16 and bf16), with random stalls on every stream
-and the flash model's latency and bandwidth; the cycle model equal to the RTL's cycle count;
-the flash traces (which pages were read, each once and whole); parameter and input errors."""
+"""attention_engine: bit-exact against the golden twin on a small engine in every mode (the
+compiled bench on Verilator; a few cases on Amaranth's simulator) and on Verilator at full size
+(head_dim 64 and 128, seq_len 1 to 2048, 1, 4 and 8 flash channels, both softmax kinds, both
+modes, fp16 and bf16), with random stalls on every stream and the flash model's latency and
+bandwidth; the cycle model equal to the RTL's cycle count; the flash traces (which pages were
+read, each once and whole); parameter and input errors."""
 
 from __future__ import annotations
 
@@ -110,38 +111,47 @@ def test_bad_inputs_are_rejected_before_simulation():
     assert np.array_equal(block.golden(as_float)["o"], block.golden(good)["o"])
 
 
-# -- Amaranth's simulator: a small engine, every mode ----------------------------------------
+# -- a small engine, every mode: the compiled bench on Verilator, one build per mode ------------
 
+# seq_len and seed of the unstalled runs: one token, a page, a partial page, a full cache
+TINY_LENGTHS = (1, 16, 37, 64)
+# (seq_len, stimulus kind) of the stalled runs
+TINY_STALLED = [(37, "random"), (64, "concentrated"), (23, "ties"), (50, "random")]
+
+
+@pytest.mark.verilator
 @pytest.mark.parametrize("softmax, mode", KINDS)
-@pytest.mark.parametrize("seq_len", [1, 16, 37, 64])
-def test_pysim_bit_exact_and_model_exact(softmax, mode, seq_len):
+def test_small_engine_bit_exact_model_exact_stalled_and_special(softmax, mode, rtl_out, tmp_path):
+    """The small engine in each mode: every length bit-exact with the model's cycle count and
+    the pages the queries need (6 queries each where Amaranth's simulator ran 2); four
+    stimulus kinds under 30% stalls on every stream and the flash; zeros, large magnitudes,
+    subnormals, Inf and NaN (the twin's IEEE behaviour, NaN canonical) over four seeds."""
     block = engine(**TINY, softmax=softmax, mode=mode)
-    inputs = inputs_for(block, seq_len, queries=2, seed=seq_len)
-    result = simulate_pysim(block, inputs, seed=seq_len)
-    assert result.passed, result.summary()["verdict"]
-    assert result.cycles == block.model(block.workload(inputs)).cycles
-    check_flash_traces(block, inputs, result)
-
-
-@pytest.mark.parametrize("softmax, mode", KINDS)
-def test_pysim_under_random_stalls(softmax, mode):
-    block = engine(**TINY, softmax=softmax, mode=mode)
-    for seed, (seq_len, kind) in enumerate([(37, "random"), (64, "concentrated"), (23, "ties")]):
-        inputs = inputs_for(block, seq_len, queries=2, kind=kind, seed=seed)
-        result = simulate_pysim(block, inputs, seed=seed, idle=0.3, backpressure=0.3)
+    for seq_len in TINY_LENGTHS:
+        inputs = inputs_for(block, seq_len, queries=6, seed=seq_len)
+        result = simulate(block, inputs, seed=seq_len, rtl_out=rtl_out, out=tmp_path / f"len{seq_len}")
+        assert result.passed, (seq_len, result.summary()["verdict"])
+        assert result.cycles == block.model(block.workload(inputs)).cycles, seq_len
+        check_flash_traces(block, inputs, result)
+    for seed, (seq_len, kind) in enumerate(TINY_STALLED):
+        inputs = inputs_for(block, seq_len, queries=4, kind=kind, seed=seed)
+        result = simulate(block, inputs, seed=seed, idle=0.3, backpressure=0.3, rtl_out=rtl_out,
+                          out=tmp_path / f"stalled{seed}")
         assert result.passed, (seq_len, kind, result.summary()["verdict"])
         check_flash_traces(block, inputs, result)
-
-
-@pytest.mark.parametrize("softmax, mode", KINDS)
-def test_pysim_special_values(softmax, mode):
-    """Zeros, large magnitudes, subnormals, Inf and NaN in q, K or V: the twin's IEEE
-    behaviour, bit for bit (NaN canonical)."""
-    block = engine(**TINY, softmax=softmax, mode=mode)
-    for seed in range(2):
-        inputs = inputs_for(block, 29, queries=2, kind="special", seed=seed)
-        result = simulate_pysim(block, inputs, seed=seed)
+    for seed in range(4):
+        inputs = inputs_for(block, 29, queries=4, kind="special", seed=seed)
+        result = simulate(block, inputs, seed=seed, rtl_out=rtl_out, out=tmp_path / f"special{seed}")
         assert result.passed, result.summary()["verdict"]
+
+
+def test_pysim_small_engine():
+    """The Amaranth-simulator path on one small engine (the modes run on Verilator above)."""
+    block = engine(**TINY, softmax="online", mode="sparf")
+    inputs = inputs_for(block, 20, queries=1, seed=2)
+    result = simulate_pysim(block, inputs, seed=2, idle=0.2, backpressure=0.2)
+    assert result.passed, result.summary()["verdict"]
+    check_flash_traces(block, inputs, result)
 
 
 def test_pysim_bf16_and_more_channels():
@@ -155,9 +165,9 @@ def test_pysim_bf16_and_more_channels():
 
 
 def test_the_score_fifo_credit_holds_the_k_side():
-    """With one lane per... two lanes over eight elements the K side makes a score every 4
-    cycles while a slow V side (bandwidth-starved flash) lets scores pile up; the 32-entry FIFO
-    must stop the K side, not overflow (a lost score would corrupt o)."""
+    """Two lanes over eight elements: the K side makes a score every 4 cycles while a slow V
+    side (bandwidth-starved flash) lets scores pile up; the 32-entry FIFO must stop the K
+    side, not overflow (a lost score would corrupt o)."""
     block = engine(**{**TINY, "max_seq_len": 256, "flash_channels": 1, "flash_queue": 8},
                    softmax="online", mode="dense")
     inputs = inputs_for(block, 200, queries=1, seed=9)

@@ -40,6 +40,8 @@ def test_list_shows_parameters_with_ranges():
     (["sim", "mac_array", "--stimulus", "missing.npz"], "stimulus file missing.npz does not exist"),
     (["sim", "mac_array", "--backpressure", "1.5"], "--backpressure=1.5 is out of range"),
     (["lint", "requant", "-p", "shift=40"], "shift=40 must be below in_width=32"),
+    (["sim", "requant", "--bench", "fast"], "--bench 'fast' is not known: choose compiled or python"),
+    (["flow", "--simulator", "vcs"], "--simulator 'vcs' is not known: choose verilator or icarus"),
 ])
 def test_errors_are_one_line_exit_2(args, message, tmp_path):
     done = hwgen(*args, cwd=tmp_path)
@@ -47,6 +49,16 @@ def test_errors_are_one_line_exit_2(args, message, tmp_path):
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("hwgen: error: "), done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_missing_icarus_names_the_install(tmp_path):
+    """With no iverilog on PATH, --simulator icarus is one line saying how to install it."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "PATH": str(Path(sys.executable).parent)}
+    for command in (["sim", "requant"], ["flow"]):
+        done = subprocess.run([sys.executable, "-m", "hwgen", *command, "--simulator", "icarus"],
+                              capture_output=True, text=True, cwd=tmp_path, env=env)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert "iverilog) is not on PATH: install it, e.g. 'apt-get install iverilog'" in done.stderr
 
 
 def test_debug_shows_traceback(tmp_path):

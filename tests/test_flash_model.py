@@ -7,7 +7,6 @@ computed here on its own."""
 from __future__ import annotations
 
 import math
-import random
 from fractions import Fraction
 
 import numpy as np
@@ -21,7 +20,9 @@ from hwgen.core.params import Param, ParamSet
 from sim.flash import FlashChannel
 from sim.pysim import simulate_pysim
 from sim.runner import simulate
-from sim.stream import GeometricGaps
+from sim.stalls import StallPattern, threshold
+
+NO_STALLS = StallPattern(0, 0)
 
 ELEMENT = 16
 
@@ -250,45 +251,59 @@ def test_wrong_page_size_is_refused_before_a_run():
 
 # -- the model alone -------------------------------------------------------------------------------
 def drive_model(channel, accept_at, cycles, take_every=1):
-    """Run a FlashChannel against a requester that offers page ``p`` from edge ``accept_at[p]``
-    on and a consumer that is ready every ``take_every``-th edge; the edges beats moved."""
+    """Run a FlashChannel cycle by cycle against a requester that offers page ``p`` from cycle
+    ``accept_at[p]`` on and a consumer ready in every ``take_every``-th cycle; the edges at
+    which beats moved."""
     moved, requests = [], list(enumerate(accept_at))
-    for edge in range(cycles):
-        if channel.offering and edge % take_every == 0:
-            moved.append(edge)
-            channel.taken(edge)
-        if channel.request_ready and requests and requests[0][1] <= edge:
-            channel.accept(edge, requests.pop(0)[0])
-        if edge >= channel.next_plan:
-            channel.plan(edge)
+    for cycle in range(cycles):
+        channel.plan(cycle)
+        request = None
+        if channel.req_ready and requests and requests[0][1] <= cycle:
+            request = requests.pop(0)[0]
+        taken = channel.resp_valid and cycle % take_every == 0
+        if taken:
+            moved.append(cycle)
+        channel.step(cycle, request, taken)
     return moved
 
 
-def test_model_idle_channel_does_nothing_per_cycle():
-    spec = {"request": "r", "response": "s", "pages": {0: [1, 2]}, "page_beats": 2, "latency": 4,
-            "beat_cycles": Fraction(1)}
-    channel = FlashChannel("m", spec, random.Random(1))
-    channel.plan(-1)
-    assert channel.next_plan > 1 << 40  # ready stays high, nothing due: no call until a request
-    channel.accept(10, 0)
-    assert channel.next_plan == 13  # plan at 13 raises valid for edge 14 = 10 + latency
+def spec(pages, page_beats, latency, beat_cycles):
+    return {"request": "r", "response": "s", "pages": pages, "page_beats": page_beats,
+            "latency": latency, "beat_cycles": Fraction(beat_cycles)}
+
+
+def test_model_first_beat_is_offered_latency_cycles_after_the_request():
+    channel = FlashChannel("m", spec({0: [1, 2]}, 2, 4, 1), NO_STALLS, NO_STALLS)
+    assert drive_model(channel, [10], 40) == [14, 15]
+    assert channel.results()["trace"] == {"edge": [10], "page": [0], "first": [14], "last": [15]}
 
 
 def test_model_slow_consumer_stalls_the_bus():
-    spec = {"request": "r", "response": "s", "pages": {0: [0] * 4, 1: [0] * 4}, "page_beats": 4,
-            "latency": 2, "beat_cycles": Fraction(1, 2)}
-    moved = drive_model(FlashChannel("m", spec, random.Random(1)), [0, 0], 100, take_every=3)
+    pages = {0: [0] * 4, 1: [0] * 4}
+    moved = drive_model(FlashChannel("m", spec(pages, 4, 2, Fraction(1, 2)), NO_STALLS, NO_STALLS),
+                        [0, 0], 100, take_every=3)
     # an untaken beat holds the bus; each then goes at the consumer's next ready edge
     assert moved == [3, 6, 9, 12, 15, 18, 21, 24]
 
 
-def test_geometric_gaps_match_a_coin_per_cycle():
-    for p in (0.1, 0.3, 0.7):
-        gaps = GeometricGaps(p, random.Random(4))
-        mean = np.mean([gaps.gap() for _ in range(20000)])
-        assert abs(mean - (1 - p) / p) < 0.05 * (1 - p) / p + 0.02
-    assert GeometricGaps(0.0, random.Random(1)).gap() > 1 << 40
-    assert GeometricGaps(1.0, random.Random(1)).gap() == 0
+def test_model_stalls_only_delay_and_keep_the_order():
+    pages = {p: [10 * p + b for b in range(3)] for p in range(8)}
+    order = [3, 1, 4, 1, 5, 0, 2, 6]
+    ready, idle = StallPattern(11, threshold(0.4)), StallPattern(12, threshold(0.4))
+    channel = FlashChannel("m", spec(pages, 3, 5, Fraction(7, 3)), ready, idle)
+    words, requests = [], list(order)
+    for cycle in range(2000):
+        channel.plan(cycle)
+        request = requests.pop(0) if channel.req_ready and requests else None
+        if channel.resp_valid:
+            words.append(channel.resp_word)
+        channel.step(cycle, request, channel.resp_valid)
+    assert words == [w for p in order for w in pages[p]]
+    trace = channel.results()["trace"]
+    first, last = spec_beat_edges(trace["edge"], 3, 5, Fraction(7, 3))
+    assert all(t >= f for t, f in zip(trace["first"], first)) and trace["first"] != first
+    assert all(t >= f for t, f in zip(trace["last"], last))
+    assert len(set(trace["edge"])) == len(order) and trace["edge"] != list(range(len(order)))
 
 
 # -- Verilator: one build, channels=2 --------------------------------------------------------------
@@ -332,7 +347,5 @@ def test_memory_on_a_port_the_design_lacks_is_refused():
 
 
 def test_latency_below_one_cycle_is_refused():
-    spec = {"request": "r", "response": "s", "pages": {}, "page_beats": 1, "latency": 0,
-            "beat_cycles": Fraction(1)}
     with pytest.raises(ValueError, match="latency=0"):
-        FlashChannel("m", spec, random.Random(1))
+        FlashChannel("m", spec({}, 1, 0, 1), NO_STALLS, NO_STALLS)

@@ -8,7 +8,6 @@ order, the final image must match the dict's, and with no stalls every read acce
 from __future__ import annotations
 
 import json
-import random
 
 import numpy as np
 import pytest
@@ -21,6 +20,9 @@ from hwgen.core.ints import int_dtype
 from hwgen.core.params import Param, ParamSet
 from sim.pysim import simulate_pysim
 from sim.ram import RamModel
+from sim.stalls import StallPattern, threshold
+
+NO_STALLS = StallPattern(0, 0)
 from sim.runner import load_npz, memory_jobs, ram_job, simulate, write_results
 
 
@@ -251,7 +253,7 @@ def test_job_entry_and_refusals():
     inputs = design.stimulus(np.random.default_rng(1), 5)
     job = memory_jobs(design, inputs)["ram"]
     assert job == {"kind": "ram", "request": "mem_req", "response": "mem_resp", "address_width": 4,
-                   "data_width": 20, "latency": 3, "interval": 1,
+                   "data_width": 20, "latency": 3, "interval": 1, "size": 16, "depth_log2": 4,
                    "init": dict(zip(map(int, inputs["init_address"]), map(int, inputs["init_data"])))}
 
     def refused(match, **change):
@@ -259,7 +261,7 @@ def test_job_entry_and_refusals():
             def memories(self, inputs):
                 memory = super().memories(inputs)["ram"]
                 fields = {k: getattr(memory, k) for k in ("request", "response", "address_width",
-                                                          "data_width", "latency", "init")}
+                                                          "data_width", "latency", "init", "size")}
                 return {"ram": RamMemory(**{**fields, **change})}
 
         with pytest.raises(ValueError, match=match):
@@ -267,7 +269,9 @@ def test_job_entry_and_refusals():
 
     refused("request port 'mem_req' carries 25 bits; a RAM with address_width=5", address_width=5)
     refused("latency=0", latency=0)
-    refused("init address 16 is outside the 4-bit address space", init={16: 1})
+    refused("init address 16 is outside its 16 words", init={16: 1})
+    refused("init address 9 is outside its 8 words", init={9: 1}, size=8)
+    refused("size=17: allowed 1 .. 2\\^address_width = 16 words", size=17)
     refused("init word at address 3 does not fit data_width=20", init={3: 1 << 20})
     refused("response port 'cmd' carries 25 bits, data_width=20", response="cmd")
     # a request layout of the right width with its fields elsewhere
@@ -300,31 +304,28 @@ def request(address, write=0, data=0, address_width=4):
 
 
 def drive(ram, requests, cycles, take_every=1):
-    """Run a RamModel against a requester that offers ``requests[i] = (edge, word)`` from that
-    edge on, in order, and a consumer ready every ``take_every``-th edge; (edge, word) of every
-    read data beat that moved."""
-    moved, queue, word = [], list(requests), None
-    ram.plan(-1)  # as the benches do before the first edge
-    for edge in range(cycles):
-        if ram.offering and edge % take_every == 0:
-            moved.append((edge, word))
-            ram.taken(edge)
-        if ram.request_ready and queue and queue[0][0] <= edge:
-            ram.accept(edge, queue.pop(0)[1])
-        if edge >= ram.next_plan:
-            _, _, new_word = ram.plan(edge)
-            word = new_word if new_word is not None else word
+    """Run a RamModel cycle by cycle against a requester that offers ``requests[i] = (cycle,
+    word)`` from that cycle on, in order, and a consumer ready every ``take_every``-th cycle;
+    (edge, word) of every read data beat that moved."""
+    moved, queue = [], list(requests)
+    for cycle in range(cycles):
+        ram.plan(cycle)
+        word = queue.pop(0)[1] if ram.req_ready and queue and queue[0][0] <= cycle else None
+        taken = ram.resp_valid and cycle % take_every == 0
+        if taken:
+            moved.append((cycle, ram.resp_word))
+        ram.step(cycle, word, taken)
     return moved
 
 
-def spec(latency=3, init=None, data_width=200):
+def spec(latency=3, init=None, data_width=200, **more):
     return {"request": "r", "response": "s", "address_width": 4, "data_width": data_width,
-            "latency": latency, "init": init or {}}
+            "latency": latency, "init": init or {}, **more}
 
 
 def test_model_serves_in_order_with_pipelined_reads():
     wide = (1 << 199) | 12345
-    ram = RamModel("m", spec(latency=5, init={1: 11, 2: 0, 7: wide}), random.Random(1))
+    ram = RamModel("m", spec(latency=5, init={1: 11, 2: 0, 7: wide}), NO_STALLS, NO_STALLS)
     requests = [(0, request(1)), (0, request(1, 1, 99)), (0, request(1)), (0, request(7)),
                 (0, request(3)), (0, request(3, 1, 0)), (0, request(2, 1, 0)), (0, request(9, 1, 5))]
     moved = drive(ram, requests, 40)
@@ -335,23 +336,23 @@ def test_model_serves_in_order_with_pipelined_reads():
                            "cycle": list(range(8)), "data": [11, 99, 99, wide, 0, 0, 0, 5]}
     # nonzero or written words: 2 and 3 were written with 0, 2's initial 0 alone would not count
     assert ram.image() == {1: 99, 2: 0, 3: 0, 7: wide, 9: 5}
-    assert ram.problems() == []
+    assert ram.results()["problems"] == []
 
 
 def test_model_slow_consumer_gets_one_beat_per_cycle_in_order():
-    ram = RamModel("m", spec(latency=1, init={a: a + 100 for a in range(16)}), random.Random(1))
+    ram = RamModel("m", spec(latency=1, init={a: a + 100 for a in range(16)}), NO_STALLS, NO_STALLS)
     moved = drive(ram, [(0, request(a)) for a in range(6)], 60, take_every=3)
     assert [w for _, w in moved] == [100, 101, 102, 103, 104, 105]
     assert [e for e, _ in moved] == [3, 6, 9, 12, 15, 18]
     # and a fast one: back to back, one per cycle, latency after each accept
-    ram = RamModel("m", spec(latency=4), random.Random(1))
+    ram = RamModel("m", spec(latency=4), NO_STALLS, NO_STALLS)
     assert [e for e, _ in drive(ram, [(0, request(a)) for a in range(6)], 60)] == list(range(4, 10))
 
 
 def test_model_stalls_only_delay():
     for seed in range(5):
-        ram = RamModel("m", spec(latency=3, init={a: a for a in range(16)}), random.Random(seed),
-                       idle=0.4, backpressure=0.4)
+        ram = RamModel("m", spec(latency=3, init={a: a for a in range(16)}),
+                       StallPattern(2 * seed, threshold(0.4)), StallPattern(2 * seed + 1, threshold(0.4)))
         words = [request(a % 16, int(a % 3 == 0), a) for a in range(200)]
         moved = drive(ram, [(0, w) for w in words], 5000)
         trace = ram.trace()
@@ -363,28 +364,31 @@ def test_model_stalls_only_delay():
         assert sum(e > trace["cycle"][i] + 3 for (e, _), i in zip(moved, reads)) > 0
 
 
-def test_model_idle_ram_does_nothing_per_cycle_and_reports_outstanding_reads():
-    ram = RamModel("m", spec(latency=4), random.Random(1))
-    ram.plan(-1)
-    assert ram.next_plan > 1 << 40  # ready stays high, nothing due: no call until a request
-    ram.accept(10, request(3, 1, 8))
-    assert ram.next_plan > 1 << 40  # a write needs no response
-    ram.accept(11, request(3))
-    assert ram.next_plan == 14  # plan at 14 raises valid for edge 15 = 11 + latency
-    ram.accept(12, request(4))
-    assert ram.problems() == ["m: 2 reads requested but not returned"]
+def test_model_reports_outstanding_reads_and_requests_beyond_its_size():
+    ram = RamModel("m", spec(latency=4, size=12, depth_log2=4), NO_STALLS, NO_STALLS)
+    drive(ram, [(0, request(3, 1, 8)), (0, request(3)), (0, request(13, 1, 5)), (0, request(14))], 4)
+    assert ram.results()["problems"] == [
+        "m: 2 requests at or beyond the memory's 12 words (first: address 13)",
+        "m: 2 reads requested but not returned"]
+
+
+def test_model_serves_only_its_store():
+    # beyond 2^depth_log2 words (what the compiled bench allocates) writes are dropped and
+    # reads return 0, in both benches
+    ram = RamModel("m", spec(latency=1, depth_log2=3), NO_STALLS, NO_STALLS)
+    moved = drive(ram, [(0, request(9, 1, 7)), (0, request(9)), (0, request(1, 1, 6)), (0, request(1))], 20)
+    assert [w for _, w in moved] == [0, 6] and ram.image() == {1: 6}
 
 
 def test_model_refuses_latency_below_one():
     with pytest.raises(ValueError, match="latency=0"):
-        RamModel("m", spec(latency=0), random.Random(1))
+        RamModel("m", spec(latency=0), NO_STALLS, NO_STALLS)
 
 
 def test_model_interval_limits_the_request_rate():
     """interval = 3: requests move at most one every 3 edges (the memory's bandwidth); the
     reads' data still comes latency cycles after each moved."""
-    ram = RamModel("m", {**spec(latency=2, init={a: a + 50 for a in range(16)}), "interval": 3},
-                   random.Random(1))
+    ram = RamModel("m", spec(latency=2, init={a: a + 50 for a in range(16)}, interval=3), NO_STALLS, NO_STALLS)
     moved = drive(ram, [(0, request(a)) for a in range(5)], 40)
     assert ram.trace()["cycle"] == [0, 3, 6, 9, 12]
     assert moved == [(2, 50), (5, 51), (8, 52), (11, 53), (14, 54)]

@@ -13,7 +13,12 @@ attributes, then:
   whose first update is an event under both rules.
 * **Compact zero memories.** Yosys initializes a memory word by word; a memory whose every
   word is zero (``init=[]``: a DRAM bank array, say) becomes one ``for`` loop, so a 64 Ki-word
-  memory is three lines instead of 64 Ki.
+  memory is three lines instead of 64 Ki. Yosys's own front end still unrolls such a loop at
+  about a millisecond a word, so the loop of a memory of more than ``SYNTHESIS_INIT_LIMIT``
+  words sits under `` `ifndef SYNTHESIS`` (a macro Yosys ``read_verilog`` defines and
+  simulators do not): simulators start it at zero, synthesis sees an uninitialized memory,
+  which an FPGA's block RAM powers up as zero anyway. A formal check that needs such a memory
+  zero at start must assume it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ import re
 from amaranth.back import verilog
 
 TIMESCALE = "`timescale 1ns/1ps"
+# zero memories up to this many words keep their initialization in synthesis too (a FIFO's
+# storage, a small table); larger ones (bank arrays, big buffers) lose it there
+SYNTHESIS_INIT_LIMIT = 1024
 
 _TRIGGER = re.compile(r"^(?P<indent>[ \t]*)reg (?P<name>\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+) +"
                       r"= 0;$", re.MULTILINE)
@@ -46,11 +54,14 @@ def _compact_zero_init(match: re.Match) -> str:
         return match.group(0)
     memory, width, indent = words[0]["memory"], words[0]["width"], match["indent"]
     label = "zero_" + re.sub(r"\W", "_", memory.strip().lstrip("\\"))
-    return (f"{indent}initial begin : {label}\n"
+    loop = (f"{indent}initial begin : {label}\n"
             f"{indent}  integer i;\n"
             f"{indent}  for (i = 0; i < {len(words)}; i = i + 1)\n"
             f"{indent}    {memory}[i] = {width}'h0;\n"
             f"{indent}end\n")
+    if len(words) > SYNTHESIS_INIT_LIMIT:
+        return f"`ifndef SYNTHESIS\n{loop}`endif\n"
+    return loop
 
 
 def fix(text: str) -> str:

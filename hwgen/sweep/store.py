@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
+
+from hwgen.core.cache import cache_root
 
 STATUSES = ("ok", "failed", "timeout", "invalid")
 
@@ -127,8 +128,7 @@ class PointCache:
 
     def __init__(self, path: Path | str | None = None):
         if path is None:
-            root = Path(os.environ.get("HWGEN_CACHE_DIR") or Path.home() / ".cache" / "hwgen")
-            path = root / "points.sqlite"
+            path = cache_root() / "points.sqlite"
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.connection = _connect(Path(path))
         self.connection.execute(

@@ -16,7 +16,8 @@ Verilog-2005 that Verilator and Icarus both accept:
 * ``hwgen_bench_xcheck``: on a 4-state simulator (Icarus), appends ``<cycle> <bits>`` whenever
   one of the watched handshake bits is X or Z; compiled away on Verilator, which has no X.
 
-File names are relative: the simulator runs in the run's folder, so the Verilog names no
+Under ``SYNTHESIS`` (Yosys) the file I/O drops out and the stores remain. File names are
+relative: the simulator runs in the run's folder, so the Verilog names no
 absolute path and stays byte-identical on any machine. A cell opens its file only when it first
 needs it, so a run that drives the ports from Python (``--bench python``) writes no file.
 For an FPGA test these cells are what would be replaced (by block RAM and a host link); the
@@ -30,7 +31,7 @@ from amaranth.hdl import ClockSignal, Instance
 CYCLE_WIDTH = 48  # the benches' cycle counter (and every logged cycle)
 
 VERILOG = r"""
-// hwgen compiled-bench I/O cells (sim/compiled/cells.py): simulation only.
+// hwgen compiled-bench I/O cells (sim/compiled/cells.py): file I/O in simulation, plain stores in synthesis.
 module hwgen_bench_rom #(parameter WIDTH = 1, parameter DEPTH_LOG2 = 1, parameter SYNC = 1,
                          parameter FILE = "") (
   input clk,
@@ -39,6 +40,7 @@ module hwgen_bench_rom #(parameter WIDTH = 1, parameter DEPTH_LOG2 = 1, paramete
 );
   reg [WIDTH-1:0] mem [0:(1 << DEPTH_LOG2) - 1];
   reg [WIDTH-1:0] q = {WIDTH{1'b0}};
+`ifndef SYNTHESIS
   integer i;
   integer fd;
   initial begin
@@ -49,6 +51,7 @@ module hwgen_bench_rom #(parameter WIDTH = 1, parameter DEPTH_LOG2 = 1, paramete
       $fclose(fd);
     end
   end
+`endif
   always @(posedge clk) q <= mem[addr];
   assign data = (SYNC != 0) ? q : mem[addr];
 endmodule
@@ -64,6 +67,9 @@ module hwgen_bench_ram #(parameter WIDTH = 1, parameter DEPTH_LOG2 = 1, paramete
   input dump
 );
   reg [WIDTH-1:0] mem [0:(1 << DEPTH_LOG2) - 1];
+  always @(posedge clk) if (we) mem[waddr] <= wdata;
+  assign rdata = mem[raddr];
+`ifndef SYNTHESIS
   reg dumped = 1'b0;
   integer i;
   integer fd;
@@ -76,13 +82,12 @@ module hwgen_bench_ram #(parameter WIDTH = 1, parameter DEPTH_LOG2 = 1, paramete
     end
   end
   always @(posedge clk) begin
-    if (we) mem[waddr] <= wdata;
     if (dump && !dumped) begin
       $writememh(IMAGE, mem);
       dumped <= 1'b1;
     end
   end
-  assign rdata = mem[raddr];
+`endif
 endmodule
 
 module hwgen_bench_log #(parameter WIDTH = 1, parameter FILE = "") (
@@ -92,6 +97,7 @@ module hwgen_bench_log #(parameter WIDTH = 1, parameter FILE = "") (
   input [WIDTH-1:0] data,
   input flush
 );
+`ifndef SYNTHESIS
   integer fd = 0;
   reg flushed = 1'b0;
   always @(posedge clk) begin
@@ -104,6 +110,7 @@ module hwgen_bench_log #(parameter WIDTH = 1, parameter FILE = "") (
       flushed <= 1'b1;
     end
   end
+`endif
 endmodule
 
 module hwgen_bench_xcheck #(parameter WIDTH = 1, parameter FILE = "") (
@@ -114,6 +121,7 @@ module hwgen_bench_xcheck #(parameter WIDTH = 1, parameter FILE = "") (
   input flush
 );
 `ifndef VERILATOR
+`ifndef SYNTHESIS
   integer fd = 0;
   always @(posedge clk) begin
     if (enable && ((^bits) === 1'bx)) begin
@@ -122,6 +130,7 @@ module hwgen_bench_xcheck #(parameter WIDTH = 1, parameter FILE = "") (
     end
     if (flush && fd != 0) $fflush(fd);
   end
+`endif
 `endif
 endmodule
 """

@@ -18,9 +18,13 @@ from sim import flash, ram
 from sim.compiled.top import NEVER, BenchLayout, Memory, Port
 from sim.stream import DRAIN_CYCLES, assemble_report
 
-# store sizes come in buckets (powers of four words, from 2^12 for sources) so that runs of
-# similar size share one build; a store holds at most 2^24 words and 2^31 bits
-SOURCE_MIN_LOG2 = 12
+# Store sizes come in buckets, powers of four words, so that runs of similar size share one
+# build: a source store holds at least 2^16 words (every routine run, the flow's included, fits
+# one build per design), a RAM at least 2^12 (or its whole address space if smaller), a flash
+# channel at least 2^6 pages. A store holds at most 2^24 words and 2^31 bits.
+SOURCE_MIN_LOG2 = 16
+RAM_MIN_LOG2 = 12
+PAGES_MIN_LOG2 = 6
 MAX_WORDS_LOG2 = 24
 MAX_BITS = 1 << 31
 
@@ -42,7 +46,7 @@ def bucket(needed_log2: int, minimum: int) -> int:
 def ram_depth_log2(address_width: int, size: int) -> int:
     """Words a RAM's store holds (log2): its declared ``size`` in a bucket, at most the
     address space. Both benches serve exactly these words."""
-    return min(address_width, bucket(ceil_log2(size), 4))
+    return min(address_width, bucket(ceil_log2(size), RAM_MIN_LOG2))
 
 
 def _check_store(what: str, words_log2: int, width: int) -> None:
@@ -80,7 +84,7 @@ def layout_for(dut: str, ports: list[dict], job: dict) -> BenchLayout:
             _check_store(f"memory {name}", int(spec["depth_log2"]), int(spec["data_width"]))
         elif spec["kind"] == "paged":
             top_page = max(spec["pages"], default=0)
-            pages_log2 = bucket(ceil_log2(top_page + 1), 4)
+            pages_log2 = bucket(ceil_log2(top_page + 1), PAGES_MIN_LOG2)
             page_beats = int(spec["page_beats"])
             _check_store(f"memory {name} (pages 0..{top_page})",
                          ceil_log2((1 << pages_log2) * page_beats), payload(response))

@@ -73,3 +73,25 @@ def test_generated_verilog_has_timescale_trigger_net_and_compact_zero_memories()
     large = text.index("for (i = 0; i < 4096; i = i + 1)")
     assert text.rfind("`ifndef SYNTHESIS", 0, large) > text.rfind("`endif", 0, large)
     assert text.count("`ifndef SYNTHESIS") == 1
+
+
+def test_verilog_cache_returns_what_conversion_gives_and_keys_on_parameters(tmp_path, monkeypatch):
+    """The disk cache of converted Verilog: a second process (here: the per-process memo
+    cleared) reads exactly what conversion wrote; other parameters are another entry; with
+    HWGEN_VERILOG_CACHE=0 nothing is stored."""
+    from hwgen import blocks
+    from hwgen import generate as gen
+
+    monkeypatch.setenv("HWGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(gen, "_CONVERTED", {})
+    first = gen.generate(blocks.get("requant", shift=5), tmp_path / "a").verilog.read_text()
+    stored = list((tmp_path / "cache" / "verilog").glob("requant-*.v"))
+    assert len(stored) == 1 and stored[0].read_text() == first
+    monkeypatch.setattr(gen, "_CONVERTED", {})
+    assert gen.generate(blocks.get("requant", shift=5), tmp_path / "b").verilog.read_text() == first
+    gen.generate(blocks.get("requant", shift=6), tmp_path / "c")
+    assert len(list((tmp_path / "cache" / "verilog").glob("requant-*.v"))) == 2
+    monkeypatch.setenv("HWGEN_VERILOG_CACHE", "0")
+    monkeypatch.setattr(gen, "_CONVERTED", {})
+    gen.generate(blocks.get("requant", shift=7), tmp_path / "d")
+    assert len(list((tmp_path / "cache" / "verilog").glob("requant-*.v"))) == 2

@@ -28,14 +28,6 @@ from hwgen.blocks.pim import decoder as dec  # noqa: E402
 from hwgen.generate import generate  # noqa: E402
 from sim.pysim import simulate_pysim  # noqa: E402
 
-# the suite's bound (tests/test_pim_decoder.py, docs/pim_decoder.md): 4 units of 2^-8 max|ref|
-TOLERANCE = 4.0
-
-
-def error_units(out, ref) -> float:
-    return float(np.abs(out - ref).max() / (2.0 ** -8 * np.abs(ref).max()))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="5,7", help="comma-separated; the second and later run stalled")
@@ -62,11 +54,11 @@ def main() -> int:
         line = f"seed {seed}, stalls {stalls}: {result.summary()['verdict']}, {result.cycles} cycles, {wall:.0f} s"
         ok = result.passed
         if ok and not stalls:
-            units = error_units(dec.layer_output(result.outputs, shape), dec.reference_layer(weights, shape)["out"])
+            units = dec.bf16_error_units(dec.layer_output(result.outputs, shape), dec.reference_layer(weights, shape)["out"])
             gemvs = sum(dec.gemv_cycles(graph, inputs).values())
             share = abs(result.cycles - gemvs) / gemvs
-            line += f"; error {units:.2f} units (bound {TOLERANCE}); cycles within {100 * share:.1f}% of the GEMVs'"
-            ok = units <= TOLERANCE and share < 0.05
+            line += f"; error {units:.2f} units (bound {dec.TOLERANCE}); cycles within {100 * share:.1f}% of the GEMVs'"
+            ok = units <= dec.TOLERANCE and share < 0.05
         print(line, flush=True)
         failures += not ok
     return 1 if failures else 0

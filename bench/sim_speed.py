@@ -68,13 +68,6 @@ def prefix(name: str, inputs: dict, vectors: int) -> dict:
     return {field: values[:vectors] if field in PER_VECTOR[name] else values for field, values in inputs.items()}
 
 
-def timed_build(generated, job, simulator: str):
-    top = runner.wrap(generated, job)
-    started = time.perf_counter()
-    simulators.build([generated.verilog, top.verilog], top.name, top.ports, simulator, False)
-    return time.perf_counter() - started
-
-
 def timed_run(block, inputs, out: Path, bench: str, simulator: str, rtl: Path):
     started = time.perf_counter()
     result = runner.simulate(block, inputs, seed=1, out=out, rtl_out=rtl, bench=bench, simulator=simulator)
@@ -85,10 +78,15 @@ def timed_run(block, inputs, out: Path, bench: str, simulator: str, rtl: Path):
 
 
 def build_for(block, inputs, simulator: str, rtl: Path) -> float:
+    """Seconds to build (or find cached) the hwgen_bench these inputs run on: simulate's own
+    steps up to the build, timed apart from the run."""
     generated = gen.generate(block, rtl)
     prepared = runner.prepare(block, inputs, 0, 1)
     job = runner.bench_job(prepared, 1, 0.0, 0.0, runner.model_cycles(block, prepared.inputs))
-    return timed_build(generated, job, simulator)
+    top = runner.wrap(generated, job)
+    started = time.perf_counter()
+    simulators.build([generated.verilog, top.verilog], top.name, top.ports, simulator, False)
+    return time.perf_counter() - started
 
 
 def main() -> None:

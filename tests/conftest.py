@@ -19,11 +19,14 @@ def rng():
 
 
 def pytest_runtest_logreport(report):
-    """With HWGEN_TEST_TIMES=<file>, append each test's call duration as it finishes (and a
-    failed setup's): a profile of a long run that survives an interrupted session."""
+    """With HWGEN_TEST_TIMES=<file>, append each test's call duration as it finishes, and a
+    setup or teardown that failed or took over a second (a module fixture's build), as
+    ``seconds, outcome, phase, test id``: a profile of a long run that survives an interrupted
+    session. (Under pytest-xdist both the worker and the controller see each report: sort
+    the file with ``sort -u``.)"""
     import os
 
     path = os.environ.get("HWGEN_TEST_TIMES")
-    if path and (report.when == "call" or report.failed):
+    if path and (report.when == "call" or report.failed or report.duration > 1.0):
         with open(path, "a") as f:
-            f.write(f"{report.duration:.2f}\t{report.outcome}\t{report.nodeid}\n")
+            f.write(f"{report.duration:.2f}\t{report.outcome}\t{report.when}\t{report.nodeid}\n")

@@ -320,11 +320,17 @@ def test_twins_match_numpy(fmt, ftz):
 
 # -- lint, parameters, ports, stimulus ----------------------------------------------------------
 
-@pytest.mark.parametrize("latency", range(5))
-@pytest.mark.parametrize("fmt", tuple(PRESETS) + ("2,1", "11,52"))
+# Each format at two neighbouring latencies, the pair turning with the format (as in
+# test_numerics_rtl.py): every latency is linted, every format with and without ftz.
+LINT_FORMATS = tuple(PRESETS) + ("2,1", "11,52")
+LINT_POINTS = [(fmt, latency) for index, fmt in enumerate(LINT_FORMATS)
+               for latency in (index % 5, (index + 1) % 5)]
+
+
+@pytest.mark.parametrize("fmt, latency", LINT_POINTS)
 @pytest.mark.parametrize("name", ["fp_minmax", "fp_compare"])
 def test_lint(name, fmt, latency, rtl_out):
-    # ftz and min/max alternate with the latency, so both settings are linted everywhere.
+    # ftz and min/max alternate with the latency, so both settings are linted on most formats.
     params = dict(fmt=fmt, latency=latency, ftz=bool(latency % 2))
     if name == "fp_minmax":
         params["op"] = "max" if latency % 2 else "min"

@@ -42,6 +42,7 @@ def test_random_operations_with_stalls_small(tmp_path):
     assert ref.events.count(3) > 0          # some queue rows filled up (kept in HBM)
 
 
+@pytest.mark.long
 def test_load_then_queries_large(tmp_path):
     """N = 2^16: a bulk load of 1000 keys (the seal writes all 16384 pages), then 1000
     queries over them and as many absent keys, every port stalled 10% of cycles."""

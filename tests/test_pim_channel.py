@@ -245,6 +245,8 @@ def channel_1024():
     return blocks.get("pim_channel", **GEMV1024)
 
 
+# A minute to generate and build: with ``-m long`` (the small GEMVs above run in the suite).
+@pytest.mark.long
 @pytest.mark.verilator
 @pytest.mark.parametrize("shape", [(1024, 1024), (1001, 1017), (37, 5)])
 def test_verilator_gemv_up_to_1024(channel_1024, shape, rtl_out, tmp_path):

@@ -44,7 +44,7 @@ def with_one_spoiled(data, params, outside):
     return params
 
 
-@settings(SETTINGS, max_examples=30)
+@settings(SETTINGS, max_examples=15)
 @given(data=st.data(), lanes=st.integers(1, 40) | st.just(256), width=st.integers(2, 32),
        signed=st.booleans(), vector_length=st.integers(1, 6) | st.just(4096),
        acc_width=st.sampled_from([0, 0, 0, 80]))

@@ -149,3 +149,31 @@ def test_hwgen_bench_synthesizes_around_its_cells(tmp_path):
     registers = sum(n for kind, n in kinds.items() if "dff" in kind)
     multiplies = sum(n for kind, n in kinds.items() if kind.startswith(("$mul", "$macc")))
     assert multiplies >= 4 and registers > 10 and kinds.get("hwgen_bench_rom") == 1, kinds
+
+
+def test_hwgen_bench_is_converted_once_per_machine(tmp_path, monkeypatch):
+    """The wrapper's Verilog is kept in ``<cache>/bench/``: a design generated into another
+    folder, or at parameters that give the same ports, reads it instead of converting again
+    and gets the same text; ``HWGEN_VERILOG_CACHE=0`` converts every time and stores nothing."""
+    from hwgen.core import verilog
+    from sim import runner
+
+    monkeypatch.setenv("HWGEN_CACHE_DIR", str(tmp_path / "cache"))
+    design = blocks.get("requant", shift=3)
+    job = job_of(design, 6)
+    first = runner.wrap(gen.generate(design, tmp_path / "a"), job)
+    stored = sorted((tmp_path / "cache" / "bench").iterdir())
+    assert [p.suffix for p in stored] == [".json", ".v"] and stored[1].read_text() == first.verilog.read_text()
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("hwgen_bench converted again")
+
+    # the same design in another folder, and another shift (other Verilog, the same ports)
+    others = [gen.generate(design, tmp_path / "b"), gen.generate(blocks.get("requant", shift=5), tmp_path / "c")]
+    monkeypatch.setattr(verilog, "convert", no_conversion)
+    for generated in others:
+        again = runner.wrap(generated, job)
+        assert again.verilog.read_text() == first.verilog.read_text() and again.ports == first.ports
+    monkeypatch.setenv("HWGEN_VERILOG_CACHE", "0")
+    with pytest.raises(AssertionError, match="converted again"):
+        runner.wrap(gen.generate(design, tmp_path / "d"), job)

@@ -1,8 +1,8 @@
 """spgemm_hash (issue 8): the RTL against the golden models (C bit-exact, read back from the
 memory it writes) and its cycle model, on the Amaranth simulator (edge cases, every small
-configuration) and on Verilator (lanes 1, 2, 4; tables of 16 to 256 entries, 1024 linted
-(simulated at 1024 by bench/sim_speed.py, whose build alone takes minutes); banks 1, 2, 4;
-int32 and fp32; memory stalls and latency; every shared matrix; random matrices up to
+configuration) and on Verilator (lanes 1, 2, 4; tables of 16 to 64 entries, 256 and the lint of 1024 with
+``-m long``, 1024 simulated by bench/sim_speed.py, whose build alone takes minutes); banks 1,
+2, 4; int32 and fp32; memory stalls and latency; every shared matrix; random matrices up to
 2000 x 2000)."""
 
 from __future__ import annotations
@@ -51,8 +51,18 @@ SMALL = [
 ]
 
 
-@pytest.mark.parametrize("value_type", ["int32", "fp32"])
-@pytest.mark.parametrize("config", SMALL, ids=lambda c: "l{lanes}_t{table_size}_b{banks}".format(**c))
+def _edge_case_points():
+    """Every small configuration in int32 and fp32; fp32 on 4 and 8 lanes (half a minute each
+    on Amaranth's simulator) with ``-m long``: the suite runs the fp32 edge cases on 4 lanes
+    on Verilator (``test_verilator_large_table_fp32``)."""
+    for config in SMALL:
+        name = "l{lanes}_t{table_size}_b{banks}".format(**config)
+        for value_type in ("int32", "fp32"):
+            marks = [pytest.mark.long] if value_type == "fp32" and config["lanes"] >= 4 else []
+            yield pytest.param(config, value_type, marks=marks, id=f"{name}-{value_type}")
+
+
+@pytest.mark.parametrize("config, value_type", list(_edge_case_points()))
 def test_pysim_edge_cases(config, value_type):
     """Empty rows and matrices, zero-size shapes, a row that fills the table exactly and one
     that overflows it, a dense row, colliding columns, repeated updates of one column,
@@ -115,7 +125,8 @@ def test_bad_inputs():
 # -- Verilator ---------------------------------------------------------------------------------
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("config", SMALL + [{"lanes": 1, "table_size": 1024, "banks": 1, "value_type": "fp32"},
+@pytest.mark.parametrize("config", SMALL + [pytest.param({"lanes": 1, "table_size": 1024, "banks": 1, "value_type": "fp32"},
+                                                         marks=pytest.mark.long),
                                             {"lanes": 8, "table_size": 16, "banks": 8, "value_type": "fp32"}],
                          ids=lambda c: "l{lanes}_t{table_size}_b{banks}".format(**c) + c.get("value_type", ""))
 def test_lint_clean(config, tmp_path):
@@ -169,12 +180,14 @@ def test_verilator_one_lane_small_table(tmp_path):
 
 
 @pytest.mark.verilator
-def test_verilator_large_table_fp32(tmp_path):
-    """fp32, 4 lanes, 4 banks, a 256-entry table: a shared matrix with real values and the
-    fp32 edge cases, memory latency 12 and stalls; then unstalled, model exact."""
-    block = SpgemmHash(**POINTS["l4_t256_b4_fp32"], mem_latency=12)
+@pytest.mark.parametrize("table_size", [64, pytest.param(256, marks=pytest.mark.long)])
+def test_verilator_large_table_fp32(table_size, tmp_path):
+    """fp32, 4 lanes, 4 banks, a 64-entry table (256 with ``-m long``: its build alone takes a
+    minute): a shared matrix with real values and the fp32 edge cases, memory latency 12 and
+    stalls; then unstalled, model exact."""
+    block = SpgemmHash(**{**POINTS["l4_t256_b4_fp32"], "table_size": table_size}, mem_latency=12)
     cases = [square_product(MATRICES / "bcsstk01.mtx", "fp32")]
-    cases += [fields_of(A, B) for A, B in edge_cases("fp32", 256).values()]
+    cases += [fields_of(A, B) for A, B in edge_cases("fp32", table_size).values()]
     for inputs in cases:
         check(block, inputs, simulate(block, inputs, rtl_out=tmp_path, idle=0.1, backpressure=0.1),
               exact_cycles=False)
@@ -182,6 +195,7 @@ def test_verilator_large_table_fp32(tmp_path):
     check(block, inputs, simulate(block, inputs, rtl_out=tmp_path))
 
 
+@pytest.mark.long
 @pytest.mark.verilator
 def test_verilator_random_2000(tmp_path):
     """2000 x 2000 uniform random (3 per row) squared, and an R-MAT power-law matrix

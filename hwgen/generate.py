@@ -98,11 +98,17 @@ def _cached_convert(design, top: str, classes, params_json: str) -> str:
     if path.exists():
         return path.read_text()
     text = _convert(design, top)
+    write_atomic(path, text)
+    return text
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a temporary file renamed over it): a parallel worker
+    reading a cache entry sees the complete file or none."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.{os.getpid()}.part")
     partial.write_text(text)
-    os.replace(partial, path)   # atomic: a parallel worker sees the whole file or none
-    return text
+    os.replace(partial, path)
 
 
 def _convert(design, top: str) -> str:

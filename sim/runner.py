@@ -442,13 +442,9 @@ def _bench_verilog(layout, key: str) -> tuple[str, str]:
     ports = ["clk", "rst", *("__".join(map(str, where)) for where, _, _ in design.signature.flatten(design))]
     ports_text = json.dumps(ports) + "\n"
     if use_cache:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        # the port list first and each file whole (atomic rename): a parallel worker that sees
-        # the Verilog sees a complete pair
-        for target, content in ((cached_ports, ports_text), (cached, text)):
-            partial = target.with_name(f"{target.name}.{os.getpid()}.part")
-            partial.write_text(content)
-            os.replace(partial, target)
+        # the port list first: a parallel worker that sees the Verilog sees a complete pair
+        gen.write_atomic(cached_ports, ports_text)
+        gen.write_atomic(cached, text)
     return text, ports_text
 
 

@@ -17,6 +17,7 @@ from hwgen.core.params import ParamError
 from hwgen.generate import generate
 from sim.pysim import simulate_pysim
 from sim.runner import simulate
+from tests.suite_points import in_suite_or_long
 
 # a small engine for Amaranth's simulator: 4 beats per row, 64-beat pages over 2 channels
 TINY = dict(head_dim=8, lanes=2, max_seq_len=64, flash_channels=2, top_k=4, top_r=2, flash_latency=20)
@@ -179,14 +180,13 @@ SMALLEST = dict(head_dim=8, lanes=8, max_seq_len=16, flash_channels=1, top_k=16,
                 flash_latency=3)
 # Each softmax and each mode once in the suite (a smallest engine takes 10-15 s to generate and
 # lint), the other two pairings with ``-m long``.
-SMALLEST_KINDS = [pytest.param(softmax, mode, marks=[] if (softmax, mode) in
-                               (("two_pass", "dense"), ("online", "sparf")) else [pytest.mark.long])
-                  for softmax, mode in KINDS]
+SMALLEST_KINDS = in_suite_or_long(KINDS, suite=[("two_pass", "dense"), ("online", "sparf")])
 
 
 @pytest.mark.parametrize("softmax, mode", SMALLEST_KINDS)
 def test_lint_clean_smallest_engines(softmax, mode, rtl_out):
-    # (the Verilator points below are linted too: 1, 4 and 8 channels, head_dim 64 and 128)
+    # (the Verilator points below are linted too: 1 channel and head_dim 64 in the suite, 4 and 8
+    # channels and head_dim 128 with -m long)
     generated = generate(engine(**SMALLEST, softmax=softmax, mode=mode), rtl_out)
     assert toolchain.lint(generated.verilog, generated.top) == []
 
@@ -197,12 +197,11 @@ def test_pysim_full_tables(softmax, mode):
     keeping every channel and every token (top_r = head_dim, top_k = max_seq_len), a cache
     filled to max_seq_len (partial pages and caches run on the small engine above)."""
     block = engine(**SMALLEST, softmax=softmax, mode=mode)
-    for seq_len in (16,):
-        inputs = inputs_for(block, seq_len, queries=2, seed=seq_len)
-        result = simulate_pysim(block, inputs, seed=seq_len)
-        assert result.passed, (seq_len, result.summary()["verdict"])
-        assert result.cycles == block.model(block.workload(inputs)).cycles
-        check_flash_traces(block, inputs, result)
+    inputs = inputs_for(block, 16, queries=2, seed=16)
+    result = simulate_pysim(block, inputs, seed=16)
+    assert result.passed, result.summary()["verdict"]
+    assert result.cycles == block.model(block.workload(inputs)).cycles
+    check_flash_traces(block, inputs, result)
 
 
 # -- the cycle model -----------------------------------------------------------------------------
@@ -258,9 +257,7 @@ RUNS = {
 SUITE_POINTS = ("d64_f1_two_pass_dense",)
 
 
-@pytest.fixture(scope="module", params=[
-    name if name in SUITE_POINTS else pytest.param(name, marks=pytest.mark.long)
-    for name in sorted(VERILATOR_POINTS)])
+@pytest.fixture(scope="module", params=in_suite_or_long(sorted(VERILATOR_POINTS), SUITE_POINTS))
 def point(request, rtl_out):
     block = engine(**VERILATOR_POINTS[request.param])
     generated = generate(block, rtl_out)

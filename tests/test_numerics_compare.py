@@ -29,6 +29,7 @@ from hwgen.numerics.formats import PRESETS, FloatFormat
 from hwgen.numerics.rtl import FloatCompare, FloatMinMax
 from sim.pysim import simulate_pysim
 from sim.runner import simulate
+from tests.suite_points import lint_points
 
 OPS = ("min", "max", "compare")
 LT, EQ, GT, UNORDERED = 1, 2, 4, 8          # the one-hot flag word of fp_compare
@@ -320,14 +321,7 @@ def test_twins_match_numpy(fmt, ftz):
 
 # -- lint, parameters, ports, stimulus ----------------------------------------------------------
 
-# Each format at two neighbouring latencies, the pair turning with the format (as in
-# test_numerics_rtl.py): every latency is linted, every format with and without ftz.
-LINT_FORMATS = tuple(PRESETS) + ("2,1", "11,52")
-LINT_POINTS = [(fmt, latency) for index, fmt in enumerate(LINT_FORMATS)
-               for latency in (index % 5, (index + 1) % 5)]
-
-
-@pytest.mark.parametrize("fmt, latency", LINT_POINTS)
+@pytest.mark.parametrize("fmt, latency", lint_points(tuple(PRESETS) + ("2,1", "11,52")))
 @pytest.mark.parametrize("name", ["fp_minmax", "fp_compare"])
 def test_lint(name, fmt, latency, rtl_out):
     # ftz and min/max alternate with the latency, so both settings are linted on most formats.

@@ -29,6 +29,7 @@ from hwgen.numerics.formats import PRESETS, FloatFormat, parse_format
 from hwgen.numerics.rtl import FloatFMA
 from sim.pysim import simulate_pysim
 from sim.runner import simulate
+from tests.suite_points import lint_points
 
 NAMES = ("a", "b", "c")
 FORMATS = ("fp16", "bf16", "fp32", "6,9")
@@ -260,10 +261,8 @@ def test_verilator_exhaustive_tiny_format(fmt, rtl_out, tmp_path):
 
 # -- lint, parameters, ports, stimulus, model -----------------------------------------------------
 
-# Every preset and tiny formats at two neighbouring latencies (the pair turning with the format,
-# so every latency is linted; ftz alternating), and the widest format there is.
-LINT_POINTS = [(fmt, latency) for index, fmt in enumerate((*PRESETS, "6,9", "3,2", "2,1"))
-               for latency in (index % 5, (index + 1) % 5)]
+# Every preset and tiny formats at two latencies (ftz alternating), and the widest format there is.
+LINT_POINTS = lint_points((*PRESETS, "6,9", "3,2", "2,1"))
 
 
 @pytest.mark.parametrize("fmt, latency", LINT_POINTS + [("11,52", 3)])

@@ -32,6 +32,7 @@ from hwgen.numerics.rtl import FloatAdder, FloatMultiplier
 from sim.pysim import simulate_pysim
 from sim.runner import simulate
 from test_numerics_recip import run_operator
+from tests.suite_points import lint_points
 
 OPS = ("mul", "add", "sub")
 FORMATS = ("fp16", "bf16", "fp32", "6,9")
@@ -329,15 +330,7 @@ def test_golden_twins_match_references(op, fmt, ftz):
 
 # -- lint, parameters, ports, stimulus, model -----------------------------------------------------
 
-# Each format at two neighbouring latencies (the pair turning with the format, so that every
-# latency is linted several times): the pipeline registers differ by latency, the datapath by
-# format, and the two are independent of each other.
-LINT_FORMATS = tuple(PRESETS) + ("6,9", "2,1", "11,52")
-LINT_POINTS = [(fmt, latency) for index, fmt in enumerate(LINT_FORMATS)
-               for latency in (index % 5, (index + 1) % 5)]
-
-
-@pytest.mark.parametrize("fmt, latency", LINT_POINTS)
+@pytest.mark.parametrize("fmt, latency", lint_points(tuple(PRESETS) + ("6,9", "2,1", "11,52")))
 @pytest.mark.parametrize("name", ["fp_mul", "fp_add"])
 def test_lint(name, fmt, latency, rtl_out):
     # FTZ and subtraction alternate with the latency, so both settings are linted on most formats.

@@ -20,6 +20,7 @@ from hwgen.numerics import golden as g
 from hwgen.numerics.formats import PRESETS
 from sim.pysim import simulate_pysim
 from sim.runner import simulate
+from tests.suite_points import in_suite_or_long
 
 BF16, FP32 = PRESETS["bf16"], PRESETS["fp32"]
 ADAPTER_POINTS = [
@@ -320,18 +321,15 @@ def test_decoder_shape_errors():
 # The whole layer's Verilog is about 730,000 lines: its Verilator build (over an hour of C++
 # compilation) is too slow for a test, its lint and Amaranth-simulator runs take seven minutes,
 # so those run in bench/pim_decoder_layer.py. Here the layer runs on Verilator in five parts
-# that together hold every node, each fed exactly what the layer feeds it (one in the suite,
-# all five with ``-m long``).
-
-# Each part takes 30-60 s to generate and build. The suite runs the attention core (the K and V
-# splices, two channels, softmax and the converters); the other four run with ``-m long``.
+# that together hold every node, each fed exactly what the layer feeds it. Each part takes
+# 30-60 s to generate and build: the suite runs the attention core (the K and V splices, two
+# channels, softmax and the converters), ``-m long`` all five.
 SUITE_PARTS = ("gpt_attention_core",)
 
 
 @pytest.mark.verilator
 @pytest.mark.parametrize("stalls", [0.0, 0.3])
-@pytest.mark.parametrize("name", [name if name in SUITE_PARTS else pytest.param(name, marks=pytest.mark.long)
-                                  for name in dec.PARTS])
+@pytest.mark.parametrize("name", in_suite_or_long(dec.PARTS, SUITE_PARTS))
 def test_layer_part_verilator(graph, name, stalls, rtl_out, tmp_path):
     """Each part on Verilator, fed what the layer feeds it, returns bit for bit what the
     layer's golden model has on the streams that leave the part; with and without stalls on

@@ -2,10 +2,10 @@
 
     python bench/omap_oblivious.py [--capacity 256] [--queries 2000] [--alpha 1e-4]
 
-Runs the six workloads of ``sim.omap`` (one key / distinct keys, hits / misses, a GET-PUT-
+Runs the six workloads of ``hwgen.blocks.omap.workloads`` (one key / distinct keys, hits / misses, a GET-PUT-
 DELETE mix, sequential / random PUT keys) on Verilator for ``placement=uniform`` (the
 default) and ``placement=two_choice`` (BOLT's rule: the less loaded of two random pages),
-then ``sim.oblivious.check_oblivious`` on their host traces: shape and timing, chi-square
+then ``hwgen.blocks.omap.statistics.check_oblivious`` on their host traces: shape and timing, chi-square
 uniformity of the page indices (first page of each query, flushed page, both), two-sample
 tests between workloads, lag-1 correlation and serial pairs, ciphertext and nonce repeats.
 Prints the smallest p-values per test family and the failures. Two_choice makes a query's
@@ -25,6 +25,7 @@ import argparse
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,8 +35,9 @@ import numpy as np  # noqa: E402
 
 from hwgen.blocks.omap.params import DELETE  # noqa: E402
 from hwgen.blocks.omap.path_oram import PathOram  # noqa: E402
-from sim.oblivious import check_oblivious, lag1, two_sample, uniformity  # noqa: E402
-from sim.omap import host_traces, workloads  # noqa: E402
+from hwgen.blocks.omap.statistics import check_oblivious, lag1, two_sample, uniformity  # noqa: E402
+from hwgen.blocks.omap.workloads import host_traces, workloads  # noqa: E402
+from sim.runner import simulate  # noqa: E402
 
 
 def smallest(report: dict) -> dict[str, float]:
@@ -118,7 +120,7 @@ def main() -> None:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as scratch:
             traces, geometry = host_traces({"capacity": args.capacity, "placement": placement},
-                                           Path(scratch), args.queries)
+                                           partial(simulate, rtl_out=Path(scratch)), args.queries)
         report = check_oblivious(traces, n_pages=geometry.pages, slots=geometry.slots,
                                  alpha=args.alpha)
         low = smallest(report)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from hwgen import toolchain  # noqa: E402
+from hwgen import examples, toolchain  # noqa: E402
 from hwgen.blocks.pim import decoder as dec  # noqa: E402
 from hwgen.generate import generate  # noqa: E402
 from sim.pysim import simulate_pysim  # noqa: E402
@@ -34,7 +34,7 @@ def main() -> int:
     parser.add_argument("--no-lint", action="store_true")
     args = parser.parse_args()
     shape = dec.DecoderShape()
-    graph = dec.decoder_layer_graph(shape)
+    graph = examples.decoder_layer_graph(shape)
     top = graph.elaborate_top()
     failures = 0
     if not args.no_lint:

@@ -2,7 +2,7 @@
 
     python bench/pim_vector_accuracy.py [--lanes 4] [--write-docs]
 
-The golden model (``hwgen.blocks.pim.vector_golden``; the RTL equals it bit for bit, which
+The golden model (``hwgen.blocks.pim.vector.golden``; the RTL equals it bit for bit, which
 tests/test_pim_vector_unit.py checks) runs each op on seeded random vectors of lengths 64 to
 1024 with GPT-decoder-like statistics (``vector_golden.gpt_like``). The reference is the exact
 definition in float64 on the same bf16 inputs:
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np  # noqa: E402
 
-from hwgen.blocks.pim import vector_golden as vg  # noqa: E402
+from hwgen.blocks.pim.vector import golden as vg  # noqa: E402
 from hwgen.numerics import golden  # noqa: E402
 
 from docs_tables import write_between_markers  # noqa: E402

@@ -188,7 +188,7 @@ def cmd_model_pim_gpt(args):
     import json
 
     from .blocks.pim import gpt
-    from .blocks.pim.channel import PARAMS as CHANNEL_PARAMS
+    from .blocks.pim.channel.rtl import PARAMS as CHANNEL_PARAMS
 
     channel_params = CHANNEL_PARAMS.parse_assignments(args.param or [], block="pim_channel")
     names = list(gpt.MODELS) if args.model == "all" else [args.model]

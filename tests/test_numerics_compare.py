@@ -21,7 +21,7 @@ import pytest
 from amaranth.hdl import Fragment, UnusedElaboratable
 
 from hwgen import blocks, toolchain
-from hwgen.blocks.fp.stimulus import special_values
+from hwgen.blocks.fp.golden import special_values
 from hwgen.core.params import ParamError
 from hwgen.generate import generate
 from hwgen.numerics import golden

@@ -26,7 +26,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen import blocks, toolchain
-from hwgen.blocks.fp.convert import convert_stimulus, int_patterns, int_values
+from hwgen.blocks.fp.rtl.convert import convert_stimulus, int_patterns, int_values
 from hwgen.blocks.fp.params import IntFormat, convert_format
 from hwgen.blocks.fp.rtl import FloatBlock
 from hwgen.core.params import Param, ParamError, ParamSet

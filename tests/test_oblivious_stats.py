@@ -1,4 +1,4 @@
-"""The obliviousness checks (sim/oblivious.py): the chi-square p-value against tables and
+"""The obliviousness checks (hwgen/blocks/omap/statistics.py): the chi-square p-value against tables and
 closed forms; and on synthetic host traces of the oblivious map's query shape (read page A,
 read page B, write page B back, S slots each), that honest traces pass and that each kind of
 leak fails: a biased page, a missing read, one cycle of timing, correlated successive pages,
@@ -12,7 +12,7 @@ from decimal import Decimal, localcontext
 import numpy as np
 import pytest
 
-from sim.oblivious import (
+from hwgen.blocks.omap.statistics import (
     MASK128,
     check_oblivious,
     chi_square_sf,

@@ -1,4 +1,4 @@
-"""The AES-128 core (hwgen/blocks/omap/aes.py) against the `cryptography` package's AES: the
+"""The AES-128 core (hwgen/blocks/omap/rtl/aes.py) against the `cryptography` package's AES: the
 FIPS-197 example vectors and random keys and blocks, on Amaranth's simulator; lint clean."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from amaranth.sim import Simulator
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from hwgen import toolchain
-from hwgen.blocks.omap.aes import ROUNDS, SBOX, Aes128
+from hwgen.blocks.omap.rtl.aes import ROUNDS, SBOX, Aes128
 
 FIPS_197 = [
     # Appendix B (the cipher example) and Appendix C.1 (AES-128)

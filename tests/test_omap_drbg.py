@@ -1,4 +1,4 @@
-"""The CTR_DRBG (hwgen/blocks/omap/drbg.py) on Amaranth's simulator against its golden model
+"""The CTR_DRBG (hwgen/blocks/omap/rtl/drbg.py) on Amaranth's simulator against its golden model
 (SP 800-90A CTR_DRBG, AES-128, no derivation function, on the `cryptography` package's AES):
 every block, across request boundaries (the Update after each request), under random
 back-pressure, and across a reseed."""
@@ -12,7 +12,8 @@ from amaranth.back import verilog
 from amaranth.sim import Simulator
 
 from hwgen import toolchain
-from hwgen.blocks.omap.drbg import CtrDrbg, drbg_blocks
+from hwgen.blocks.omap.reference import drbg_blocks
+from hwgen.blocks.omap.rtl.drbg import CtrDrbg
 
 
 def run(dut, seeds_and_counts, rng, backpressure=0.0):

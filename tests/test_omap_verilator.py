@@ -1,7 +1,7 @@
 """omap_controller on Verilator (issue 7): random operations against the dict and the exact
 reference (host trace, events, images) at N = 64 and 2^16 with stalls on every port, a bulk
 load then queries, DELETE and re-insert, capacity edges; and the obliviousness checks
-(sim/oblivious.py) on the recorded host traces, including a leaky variant they must catch.
+(hwgen/blocks/omap/statistics.py) on the recorded host traces, including a leaky variant they must catch.
 
 Each parameter point is built once (the build cache); the seed is not in the Verilog, so
 runs with other seeds share a build.
@@ -9,13 +9,15 @@ runs with other seeds share a build.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
 from hwgen.blocks.omap.params import DELETE, GET, LOAD, PUT
 from hwgen.blocks.omap.rtl import OmapController
-from sim.oblivious import check_oblivious
-from sim.omap import host_traces, requests
+from hwgen.blocks.omap.statistics import check_oblivious
+from hwgen.blocks.omap.workloads import host_traces, requests
 from sim.runner import simulate
 from tests.test_omap_controller import check_against_reference
 
@@ -93,7 +95,7 @@ def test_oblivious_host_trace(tmp_path):
     random keys): the same shape and timing; page indices uniform, alike across workloads
     (two-sample), free of lag-1 and pair correlation; no ciphertext or nonce repeated. The
     runs are also checked against the dict and the reference."""
-    traces, geometry = host_traces(SMALL, tmp_path / "rtl", QUERIES, check=checked)
+    traces, geometry = host_traces(SMALL, partial(simulate, rtl_out=tmp_path / "rtl"), QUERIES, check=checked)
     report = check_oblivious(traces, n_pages=geometry.pages, slots=geometry.slots, alpha=1e-4)
     assert report["passed"], "\n".join(report["failures"])
     assert all(count == QUERIES for count in report["queries"].values())
@@ -103,7 +105,7 @@ def test_oblivious_host_trace(tmp_path):
 def test_leaky_variant_is_caught(tmp_path):
     """Without the dummy read on a miss, hits and misses differ in shape and timing: the
     checks that pass above fail here."""
-    traces, geometry = host_traces({**SMALL, "leak": "no_dummy_read"}, tmp_path / "rtl", 200,
+    traces, geometry = host_traces({**SMALL, "leak": "no_dummy_read"}, partial(simulate, rtl_out=tmp_path / "rtl"), 200,
                                    names=("distinct keys", "misses"), check=checked)
     report = check_oblivious(traces, n_pages=geometry.pages, slots=geometry.slots, alpha=1e-4)
     assert not report["passed"]

@@ -1,4 +1,4 @@
-"""pim_bank_mac: the PIM bank MAC unit (``hwgen.blocks.pim.mac.BankMac``), its NumPy golden
+"""pim_bank_mac: the PIM bank MAC unit (``hwgen.blocks.common.bank_mac.rtl.BankMac``), its NumPy golden
 model (``mac_golden``) and the stream block around it.
 
 * the golden model against hand-computed cases (the tree order shows in the results) and
@@ -20,9 +20,9 @@ import pytest
 from amaranth.sim import Simulator
 
 from hwgen import blocks, toolchain
-from hwgen.blocks.pim import mac_golden as mg
-from hwgen.blocks.pim.bank import Op
-from hwgen.blocks.pim.mac import BankMac, mac_latency
+from hwgen.blocks.pim.bank import golden as mg
+from hwgen.blocks.pim.bank.rtl import Op
+from hwgen.blocks.common.bank_mac.rtl import BankMac, mac_latency
 from hwgen.core.params import ParamError
 from hwgen.generate import generate
 from hwgen.numerics import golden as twins

@@ -14,7 +14,7 @@ from hwgen.blocks.pim.schedule import Command
 from hwgen.blocks.pim.timing import PRESETS, parse_timing
 from hwgen.core.params import ParamError
 from hwgen.generate import generate
-from sim.pim_timing import check_trace
+from hwgen.blocks.pim.timing_check import check_trace
 from sim.pysim import simulate_pysim
 from sim.runner import simulate
 

@@ -1,5 +1,5 @@
 """One GPT decoder layer as a dataflow graph of PIM blocks (hwgen/blocks/pim/decoder.py), and
-the adapters it needs (hwgen/blocks/pim/adapters.py): each adapter against its golden model on
+the adapters it needs (hwgen/blocks/pim/adapters/rtl.py): each adapter against its golden model on
 pysim and Verilator (stalls, exact cycle model, lint, parameter errors); the composed golden
 model against a float64 transformer layer; the layer's RTL on Verilator in five parts (the
 whole layer on Amaranth's simulator and its lint: bench/pim_decoder_layer.py)."""
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwgen import blocks, toolchain
+from hwgen import blocks, examples, toolchain
 from hwgen.blocks.pim import decoder as dec
 from hwgen.core.params import ParamError
 from hwgen.generate import generate
@@ -200,7 +200,7 @@ SHAPE = dec.DecoderShape()
 
 @pytest.fixture(scope="module")
 def graph():
-    return dec.decoder_layer_graph(SHAPE)
+    return examples.decoder_layer_graph(SHAPE)
 
 
 def layer(graph, seed):

@@ -11,10 +11,10 @@ import pytest
 from hwgen import blocks, toolchain
 from hwgen.core.params import ParamError
 from hwgen.generate import generate
-from hwgen.blocks.pim import vector_golden as vg
-from hwgen.blocks.pim import vector_model
-from hwgen.blocks.pim.vector import MAX_LEN_LIMIT
-from hwgen.blocks.pim.vector_rtl import reciprocal_entries
+from hwgen.blocks.pim.vector import golden as vg
+from hwgen.blocks.pim.vector import model as vector_model
+from hwgen.blocks.pim.vector.rtl import MAX_LEN_LIMIT
+from hwgen.blocks.pim.vector.units import reciprocal_entries
 from hwgen.numerics import golden as g
 from hwgen.numerics.formats import PRESETS
 from sim.pysim import simulate_pysim

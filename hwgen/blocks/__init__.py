@@ -6,10 +6,11 @@ from ..core.block import Block, registry
 from ..core.params import ParamError
 from . import mac_array, requant  # noqa: F401  (importing a block family registers it)
 from . import fp  # noqa: F401  (fp_mul, fp_add)
-from . import pim  # noqa: F401  (pim_bank_mac, pim_channel, pim_vector_unit)
+from . import pim  # noqa: F401  (pim_bank_mac, pim_channel, pim_vector_unit, adapters)
 from . import attention  # noqa: F401  (attention_engine)
 from . import omap  # noqa: F401  (omap_controller)
 from . import spgemm  # noqa: F401  (spgemm_hash)
+from . import stream  # noqa: F401  (stream_split, stream_fork)
 
 
 def names() -> list[str]:

@@ -55,6 +55,13 @@ class Estimate:
     def as_dict(self) -> dict[str, int]:
         return {**asdict(self), "bytes_moved": self.bytes_moved}
 
+    @classmethod
+    def pipelined(cls, beats: int, latency: int, bytes_in: int = 0, bytes_out: int = 0) -> "Estimate":
+        """A block that takes one input beat per cycle and hands each out ``latency`` edges
+        later: ``beats + latency`` cycles (none for no beats)."""
+        return cls(cycles=beats + latency if beats else 0, latency=latency, busy=beats,
+                   bytes_in=bytes_in, bytes_out=bytes_out)
+
 
 class TraceSignature(wiring.Signature):
     """An observation port: ``payload`` is meaningful in the cycles ``valid`` is high, and

@@ -15,3 +15,8 @@ def int_dtype(width: int, signed: bool):
 
 def int_array(values, width: int, signed: bool) -> np.ndarray:
     return np.asarray(values, dtype=int_dtype(width, signed))
+
+
+def index_bits(count: int) -> int:
+    """Bits to hold 0..count-1, at least one (Verilog has no zero-width signal)."""
+    return max(1, (count - 1).bit_length())

@@ -33,6 +33,20 @@ def pick(m: Module, values, index, name: str):
     return out
 
 
+def select(elements, index):
+    """``elements[index]`` for a run-time ``index`` as a multiplexer, without a signal of its
+    own: indexing a packed array directly becomes a wide shift that Verilator flags
+    (WIDTHTRUNC). The list is padded to every value ``index`` can take, so the case is complete."""
+    items = [elements[i] for i in range(len(elements))]
+    items += items[-1:] * ((1 << len(index)) - len(items))
+    return Array(items)[index]
+
+
+def counter(limit: int, name: str | None = None) -> Signal:
+    """A counter over 0..limit-1, at least one bit wide (Verilator rejects a [-1:0] range)."""
+    return Signal(range(max(2, limit)), name=name)
+
+
 class StateMachine:
     """A state register with one ``If`` per state (``with fsm.state(name)``) and ``goto``:
     like ``m.FSM`` but built from comparisons, so the Verilog has no incomplete case
@@ -53,3 +67,12 @@ class StateMachine:
 
     def goto(self, name: str):
         self.m.d.sync += self.register.eq(self.codes[name])
+
+
+def delay(m: Module, value, cycles: int, name: str):
+    """``value`` seen through ``cycles`` registers."""
+    for index in range(cycles):
+        staged = Signal.like(value, name=f"{name}_d{index}")
+        m.d.sync += staged.eq(value)
+        value = staged
+    return value

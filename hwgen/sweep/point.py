@@ -30,7 +30,7 @@ import numpy as np
 def code_version() -> str:
     """hwgen's version plus a digest of its source (hwgen/ and sim/): a cached point is reused
     only by the same code that computed it."""
-    from hwgen import __version__
+    from .. import __version__
 
     digest = hashlib.sha256()
     for package in ("hwgen", "sim"):
@@ -66,8 +66,8 @@ def import_extras(imports) -> None:
 
 def evaluate(task: dict[str, Any]) -> dict[str, Any]:
     """The metrics of one point (raises ParamError for an invalid point)."""
-    from hwgen import blocks, toolchain
-    from hwgen.generate import generate
+    from .. import blocks, toolchain
+    from ..generate import generate
 
     import_extras(task.get("imports", ()))
     block = blocks.get(task["block"], **task["params"])
@@ -101,12 +101,12 @@ def evaluate(task: dict[str, Any]) -> dict[str, Any]:
             if "model" in wanted:
                 metrics["model_sim_cycles"] = block.model(block.workload(inputs)).cycles
         if "synth_generic" in wanted:
-            from hwgen.synth import synth_generic
+            from ..synth import synth_generic
 
             report = synth_generic(generated, progress=_to_stderr)
             metrics.update(generic_cells=report["cells"], generic_cells_by_type=report["cells_by_type"])
         if "synth_ecp5" in wanted:
-            from hwgen.synth import ECP5_CELLS, synth_ecp5
+            from ..synth import ECP5_CELLS, synth_ecp5
 
             options = wanted["synth_ecp5"]
             report = synth_ecp5(generated, device=options.get("device", "25k"),
@@ -157,7 +157,7 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    from hwgen.core.params import ParamError
+    from ..core.params import ParamError
 
     task, result_path = json.loads(argv[0]), Path(argv[1])
     try:

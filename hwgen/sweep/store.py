@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from hwgen.core.cache import cache_root
+from ..core.cache import cache_root
 
 STATUSES = ("ok", "failed", "timeout", "invalid")
 

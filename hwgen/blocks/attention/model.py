@@ -18,7 +18,7 @@ import math
 from collections import deque
 from fractions import Fraction
 
-from ..pim.mac import mac_latency
+from ..common.bank_mac.params import mac_latency
 from .params import (KIND_CM, KIND_K, KIND_MEAN, KIND_V, LEVEL_LATENCY, MUL_LATENCY, PAGE_TOKENS,
                      SCORE_FIFO_DEPTH, beat_cycles, geometry)
 

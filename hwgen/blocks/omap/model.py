@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .params import Geometry
+from .params import DRBG_BLOCKS_PER_REQUEST, Geometry
 
 AES_SLOT_CYCLES = 12        # start, ten rounds, result taken
 HBM_WRITE_CYCLES = 3        # request set, accepted, noticed
@@ -69,7 +69,6 @@ def controller_cycles(params, workload: Mapping[str, object]) -> dict[str, int]:
     """Cycles from the seed beat to the last response, for ``loads`` LOAD requests (of which
     those at the indices in ``load_hits`` find their key already loaded) then ``queries``
     GET / PUT / DELETE requests, with memories and streams that never stall."""
-    from .controller import DRBG_BLOCKS_PER_REQUEST
 
     s = schedule(params)
     g = _geometry(params)

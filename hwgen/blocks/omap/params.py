@@ -149,3 +149,7 @@ class Geometry:
     @property
     def alpha_threshold(self) -> int:
         return round(self.alpha * (1 << COIN_BITS))
+
+# DRBG output blocks per generate request (SP 800-90A: then an Update re-keys); the controller
+# and the cycle model both follow it.
+DRBG_BLOCKS_PER_REQUEST = 4

@@ -37,7 +37,6 @@ def seed_bytes(seed: int) -> bytes:
 
 def drbg_stream(seed: int) -> Iterator[int]:
     """The controller's random blocks as port values, generated in batches."""
-    from .drbg import drbg_blocks
 
     batch, taken = 256, 0
     while True:
@@ -368,3 +367,36 @@ def run(params, ops, keys, values, **options) -> tuple[Reference, list[Answer]]:
     ref = Reference(params, **options)
     answers = [ref.request(int(o), int(k), int(v)) for o, k, v in zip(ops, keys, values)]
     return ref, answers
+
+
+MASK128 = (1 << 128) - 1
+
+
+def drbg_blocks(seed: bytes, count: int, blocks_per_request: int = 4) -> list[bytes]:
+    """The first ``count`` output blocks after instantiating with ``seed`` (32 bytes), by
+    SP 800-90A CTR_DRBG (AES-128, no derivation function)."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    if len(seed) != 32:
+        raise ValueError(f"seed must be 32 bytes, not {len(seed)}")
+
+    def aes(key: bytes, value: int) -> bytes:
+        encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+        return encryptor.update(value.to_bytes(16, "big")) + encryptor.finalize()
+
+    def update(material: bytes, key: bytes, v: int) -> tuple[bytes, int]:
+        v = (v + 1) & MASK128
+        low = aes(key, v)
+        v = (v + 1) & MASK128
+        high = aes(key, v)
+        temp = bytes(a ^ b for a, b in zip(low + high, material))
+        return temp[:16], int.from_bytes(temp[16:], "big")
+
+    key, v = update(seed, bytes(16), 0)
+    out = []
+    while len(out) < count:
+        for _ in range(blocks_per_request):
+            v = (v + 1) & MASK128
+            out.append(aes(key, v))
+        key, v = update(bytes(32), key, v)
+    return out[:count]

@@ -15,9 +15,9 @@ channel's fp32 accumulators into bf16 vectors, ``stream_split`` deals the QKV re
 ``stream_fork`` copies h to LN2 and the final residual add, and ``pim_host_splice`` writes the
 new k and v into the K and V channels' arrays (the KV-cache append).
 
-``decoder_layer_graph(shape)`` builds the graph, ``decoder_inputs(graph, weights, shape)`` its
-input fields (weights in the channels' mapping as host LOAD beats, the cache, x, the vector
-units' op sequences), ``random_weights(rng, shape)`` a bf16 test layer and
+``hwgen.examples.decoder_layer_graph(shape)`` builds the graph (it joins two families),
+``decoder_inputs(graph, weights, shape)`` its input fields (weights in the channels' mapping as
+host LOAD beats, the cache, x, the vector units' op sequences), ``random_weights(rng, shape)`` a bf16 test layer and
 ``reference_layer(weights, shape)`` the float64 transformer layer it approximates.
 """
 
@@ -29,12 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.lib.wiring import Out
 
-from ... import blocks
 from ...graph import Graph
 from ...numerics import golden as g
 from ...numerics.formats import PRESETS
-from . import vector_golden
-from .channel import GEMV, LOAD
+from .vector import golden as vector_golden
+from .channel.rtl import GEMV, LOAD
 from .mapping import ChannelLayout, beats_per_row, column_address, dram_rows_used, slots
 
 BF16 = PRESETS["bf16"]
@@ -106,40 +105,6 @@ def base_rows(channel, matrices) -> list[int]:
         starts.append(row)
         row += dram_rows_used(rows, cols, channel.layout)
     return starts
-
-
-# -- the graph ------------------------------------------------------------------------------
-
-def decoder_layer_graph(shape: DecoderShape = DecoderShape()) -> Graph:
-    s, lanes = shape, shape.lanes
-    graph = Graph("gpt_decoder_layer")
-    for node, (banks, matrices) in channel_matrices(s).items():
-        graph.add(node, blocks.get("pim_channel", **channel_params(banks, matrices, lanes)))
-        graph.add(f"{node}_bf16", blocks.get("pim_acc_to_bf16", banks=banks, lanes=lanes))
-        graph.connect(f"{node}.y", f"{node}_bf16.acc")
-    for node in ("ln1", "softmax", "attn_add", "ln2", "gelu", "mlp_add"):
-        graph.add(node, blocks.get("pim_vector_unit", lanes=lanes, max_len=max(256, s.d_mlp)))
-    for node, channel in (("k_splice", "kc"), ("v_splice", "vc")):
-        p = graph.block(channel).p
-        graph.add(node, blocks.get("pim_host_splice", banks=p.banks, lanes=p.lanes, dtype=p.dtype,
-                                   row_columns=p.row_columns, bank_rows=p.bank_rows,
-                                   gb_columns=p.gb_columns))
-        graph.connect(f"{node}.out", f"{channel}.host")
-    part = s.d_model // lanes
-    graph.add("qkv_split", blocks.get("stream_split", lanes=lanes, width=16, counts=f"{part},{part},{part}"))
-    # h waits in the fork for the MLP: LN2 must see all of h before the MLP produces anything.
-    graph.add("residual", blocks.get("stream_fork", lanes=lanes, width=16, outputs=2, depth=part))
-
-    for source, sink in [
-        ("ln1.y", "qkv.x"), ("qkv_bf16.y", "qkv_split.a"),
-        ("qkv_split.y0", "k_splice.data"), ("qkv_split.y1", "v_splice.data"), ("qkv_split.y2", "kc.x"),
-        ("kc_bf16.y", "softmax.a"), ("softmax.y", "vc.x"), ("vc_bf16.y", "wo.x"),
-        ("wo_bf16.y", "attn_add.a"), ("attn_add.y", "residual.a"),
-        ("residual.y0", "ln2.a"), ("residual.y1", "mlp_add.b"),
-        ("ln2.y", "up.x"), ("up_bf16.y", "gelu.a"), ("gelu.y", "down.x"), ("down_bf16.y", "mlp_add.a"),
-    ]:
-        graph.connect(source, sink)
-    return graph
 
 
 # -- host programs: LOAD, splice and GEMV beats for one channel ----------------------------------

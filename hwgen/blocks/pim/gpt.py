@@ -27,7 +27,7 @@ from ...core.params import ParamError
 from .mapping import ChannelLayout, GemvPart, split_gemv
 from .schedule import ChannelScheduler, Command
 from .timing import Timing
-from .vector_model import sequence_cycles
+from .vector.model import sequence_cycles
 
 VOCAB = 50257
 MAX_CHANNELS = 64
@@ -194,9 +194,9 @@ def system(channel_params: dict | None = None, asic_lanes: int = 16, asic_clock_
     the scheduler's inputs exactly as ``PimChannel.scheduler()`` sets them up. ``bank_rows``
     is the device's rows per bank (GDDR6 8 Gb: 16K rows of 2 KiB), used only for the capacity
     check; the ASIC clock defaults to the command clock tCK."""
-    from .. import get as get_block
+    from .channel.rtl import PimChannel
 
-    channel = get_block("pim_channel", **(channel_params or {}))
+    channel = PimChannel(**(channel_params or {}))
     if asic_lanes < 1:
         raise ParamError(f"asic_lanes={asic_lanes} is out of range: allowed >= 1")
     clock = channel.timing.tck_ns if asic_clock_ns is None else asic_clock_ns

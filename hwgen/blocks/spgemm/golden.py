@@ -40,7 +40,7 @@ import numpy as np
 
 from ...numerics import golden as ng
 from ...numerics.formats import PRESETS
-from .matrices import Csr, _check_value_type
+from .matrices import Csr, check_value_type
 
 __all__ = ["BoundCheck", "check_fp32_bound", "expand", "flops", "fp32_error_bound", "gamma",
            "Product64", "spgemm", "spgemm_float64", "symbolic"]
@@ -127,7 +127,7 @@ def _accumulate_fp32(products: np.ndarray, starts: np.ndarray) -> np.ndarray:
 def spgemm(A: Csr, B: Csr, value_type: str = "int32") -> Csr:
     """C = A x B with the pattern and arithmetic of the module doc (``value_type`` int32 or
     fp32). C is ``A.rows x B.cols``; its data are uint32 patterns."""
-    _check_value_type(value_type)
+    check_value_type(value_type)
     e = expand(A, B)
     a = A.data.astype(np.uint64)[e.a_pos]
     b = B.data.astype(np.uint64)[e.b_pos]
@@ -169,7 +169,7 @@ def _decode(bits: np.ndarray, value_type: str) -> np.ndarray:
 def spgemm_float64(A: Csr, B: Csr, value_type: str = "fp32") -> Product64:
     """A x B in float64 on the decoded values (fp32 or int32), on the same pattern as
     :func:`spgemm`. For fp32 inputs every product is exact; the sums are rounded in float64."""
-    _check_value_type(value_type)
+    check_value_type(value_type)
     e = expand(A, B)
     a = _decode(A.data, value_type)[e.a_pos]
     b = _decode(B.data, value_type)[e.b_pos]

@@ -36,7 +36,7 @@ _MASK32 = (1 << 32) - 1
 _ONE_BITS = {"int32": 1, "fp32": 0x3F800000}
 
 
-def _check_value_type(value_type: str) -> str:
+def check_value_type(value_type: str) -> str:
     if value_type not in VALUE_TYPES:
         raise ValueError(f"value_type={value_type!r} is out of range: allowed {', '.join(VALUE_TYPES)}")
     return value_type
@@ -57,7 +57,7 @@ def _rng(rng) -> np.random.Generator:
 def to_bits(values, value_type: str) -> np.ndarray:
     """Readable values as ``uint32`` patterns. ``int32``: integers in -2**31 .. 2**31-1;
     ``fp32``: any real numbers, rounded to float32 (nearest even; beyond the range, +-Inf)."""
-    _check_value_type(value_type)
+    check_value_type(value_type)
     arr = np.asarray(values)
     if value_type == "int32":
         if arr.size == 0:
@@ -82,7 +82,7 @@ def to_bits(values, value_type: str) -> np.ndarray:
 
 def from_bits(bits, value_type: str) -> np.ndarray:
     """``uint32`` patterns as ``np.int32`` (int32) or ``np.float32`` (fp32) values."""
-    _check_value_type(value_type)
+    check_value_type(value_type)
     arr = np.asarray(bits)
     if arr.dtype.kind not in "iu":
         raise ValueError(f"bits: expected integer bit patterns, got an array of dtype {arr.dtype}")
@@ -94,12 +94,12 @@ def from_bits(bits, value_type: str) -> np.ndarray:
 
 def ones(n: int, value_type: str) -> np.ndarray:
     """``n`` patterns of the value 1."""
-    return np.full(int(n), _ONE_BITS[_check_value_type(value_type)], dtype=np.uint32)
+    return np.full(int(n), _ONE_BITS[check_value_type(value_type)], dtype=np.uint32)
 
 
 def random_values(n: int, rng, value_type: str) -> np.ndarray:
     """``n`` seeded random patterns: int32 -8..8 without 0; fp32 standard normal (never 0)."""
-    _check_value_type(value_type)
+    check_value_type(value_type)
     rng = _rng(rng)
     if value_type == "int32":
         magnitude = rng.integers(1, RANDOM_INT_LIMIT + 1, size=int(n))
@@ -353,7 +353,7 @@ def read_mtx(path, values: str = "ones", seed: int = 0, value_type: str = "int32
     as fp32 in float64 the same way). Malformed files raise ``ValueError`` naming the file and
     line.
     """
-    _check_value_type(value_type)
+    check_value_type(value_type)
     if values not in VALUE_MODES:
         raise ValueError(f"values={values!r} is out of range: allowed {', '.join(VALUE_MODES)}")
     path = Path(path)
@@ -485,7 +485,7 @@ def write_mtx(path, matrix: Csr, value_type: str = "int32", field: str | None = 
     (default for int32), ``real`` (default for fp32: values written so that reading them back
     as fp32 gives the same bits, NaN as ``nan`` with the canonical payload, +-Inf as ``inf``,
     ``-inf``) or ``pattern`` (no values)."""
-    _check_value_type(value_type)
+    check_value_type(value_type)
     field = field or ("integer" if value_type == "int32" else "real")
     if field not in _FIELDS:
         raise ValueError(f"field={field!r} is out of range: allowed {', '.join(_FIELDS)}")
@@ -520,7 +520,7 @@ def uniform_random(rows: int, cols: int, density: float | None = None, nnz_per_r
     """A uniform random sparse matrix: ``density`` (round(density * rows * cols) positions drawn
     without replacement) or ``nnz_per_row`` (exactly min(nnz_per_row, cols) distinct columns in
     every row). Give exactly one."""
-    _check_value_type(value_type)
+    check_value_type(value_type)
     rng = _rng(rng)
     if rows < 0 or cols < 0:
         raise ValueError(f"uniform_random: shape {rows} x {cols} must be non-negative")
@@ -550,7 +550,7 @@ def rmat(scale: int | None = None, edge_factor: int = 8, a: float = 0.57, b: flo
     defaults 0.57, 0.19, 0.19, 0.05). ``n = 2**scale``, or give ``rows`` for an n x n matrix of
     any size (edges are drawn on the next power of two and those outside are dropped).
     Repeated edges are merged into one entry, so nnz <= edge_factor * n."""
-    _check_value_type(value_type)
+    check_value_type(value_type)
     rng = _rng(rng)
     if (scale is None) == (rows is None):
         raise ValueError("rmat: give exactly one of scale and rows")
@@ -588,7 +588,7 @@ def power_law_rows(rows: int, cols: int, mean_nnz_per_row: float, alpha: float =
     """Rows whose lengths follow a Pareto law with tail index ``alpha`` (> 1), scaled to the mean
     ``mean_nnz_per_row`` and capped at ``cols``; columns uniform, distinct within a row. A few
     very long rows among many short ones: the skew that stresses row-wise SpGEMM."""
-    _check_value_type(value_type)
+    check_value_type(value_type)
     rng = _rng(rng)
     if alpha <= 1:
         raise ValueError(f"power_law_rows: alpha={alpha} must be > 1 (finite mean)")
@@ -643,7 +643,7 @@ def edge_cases(value_type: str = "int32", table_entries: int = 16, seed: int = 0
       underflow to subnormals and zero, and cancellation whose result depends on the order).
 
     Values are seeded random (``random_values``) except in the value cases."""
-    _check_value_type(value_type)
+    check_value_type(value_type)
     t = int(table_entries)
     if t < 2:
         raise ValueError(f"edge_cases: table_entries={table_entries} must be >= 2")

@@ -1,0 +1,2 @@
+"""Block libraries shared by several families (one layer below them): a family may import
+these, never another family."""

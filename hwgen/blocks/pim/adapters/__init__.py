@@ -1,0 +1,1 @@
+from .rtl import AccToBf16, HostSplice  # noqa: F401  (importing registers)

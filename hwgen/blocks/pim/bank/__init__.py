@@ -1,0 +1,1 @@
+from .rtl import PimBankMac  # noqa: F401  (importing registers)

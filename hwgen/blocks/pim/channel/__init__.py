@@ -1,0 +1,1 @@
+from .rtl import PimChannel  # noqa: F401  (importing registers)

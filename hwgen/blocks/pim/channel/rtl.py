@@ -1,0 +1,641 @@
+"""``pim_channel``: one GDDR6-AiM channel: ``banks`` bank MAC units beside their DRAM arrays,
+the global buffer, and the command controller that runs a GEMV as a timed DRAM command stream.
+
+Ports:
+
+* ``host`` (in): LOAD beats write one column of the banks, element by element as ``mask``
+  says (a backdoor standing for weights already in DRAM, or a KV-cache append; not a timed
+  command); GEMV beats start a matrix-vector product (base ``row``, ``slots``, ``beats``,
+  ``last_count``: see ``mapping.py``). The controller takes the next host beat only when idle.
+* ``x`` (in): the vector, one global-buffer column (``lanes`` elements) per beat, taken as the
+  controller issues the WR_GB that stores it.
+* ``y`` (out): one beat per RD_MAC: every bank's accumulator, ``CL`` cycles after the RD_MAC.
+* ``cmd`` (trace): the command bus: ``valid`` in each cycle a command issues, with its kind,
+  bank (ACT), row (ACT, MAC_ABK) and column (MAC_ABK, WR_GB). It cannot stall.
+
+The controller implements ``schedule.ChannelScheduler``'s policy with counters: a sequencer
+presents the next command in program order; the command issues in the first cycle all timing
+checks pass. See docs/pim.md.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, fifo, stream
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ....core.block import Block, Estimate, TraceSignature, register
+from ....core.params import Param, ParamSet
+from ...common import dtypes
+from . import golden as channel_golden
+from ...common.bank_mac.rtl import BankMac, mac_latency
+from ..mapping import ChannelLayout, beats_per_row, check_fits, column_address, row_hit_rate, slots
+from ..schedule import ChannelScheduler, Command, act_order, bank_group
+from ..timing import parse_timing, timing_rule
+
+CYCLE_BITS = 32
+LOAD, GEMV = 0, 1
+HOST_FIELDS = ("kind", "row", "col", "slots", "beats", "last_count", "mask", "data")
+
+
+def _bits(count: int) -> int:
+    """Bits to hold 0..count-1 (at least one)."""
+    return max(1, (count - 1).bit_length())
+
+
+def _geometry_rule(p) -> str | None:
+    if p["banks"] % p["bank_groups"]:
+        return f"banks={p['banks']} is not a multiple of bank_groups={p['bank_groups']}: allowed banks divisible by it"
+    return None
+
+
+def _dtype_rule(p) -> str | None:
+    return dtypes.dtype_rule(p, p["gb_columns"] * p["lanes"], "a row of gb_columns x lanes elements")
+
+
+PARAMS = ParamSet(
+    params=(
+        Param("banks", int, 16, "banks (each with a MAC unit) in the channel", min=1, max=32),
+        Param("bank_groups", int, 4, "bank groups (ACT and column spacing rules)", choices=(1, 2, 4)),
+        Param("lanes", int, 16, "elements per column access (one MAC_ABK beat per bank)", min=1, max=32),
+        Param("dtype", str, "bf16", "element type", choices=dtypes.DTYPES),
+        Param("acc", str, "auto", "accumulator: fp32/bf16 for floats, int for integers", choices=dtypes.ACCS),
+        Param("acc_width", int, 0, "integer accumulator bits (0 = exact minimum)", min=0, max=dtypes.MAX_INT_ACC),
+        Param("row_columns", int, 64, "column accesses per DRAM row", min=1, max=256),
+        Param("bank_rows", int, 64, "DRAM rows per bank held by the model", min=1, max=4096),
+        Param("gb_columns", int, 64, "global buffer size in columns (longest row: gb_columns x lanes)", min=1, max=256),
+        Param("timing", str, "gddr6_2000", "timing preset, optionally ',NAME=cycles' overrides"),
+        Param("ftz", bool, False, "flush subnormals to zero in the MAC units"),
+    ),
+    rules=(_geometry_rule, _dtype_rule, timing_rule),
+)
+
+
+def command_layout(p) -> data.StructLayout:
+    return data.StructLayout({
+        "cmd": unsigned(3),
+        "bank": unsigned(_bits(p.banks)),
+        "row": unsigned(_bits(p.bank_rows)),
+        "col": unsigned(_bits(max(p.row_columns, p.gb_columns))),
+    })
+
+
+@register
+class PimChannel(Block):
+    name = "pim_channel"
+    params = PARAMS
+    summary = "GDDR6-AiM channel: bank MAC units, global buffer, timed GEMV command controller"
+    # The default channel (16 banks x 16 bf16 lanes, 2 MiB of arrays) takes minutes to build;
+    # the flow runs a 4-bank, 4-lane channel with the same controller and timing.
+    flow_params = {"banks": 4, "lanes": 4, "row_columns": 16, "bank_rows": 16, "gb_columns": 16}
+
+    # -- derived quantities -------------------------------------------------------------------
+    @property
+    def timing(self):
+        return parse_timing(self.p.timing)
+
+    @property
+    def layout(self) -> ChannelLayout:
+        p = self.p
+        return ChannelLayout(p.banks, p.lanes, p.row_columns, p.bank_rows, p.gb_columns)
+
+    @property
+    def element_bits(self) -> int:
+        return dtypes.element_bits(self.p.dtype)
+
+    @property
+    def acc_bits(self) -> int:
+        p = self.p
+        return dtypes.acc_bits(p.dtype, p.acc, p.acc_width, p.gb_columns * p.lanes)
+
+    @property
+    def read_latency(self) -> int:
+        """Cycles from a MAC_ABK to its product being in the accumulator: one for the array
+        and buffer reads, then the MAC pipeline."""
+        p = self.p
+        return 1 + mac_latency(p.dtype, p.acc, p.lanes)
+
+    @property
+    def y_depth(self) -> int:
+        """Accumulator snapshots in flight between RD_MAC and ``y``: consecutive RD_MACs are at
+        least a MAC_ABK apart, so this many never throttle an unstalled run."""
+        t = self.timing
+        spacing = t.CCDL + max(t.CCDL, self.read_latency)
+        return math.ceil(t.CL / spacing) + 2
+
+    def _bank_mac(self) -> BankMac:
+        p = self.p
+        return BankMac(dtype=p.dtype, acc=p.acc, lanes=p.lanes, acc_width=p.acc_width,
+                       max_beats=p.gb_columns, ftz=p.ftz)
+
+    # -- hardware -------------------------------------------------------------------------------
+    def signature_members(self):
+        p = self.p
+        column = data.ArrayLayout(unsigned(self.element_bits), p.lanes)
+        host = data.StructLayout({
+            "kind": unsigned(1),
+            "row": unsigned(_bits(p.bank_rows)),
+            "col": unsigned(_bits(p.row_columns)),
+            "slots": unsigned(_bits(p.bank_rows * p.row_columns + 1)),
+            "beats": unsigned(_bits(p.gb_columns + 1)),
+            "last_count": unsigned(_bits(p.banks + 1)),
+            # LOAD: per-element write enable (bank, lane), so a KV-cache append can write one
+            # element of a column without disturbing its neighbours
+            "mask": data.ArrayLayout(data.ArrayLayout(unsigned(1), p.lanes), p.banks),
+            "data": data.ArrayLayout(column, p.banks),
+        })
+        return {
+            "host": In(stream.Signature(host)),
+            "x": In(stream.Signature(column)),
+            "y": Out(stream.Signature(data.StructLayout({
+                "acc": data.ArrayLayout(unsigned(self.acc_bits), p.banks),
+                "count": unsigned(_bits(p.banks + 1)),   # accumulators that hold matrix rows
+                "last": unsigned(1),                     # the last beat of a GEMV
+            }))),
+            "cmd": Out(TraceSignature(command_layout(p))),
+        }
+
+    def info(self):
+        return {"acc_bits": self.acc_bits, "read_latency": self.read_latency,
+                "y_depth": self.y_depth, "timing": self.timing.as_dict()}
+
+    def elaborate(self, platform):
+        m = Module()
+        p, t = self.p, self.timing
+        column_shape = data.ArrayLayout(unsigned(self.element_bits), p.lanes)
+        words = p.bank_rows * p.row_columns
+
+        now = Signal(CYCLE_BITS)
+        m.d.sync += now.eq(now + 1)
+
+        # -- the arrays and the global buffer ---------------------------------------------------
+        arrays = []
+        for bank in range(p.banks):
+            array = Memory(shape=unsigned(column_shape.size), depth=words, init=[])
+            m.submodules[f"array{bank}"] = array
+            arrays.append(array)
+        m.submodules.gbuf = gbuf = Memory(shape=column_shape, depth=p.gb_columns, init=[])
+        gb_write = gbuf.write_port()
+        gb_read = gbuf.read_port(transparent_for=())
+        array_writes = [a.write_port(granularity=self.element_bits) for a in arrays]
+        array_reads = [a.read_port(transparent_for=()) for a in arrays]
+
+        macs = []
+        for bank in range(p.banks):
+            m.submodules[f"mac{bank}"] = mac = self._bank_mac()
+            macs.append(mac)
+
+        # -- sequencer state ------------------------------------------------------------------------
+        # Codes start at 1: Yosys writes `phase == 0` as `!phase`, which Verilator flags as a
+        # width mismatch.
+        phases = ("IDLE", "WR_GB", "PRE", "REF", "ACT", "MAC", "RD")
+        P = {name: index + 1 for index, name in enumerate(phases)}
+        phase = Signal(range(len(phases) + 1), init=P["IDLE"])
+        beats = Signal.like(self.host.payload.beats)
+        slots_left = Signal.like(self.host.payload.slots)
+        beat = Signal.like(beats)
+        row = Signal.like(self.host.payload.row)          # the DRAM row the current beat needs
+        col = Signal(_bits(p.row_columns))
+        open_row = Signal.like(row)
+        is_open = Signal()
+        act_index = Signal(range(p.banks))
+        refresh_base = Signal(CYCLE_BITS)
+        refresh_pending = Signal()
+        timer_started = Signal()
+        last_count = Signal.like(self.host.payload.last_count)
+
+        act_banks = act_order(p.banks, p.bank_groups)
+        act_bank = Signal(range(p.banks))
+        m.d.comb += act_bank.eq(Array(Const(b, range(p.banks)) for b in act_banks)[act_index])
+        act_group = Signal(range(p.bank_groups))
+        m.d.comb += act_group.eq(Array(Const(bank_group(b, p.banks, p.bank_groups), range(p.bank_groups))
+                                       for b in act_banks)[act_index])
+
+        # -- timing state: the issue cycles of earlier commands ------------------------------------
+        ring = max(4, p.banks)
+        act_time = [Signal(CYCLE_BITS, name=f"act_time{k}") for k in range(ring)]   # newest first
+        act_bank_of = [Signal(range(p.banks), name=f"act_bank{k}") for k in range(ring)]
+        act_group_of = [Signal(range(p.bank_groups), name=f"act_group{k}") for k in range(ring)]
+        act_seen = [Signal(name=f"act_seen{k}") for k in range(ring)]
+        last_pre, last_ref, last_col, last_mac = (Signal(CYCLE_BITS, name=n) for n in
+                                                   ("last_pre", "last_ref", "last_col", "last_mac"))
+        pre_seen, ref_seen, col_seen, mac_seen = (Signal(name=n) for n in
+                                                   ("pre_seen", "ref_seen", "col_seen", "mac_seen"))
+
+        def after(seen, when, delay):
+            """True once ``delay`` cycles have passed since an event (or if it never happened)."""
+            return ~seen | (now >= when + delay)
+
+        act_ok = Signal()
+        checks = [after(pre_seen, last_pre, t.RP), after(ref_seen, last_ref, t.RFC),
+                  after(act_seen[3], act_time[3], t.FAW)]
+        for k in range(ring):
+            delay = Mux(act_bank_of[k] == act_bank, t.RC,
+                        Mux(act_group_of[k] == act_group, t.RRDL, t.RRDS))
+            checks.append(after(act_seen[k], act_time[k], delay))
+        m.d.comb += act_ok.eq(all_of(checks))
+
+        pre_ok = after(act_seen[0], act_time[0], t.RAS) & after(mac_seen, last_mac, t.RTP)
+        ref_ok = after(pre_seen, last_pre, t.RP) & after(ref_seen, last_ref, t.RFC)
+        mac_ok = after(act_seen[0], act_time[0], t.RCDRD) & after(col_seen, last_col, t.CCDL)
+        wrgb_ok = after(col_seen, last_col, t.CCDS) & self.x.valid
+        snapshots = fifo.SyncFIFOBuffered(width=CYCLE_BITS + len(self.y.payload.as_value()), depth=self.y_depth)
+        m.submodules.snapshots = snapshots
+        rd_ok = after(col_seen, last_col, t.CCDL) & after(mac_seen, last_mac, self.read_latency) & snapshots.w_rdy
+
+        issue = Signal()
+        kind = Signal(3)
+        with m.If(phase == P["WR_GB"]):
+            m.d.comb += [kind.eq(Command.WR_GB), issue.eq(wrgb_ok)]
+        with m.Elif(phase == P["PRE"]):
+            m.d.comb += [kind.eq(Command.PRE), issue.eq(pre_ok)]
+        with m.Elif(phase == P["REF"]):
+            m.d.comb += [kind.eq(Command.REF), issue.eq(ref_ok)]
+        with m.Elif(phase == P["ACT"]):
+            m.d.comb += [kind.eq(Command.ACT), issue.eq(act_ok)]
+        with m.Elif(phase == P["MAC"]):
+            m.d.comb += [kind.eq(Command.MAC_ABK), issue.eq(mac_ok)]
+        with m.Elif(phase == P["RD"]):
+            m.d.comb += [kind.eq(Command.RD_MAC), issue.eq(rd_ok)]
+
+        # the command bus
+        m.d.comb += [
+            self.cmd.valid.eq(issue),
+            self.cmd.payload.cmd.eq(kind),
+            self.cmd.payload.bank.eq(Mux(phase == P["ACT"], act_bank, 0)),
+            self.cmd.payload.row.eq(Mux((phase == P["ACT"]) | (phase == P["MAC"]), row, 0)),
+            self.cmd.payload.col.eq(Mux(phase == P["MAC"], col, Mux(phase == P["WR_GB"], beat, 0))),
+        ]
+
+        # -- timing bookkeeping on issue -------------------------------------------------------------
+        with m.If(issue):
+            with m.If(phase == P["ACT"]):
+                m.d.sync += [act_time[0].eq(now), act_bank_of[0].eq(act_bank),
+                             act_group_of[0].eq(act_group), act_seen[0].eq(1)]
+                for k in range(1, ring):
+                    m.d.sync += [act_time[k].eq(act_time[k - 1]), act_bank_of[k].eq(act_bank_of[k - 1]),
+                                 act_group_of[k].eq(act_group_of[k - 1]), act_seen[k].eq(act_seen[k - 1])]
+            with m.Elif(phase == P["PRE"]):
+                m.d.sync += [last_pre.eq(now), pre_seen.eq(1)]
+            with m.Elif(phase == P["REF"]):
+                m.d.sync += [last_ref.eq(now), ref_seen.eq(1), refresh_base.eq(now)]
+            with m.Elif((phase == P["WR_GB"]) | (phase == P["RD"])):
+                m.d.sync += [last_col.eq(now), col_seen.eq(1)]
+            with m.Elif(phase == P["MAC"]):
+                m.d.sync += [last_col.eq(now), col_seen.eq(1), last_mac.eq(now), mac_seen.eq(1)]
+
+        # -- program order -------------------------------------------------------------------------
+        # Decisions are taken in the cycle a command issues, for the cycle after it (when the
+        # next command is first presented): refresh is due then if REFI cycles have passed.
+        due_next = (now + 1 - refresh_base) >= t.REFI
+        next_col_wraps = col == p.row_columns - 1
+
+        def open_beat(m, needed_row, first_of_slot):
+            """Enter a beat: refresh if due, open ``needed_row`` if it is not, else MAC."""
+            hit = is_open & (open_row == needed_row)
+            with m.If(due_next & (first_of_slot | ~hit)):
+                m.d.sync += [refresh_pending.eq(1), phase.eq(Mux(is_open, P["PRE"], P["REF"]))]
+            with m.Elif(~hit):
+                m.d.sync += [act_index.eq(0), phase.eq(Mux(is_open, P["PRE"], P["ACT"]))]
+            with m.Else():
+                m.d.sync += phase.eq(P["MAC"])
+
+        m.d.comb += self.host.ready.eq(phase == P["IDLE"])
+        host = self.host.payload
+        with m.If(phase == P["IDLE"]):
+            with m.If(self.host.valid & (host.kind == GEMV)):
+                m.d.sync += [beats.eq(host.beats), slots_left.eq(host.slots), beat.eq(0),
+                             last_count.eq(host.last_count), row.eq(host.row), col.eq(0),
+                             phase.eq(P["WR_GB"])]
+                with m.If(~timer_started):
+                    m.d.sync += [refresh_base.eq(now), timer_started.eq(1)]
+        with m.Elif(phase == P["WR_GB"]):
+            with m.If(issue):
+                m.d.sync += beat.eq(beat + 1)
+                with m.If(beat == beats - 1):
+                    m.d.sync += beat.eq(0)
+                    open_beat(m, row, Const(1))
+        with m.Elif(phase == P["PRE"]):
+            with m.If(issue):
+                m.d.sync += [is_open.eq(0), act_index.eq(0),
+                             phase.eq(Mux(refresh_pending, P["REF"], P["ACT"]))]
+        with m.Elif(phase == P["REF"]):
+            with m.If(issue):
+                m.d.sync += [refresh_pending.eq(0), act_index.eq(0), phase.eq(P["ACT"])]
+        with m.Elif(phase == P["ACT"]):
+            with m.If(issue):
+                m.d.sync += act_index.eq(act_index + 1)
+                with m.If(act_index == p.banks - 1):
+                    m.d.sync += [is_open.eq(1), open_row.eq(row), phase.eq(P["MAC"])]
+        with m.Elif(phase == P["MAC"]):
+            with m.If(issue):
+                m.d.sync += [col.eq(Mux(next_col_wraps, 0, col + 1)),
+                             row.eq(Mux(next_col_wraps, row + 1, row))]
+                with m.If(beat == beats - 1):
+                    m.d.sync += phase.eq(P["RD"])
+                with m.Else():
+                    m.d.sync += beat.eq(beat + 1)
+                    open_beat(m, Mux(next_col_wraps, row + 1, row), Const(0))
+        with m.Elif(phase == P["RD"]):
+            with m.If(issue):
+                m.d.sync += [beat.eq(0), slots_left.eq(slots_left - 1)]
+                with m.If(slots_left == 1):
+                    m.d.sync += phase.eq(P["IDLE"])
+                with m.Else():
+                    open_beat(m, row, Const(1))
+
+        # -- data path ---------------------------------------------------------------------------
+        load = self.host.valid & self.host.ready & (host.kind == LOAD)
+        address = host.row * p.row_columns + host.col
+        for bank in range(p.banks):
+            m.d.comb += [array_writes[bank].addr.eq(address), array_writes[bank].data.eq(host.data[bank]),
+                         array_writes[bank].en.eq(host.mask[bank].as_value() & load.replicate(p.lanes))]
+        mac_issue = issue & (phase == P["MAC"])
+        for bank in range(p.banks):
+            m.d.comb += array_reads[bank].addr.eq(row * p.row_columns + col)
+        m.d.comb += [gb_write.addr.eq(beat), gb_write.data.eq(self.x.payload),
+                     gb_write.en.eq(issue & (phase == P["WR_GB"])),
+                     self.x.ready.eq(issue & (phase == P["WR_GB"])),
+                     gb_read.addr.eq(beat)]
+        mac_strobe = Signal()
+        m.d.sync += mac_strobe.eq(mac_issue)
+        read_issue = issue & (phase == P["RD"])
+        for bank, mac in enumerate(macs):
+            m.d.comb += [mac.weights.eq(array_reads[bank].data), mac.vector.eq(gb_read.data),
+                         mac.mac.eq(mac_strobe), mac.load.eq(read_issue), mac.bias.eq(0)]
+
+        # RD_MAC: snapshot every accumulator now, deliver it CL cycles later
+        last_slot = slots_left == 1
+        snapshot = Cat((now + t.CL)[:CYCLE_BITS], *[mac.acc for mac in macs],
+                       Mux(last_slot, last_count, p.banks)[:self.y.payload.count.shape().width], last_slot)
+        m.d.comb += [snapshots.w_en.eq(read_issue), snapshots.w_data.eq(snapshot)]
+        due_at = snapshots.r_data[:CYCLE_BITS]
+        m.d.comb += [self.y.valid.eq(snapshots.r_rdy & (now >= due_at)),
+                     self.y.payload.eq(snapshots.r_data[CYCLE_BITS:]),
+                     snapshots.r_en.eq(self.y.valid & self.y.ready)]
+        return m
+
+    # -- reference and model -------------------------------------------------------------------
+    def _requests(self, inputs):
+        W = np.asarray(inputs["W"])
+        x = np.asarray(inputs["x"])
+        if W.ndim != 2:
+            raise ValueError(f"pim_channel field 'W' must be a matrix (rows, cols), got shape {W.shape}")
+        x = x[None, :] if x.ndim == 1 else x
+        if x.ndim != 2 or x.shape[1] != W.shape[1]:
+            raise ValueError(f"pim_channel field 'x' must have shape (cols,) or (vectors, cols) with "
+                             f"cols={W.shape[1]} to match W, got {np.shape(inputs['x'])}")
+        problem = check_fits(W.shape[0], W.shape[1], self.layout)
+        if problem:
+            raise ValueError(f"pim_channel: {problem}")
+        for name, values in (("W", W), ("x", x)):
+            self._check_elements(name, values)
+        return W.astype(np.int64), x.astype(np.int64)
+
+    def _check_elements(self, name, values):
+        bits = self.element_bits
+        if values.dtype.kind not in "iu":
+            raise ValueError(f"pim_channel field '{name}' must hold integers ({self.p.dtype} "
+                             f"{'bit patterns' if dtypes.is_float(self.p.dtype) else 'values'}), "
+                             f"got dtype {values.dtype}")
+        low, high = ((0, (1 << bits) - 1) if dtypes.is_float(self.p.dtype)
+                     else (-(1 << (bits - 1)), (1 << (bits - 1)) - 1))
+        if values.size and (int(values.min()) < low or int(values.max()) > high):
+            raise ValueError(f"pim_channel field '{name}' holds values outside {low}..{high}")
+
+    def _padded(self, W, x):
+        """W as (slots * banks, beats, lanes) and x as (vectors, beats, lanes), zero-padded:
+        the padding is what the arrays and the global buffer hold there."""
+        p = self.p
+        rows, cols = W.shape
+        beats = beats_per_row(cols, p.lanes)
+        padded_rows = slots(rows, p.banks) * p.banks
+        Wp = np.zeros((padded_rows, beats * p.lanes), dtype=np.int64)
+        Wp[:rows, :cols] = W
+        xp = np.zeros((x.shape[0], beats * p.lanes), dtype=np.int64)
+        xp[:, :cols] = x
+        return Wp.reshape(padded_rows, beats, p.lanes), xp.reshape(x.shape[0], beats, p.lanes)
+
+    # -- raw mode: host beats and x columns as fields ------------------------------------------
+    def raw_inputs(self, fields) -> dict:
+        """The input fields in raw form (``host_*``, ``x_columns``): given as such (graph use,
+        where host beats may come from another block), or made from ``W`` and ``x``."""
+        if "host_kind" in fields:
+            raw = {f"host_{name}": np.asarray(fields[f"host_{name}"]) for name in HOST_FIELDS}
+            raw["x_columns"] = np.asarray(fields.get("x_columns", np.zeros((0, self.p.lanes), np.int64)))
+            return raw
+        W, x = self._requests(fields)
+        Wp, xp = self._padded(W, x)
+        host = self._host_beats(W.shape, Wp, xp.shape[0])
+        raw = {f"host_{name}": value for name, value in host.items()}
+        raw["x_columns"] = xp.reshape(-1, self.p.lanes)
+        return raw
+
+    def _interpret(self, raw) -> dict:
+        p = self.p
+        return channel_golden.interpret(raw, p.banks, p.lanes, p.row_columns, p.bank_rows, p.dtype,
+                                        p.acc, self.acc_bits, p.ftz)
+
+    def _vectors_from_y(self, acc, count, last):
+        """(vectors, rows) accumulator values from y beats: the ``count`` first of each beat,
+        a vector ending at each ``last``."""
+        vectors, current = [], []
+        for values, used, end in zip(acc, np.asarray(count).tolist(), np.asarray(last).tolist()):
+            current.extend(values[:used])
+            if end:
+                vectors.append(current)
+                current = []
+        if current or len({len(v) for v in vectors}) > 1:
+            return None
+        return self._acc_values(np.asarray(vectors, dtype=object).reshape(len(vectors), -1))
+
+    # -- reference and model -------------------------------------------------------------------
+    def golden(self, inputs):
+        y_beats = self._interpret(self.raw_inputs(inputs))
+        if "host_kind" in inputs:
+            return y_beats
+        return {"y": self._vectors_from_y(y_beats["y_acc"], y_beats["y_count"], y_beats["y_last"])}
+
+    def _acc_values(self, patterns):
+        """Accumulator patterns as field values: float patterns unchanged (uint64), integers
+        sign-extended (int64: the accumulator is at most 64 bits)."""
+        if dtypes.is_float(self.p.dtype):
+            return np.asarray(patterns, dtype=np.uint64)
+        bits = self.acc_bits
+        return np.asarray([int(v) - (1 << bits) if int(v) >> (bits - 1) else int(v)
+                           for v in np.ravel(patterns)], dtype=np.int64).reshape(np.shape(patterns))
+
+    def stimulus(self, rng, n, rows=None, cols=None):
+        """A random matrix and ``n`` vectors. The default shape is not a multiple of banks or
+        lanes and spans DRAM rows, so padding, row switches and partial slots are exercised."""
+        p = self.p
+        rows = rows or min(3 * p.banks - 1, p.bank_rows * p.banks)
+        cols = cols or max(1, min(p.gb_columns * p.lanes, 2 * p.lanes + 3))
+        return {"W": channel_golden.element_stimulus(rng, p.dtype, (rows, cols)),
+                "x": channel_golden.element_stimulus(rng, p.dtype, (n, cols))}
+
+    def vector_count(self, inputs):
+        if "host_kind" in inputs:
+            return int(np.sum(np.asarray(inputs["host_kind"]) == GEMV))
+        x = np.asarray(inputs["x"])
+        return 1 if x.ndim == 1 else x.shape[0]
+
+    def workload(self, inputs):
+        if "host_kind" in inputs:
+            raw = self.raw_inputs(inputs)
+            return {"host": tuple((int(k), int(s), int(b), int(r)) for k, s, b, r in zip(
+                raw["host_kind"], raw["host_slots"], raw["host_beats"], raw["host_row"]))}
+        W = np.asarray(inputs["W"])
+        return {"rows": W.shape[0], "cols": W.shape[1], "vectors": self.vector_count(inputs)}
+
+    def scheduler(self) -> ChannelScheduler:
+        return ChannelScheduler(self.layout, self.timing, self.p.bank_groups, self.read_latency)
+
+    def host_sequence(self, workload) -> tuple:
+        """The workload as host beats (kind, slots, beats, base row): a matrix-vector
+        workload is its LOAD beats, then one GEMV per vector."""
+        if "host" in workload:
+            return workload["host"]
+        rows, cols = workload["rows"], workload["cols"]
+        beats = beats_per_row(cols, self.p.lanes)
+        loads = ((LOAD, 0, 0, 0),) * (slots(rows, self.p.banks) * beats)
+        return loads + ((GEMV, slots(rows, self.p.banks), beats, 0),) * workload["vectors"]
+
+    def schedule(self, workload):
+        """Run the command-level model over the host beats, each taken as soon as the
+        controller is idle (LOADs one per cycle). Returns the scheduler (with its trace) and,
+        per GEMV, (cycle accepted, RD_MAC cycles)."""
+        scheduler = self.scheduler()
+        cycle, runs = 0, []
+        for kind, slot_count, beats, base_row in self.host_sequence(workload):
+            if kind == LOAD:
+                cycle += 1
+                continue
+            free, reads = scheduler.gemv_slots(cycle, slot_count, beats, base_row)
+            runs.append((cycle, reads))
+            cycle = free
+        return scheduler, runs
+
+    def model(self, workload):
+        _, runs = self.schedule(workload)
+        sequence = self.host_sequence(workload)
+        element_bytes = (self.element_bits + 7) // 8
+        reads = [cycle for _, cycles in runs for cycle in cycles]
+        last_y = reads[-1] + self.timing.CL if reads else -1
+        loads = sum(1 for kind, *_ in sequence if kind == LOAD)
+        columns = sum(beats for kind, _, beats, _ in sequence if kind == GEMV)
+        return Estimate(
+            cycles=last_y + 1,
+            latency=self.timing.CL,
+            busy=max(0, last_y + 1 - self.timing.CL),
+            bytes_in=(loads * self.p.banks + columns) * self.p.lanes * element_bytes,
+            bytes_out=len(reads) * self.p.banks * ((self.acc_bits + 7) // 8),
+        )
+
+    def check_traces(self, traces):
+        """The command trace, checked against the timing preset by the independent checker."""
+        from ..timing_check import check_trace
+
+        violations = check_trace(traces["cmd"], self.timing, self.p.banks, self.p.bank_groups)
+        if not violations:
+            return []
+        more = f" (and {len(violations) - 3} more)" if len(violations) > 3 else ""
+        return [f"DRAM timing: {'; '.join(map(str, violations[:3]))}{more}"]
+
+    def statistics(self, workload) -> dict:
+        """MAC utilization, row-hit rate and command counts of the modelled run."""
+        scheduler, runs = self.schedule(workload)
+        trace = scheduler.trace
+        gemv_cycles = sum(reads[-1] + self.timing.CL - accepted + 1 for accepted, reads in runs)
+        useful = workload["rows"] * workload["cols"] * workload["vectors"]
+        counts = {c.name: sum(1 for i in trace if i.cmd == c) for c in Command}
+        macs = counts["MAC_ABK"]
+        return {
+            "gemv_cycles": gemv_cycles,
+            "mac_utilization": useful / (self.p.lanes * self.p.banks * gemv_cycles),
+            "row_hit_rate": 1 - counts["ACT"] / (self.p.banks * macs) if macs else 0.0,
+            "row_hit_rate_mapping": row_hit_rate(workload["rows"], workload["cols"], self.layout),
+            "commands": counts,
+        }
+
+    # -- fields <-> beats ----------------------------------------------------------------------
+    def fields_to_beats(self, fields):
+        beats = {}
+        if "host_kind" in fields or "W" in fields:
+            raw = self.raw_inputs(fields)
+            beats["host"] = {name: raw[f"host_{name}"] for name in HOST_FIELDS}
+            beats["x"] = raw["x_columns"]
+        elif "x_columns" in fields:
+            beats["x"] = np.asarray(fields["x_columns"])
+        if "y_acc" in fields:
+            beats["y"] = {"acc": np.asarray(fields["y_acc"], dtype=object),
+                          "count": np.asarray(fields["y_count"]), "last": np.asarray(fields["y_last"])}
+        elif "y" in fields:
+            y = np.asarray(fields["y"], dtype=object)
+            y = y[None, :] if y.ndim == 1 else y
+            vectors, rows = y.shape
+            per_slot = slots(rows, self.p.banks)
+            padded = np.zeros((vectors, per_slot * self.p.banks), dtype=object)
+            padded[:, :rows] = y
+            mask = (1 << self.acc_bits) - 1
+            count = np.full((vectors, per_slot), self.p.banks, dtype=np.int64)
+            count[:, -1] = rows - (per_slot - 1) * self.p.banks
+            last = np.zeros((vectors, per_slot), dtype=np.int64)
+            last[:, -1] = 1
+            beats["y"] = {"acc": np.vectorize(lambda v: int(v) & mask, otypes=[object])(
+                              padded.reshape(-1, self.p.banks)),
+                          "count": count.reshape(-1), "last": last.reshape(-1)}
+        return beats
+
+    def _host_beats(self, shape, Wp, vectors):
+        p = self.p
+        rows, cols = shape
+        beats = beats_per_row(cols, p.lanes)
+        slot_count = slots(rows, p.banks)
+        count = slot_count * beats
+        # every (slot, beat) is one column of every bank: bank b holds matrix row slot*banks + b
+        data_beats = Wp.reshape(slot_count, p.banks, beats, p.lanes).transpose(0, 2, 1, 3)
+        data_beats = data_beats.reshape(count, p.banks, p.lanes)
+        where = [column_address(s, b, beats, p.row_columns) for s in range(slot_count) for b in range(beats)]
+        zeros = np.zeros(count + vectors, dtype=np.int64)
+        data_all = np.zeros((count + vectors, p.banks, p.lanes), dtype=np.int64)
+        data_all[:count] = data_beats
+        row_all, col_all = zeros.copy(), zeros.copy()
+        row_all[:count] = [r for r, _ in where]
+        col_all[:count] = [c for _, c in where]
+        kind = zeros.copy()
+        kind[count:] = GEMV
+        slots_all, beats_all, last_all = zeros.copy(), zeros.copy(), zeros.copy()
+        slots_all[count:] = slot_count
+        beats_all[count:] = beats
+        last_all[count:] = rows - (slot_count - 1) * p.banks
+        mask = np.zeros((count + vectors, p.banks, p.lanes), dtype=np.int64)
+        mask[:count] = 1
+        return {"kind": kind, "row": row_all, "col": col_all, "slots": slots_all,
+                "beats": beats_all, "last_count": last_all, "mask": mask, "data": data_all}
+
+    def beats_to_fields(self, beats):
+        fields = {}
+        if "host" in beats:
+            fields.update({f"host_{name}": np.asarray(beats["host"][name]) for name in HOST_FIELDS})
+        if "x" in beats:
+            fields["x_columns"] = np.asarray(beats["x"])
+        if "y" in beats:
+            acc, count, last = (np.asarray(beats["y"][k]) for k in ("acc", "count", "last"))
+            fields.update({"y_acc": acc, "y_count": count, "y_last": last})
+            vectors = self._vectors_from_y(acc, count, last)
+            if vectors is not None:
+                fields["y"] = vectors
+        return fields
+
+
+def all_of(conditions):
+    """AND of 1-bit conditions."""
+    result = Const(1)
+    for condition in conditions:
+        result = result & condition
+    return result

@@ -1,0 +1,1 @@
+from .rtl import PimVectorUnit  # noqa: F401  (importing registers)

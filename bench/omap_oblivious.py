@@ -10,7 +10,7 @@ uniformity of the page indices (first page of each query, flushed page, both), t
 tests between workloads, lag-1 correlation and serial pairs, ciphertext and nonce repeats.
 Prints the smallest p-values per test family and the failures. Two_choice makes a query's
 first page depend on hidden page loads; whether these tests see it at this sample size is
-what this bench reports (tests/test_omap_verilator.py holds uniform to them).
+what this bench reports (tests/blocks/omap/test_verilator.py holds uniform to them).
 
 The baseline, Path ORAM (``hwgen/blocks/omap/path_oram.py``, Z = 4, recursive position
 map), runs the same six workloads (each key mapped to a block of an N-block ORAM) and its

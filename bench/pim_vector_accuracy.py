@@ -3,7 +3,7 @@
     python bench/pim_vector_accuracy.py [--lanes 4] [--write-docs]
 
 The golden model (``hwgen.blocks.pim.vector.golden``; the RTL equals it bit for bit, which
-tests/test_pim_vector_unit.py checks) runs each op on seeded random vectors of lengths 64 to
+tests/blocks/pim/test_vector.py checks) runs each op on seeded random vectors of lengths 64 to
 1024 with GPT-decoder-like statistics (``vector_golden.gpt_like``). The reference is the exact
 definition in float64 on the same bf16 inputs:
 

@@ -6,7 +6,7 @@ merged per cycle per lane, table load factor, average probes, passes.
 
 Figures come from the cycle model (``hwgen/blocks/spgemm/model.py``), which simulates the
 engine's hash table exactly and matches the RTL's cycle count exactly without memory stalls
-(tests/test_spgemm_engine.py); ``--verilator`` also runs the RTL and prints its count beside.
+(tests/blocks/spgemm/test_engine.py); ``--verilator`` also runs the RTL and prints its count beside.
 Load factor: entries at drain / table entries, averaged over the passes that drained; probes:
 slots read per update (1 = no collision); a pass that overflows is redone on half the columns.
 """

@@ -184,128 +184,50 @@ def cmd_sweep_report(args):
     return 0
 
 
-def cmd_model_pim_gpt(args):
-    import json
+_ARG = "model arg "                   # argparse dests of model arguments: "model arg <param>"
+_BLOCK_PARAMS = "model block params"  # and of -p NAME=VALUE
 
-    from .blocks.pim import gpt
-    from .blocks.pim.channel.rtl import PARAMS as CHANNEL_PARAMS
 
-    channel_params = CHANNEL_PARAMS.parse_assignments(args.param or [], block="pim_channel")
-    names = list(gpt.MODELS) if args.model == "all" else [args.model]
-    results = [gpt.decode_token(name, args.channels, args.context, channel_params=channel_params,
-                                asic_lanes=args.asic_lanes, asic_clock_ns=args.asic_clock_ns)
-               for name in names]
-    if args.json:
-        print(json.dumps([r.as_dict() for r in results] if args.model == "all" else results[0].as_dict(),
-                         indent=2))
-        return 0
-    if args.model == "all":
-        print(gpt.format_table(results))
-    else:
-        r = results[0]
-        print(gpt.format_breakdown(r))
-        print()
-        print(f"tokens/s {r.tokens_per_s:.1f}; row-hit rate {100 * r.row_hit_rate:.2f}%; "
-              f"DRAM reads: weights {r.weight_bytes / 1e6:.1f} MB, KV {r.kv_bytes / 1e6:.1f} MB; "
-              f"channel buses {r.bus_bytes / 1e6:.2f} MB")
-        for roof in r.rooflines.values():
-            print(f"roofline {roof['device']}: {roof['ns'] / 1e3:.1f} us per token; "
-                  f"PIM speedup {roof['speedup']:.2f}x")
-    for r in results:
-        if r.capacity_used > 1:
-            print(f"note: {r.model} with a {gpt.MODELS[r.model].max_context}-token KV cache needs "
-                  f"{r.capacity_used:.2f}x the DRAM of {r.channels} channel{'s' * (r.channels != 1)}",
-                  file=sys.stderr)
-    a = results[0].assumptions
-    print(f"assumptions: tCK {a['tck_ns']} ns, ASIC {a['asic_lanes']} lanes at {a['asic_clock_ns']} ns, "
-          f"no overlap of ASIC and PIM work (batch 1); see docs/pim_gpt.md")
+def cmd_model(args):
+    """Any registered system model: its ParamSet checks the flags given, then it runs."""
+    model = args.system_model
+    values = {name[len(_ARG):]: value for name, value in vars(args).items() if name.startswith(_ARG)}
+    output = model(values, getattr(args, _BLOCK_PARAMS, None) or [])
+    print(output.text)
+    for note in output.notes:
+        print(note, file=sys.stderr)
     return 0
 
 
-def _int_list(text: str, name: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values:
-        raise ValueError(f"--{name} {text!r}: expected comma-separated integers, e.g. 4,16")
-    return values
+def _add_model_parsers(models):
+    """One subcommand per registered system model, one flag per parameter of its ParamSet."""
+    from . import blocks  # noqa: F401  (importing the families registers their models)
+    from .core import system_model
 
-
-def cmd_model_instinfer(args):
-    import json
-
-    from .blocks.attention import system
-
-    hw = system.Hardware(flash_channels=args.flash_channels, engine_channels=args.engine_channels,
-                         lanes=args.lanes, softmax=args.softmax, top_r=args.top_r, top_k=args.top_k)
-    system.validate(hw)
-    names = list(system.MODELS) if args.model == "all" else [args.model]
-    for name in names:
-        system.get_model(name)
-    if args.system != "all" and args.system not in system.SYSTEMS:
-        raise ValueError(f"system={args.system!r} is out of range: allowed all, {', '.join(system.SYSTEMS)}")
-    systems = list(system.SYSTEMS) if args.system == "all" else [args.system]
-    results = system.sweep(names, systems, _int_list(args.batch, "batch"), _int_list(args.seq, "seq"),
-                           _int_list(args.drives, "drives"), hw)
-    if args.json:
-        print(json.dumps([r.as_dict() for r in results], indent=2))
-        return 0
-    print(system.format_table(results))
-    gains = system.speedups(results)
-    if gains:
-        best, base, ratio = max(gains, key=lambda g: g[2])
-        print(f"largest speedup: {ratio:.2f}x, {best.system} over baseline, {best.model} seq {best.seq} "
-              f"batch {best.batch} on {best.drives} drive{'s' * (best.drives != 1)} "
-              f"({best.tokens_per_s:.2f} vs {base.tokens_per_s:.2f} tokens/s)")
-    print(f"assumptions: context = mean over the output (seq + seq/2); step = max of GPU, links and "
-          f"engines (overlapped); {hw.flash_channels} flash channels x {hw.flash_mbps} MB/s per drive, "
-          f"{hw.engines} engine{'s' * (hw.engines != 1)} of {hw.engine_channels} channels and "
-          f"{hw.lanes} lanes at {hw.clock_mhz} MHz; see docs/attention.md")
-    return 0
-
-
-def cmd_model_spgemm(args):
-    from .blocks.spgemm import matrices, traffic
-
-    if args.dataflow != "all" and args.dataflow not in traffic.DATAFLOWS:
-        raise ValueError(f"--dataflow {args.dataflow!r} is out of range: allowed all, "
-                         f"{', '.join(traffic.DATAFLOWS)}")
-    if args.values not in ("ones", "random"):
-        raise ValueError(f"--values {args.values!r} is out of range: allowed ones, random")
-    for name, value in (("bandwidth", args.bandwidth), ("clock", args.clock)):
-        if not value > 0:
-            raise ValueError(f"--{name} {value}: must be > 0")
-    if args.multipliers < 1:
-        raise ValueError(f"--multipliers {args.multipliers}: must be >= 1")
-    if args.cache < 0:
-        raise ValueError(f"--cache {args.cache}: must be >= 0 (KiB)")
-    if args.table < 1:
-        raise ValueError(f"--table {args.table}: must be >= 1")
-    if args.ways < 2:
-        raise ValueError(f"--ways {args.ways}: must be >= 2")
-    a = matrices.read_mtx(args.matrix, values=args.values, value_type="int32")
-    square = a.rows == a.cols
-    b = a if square else a.transpose()
-    results = traffic.compare(a, b, bandwidth_gbs=args.bandwidth, clock_mhz=args.clock,
-                              multipliers=args.multipliers, dataflows=args.dataflow,
-                              cache_bytes=int(round(args.cache * 1024)), table_entries=args.table,
-                              merge_ways=args.ways)
-    if args.json:
-        import json
-        print(json.dumps([r.as_dict() for r in results], indent=2))
-        return 0
-    print(f"{args.matrix.name}: C = A x {'A' if square else 'A^T'}; {traffic.describe(a, b)}")
-    print()
-    print(traffic.format_table(results))
-    print()
-    print(traffic.format_notes(results))
-    print(f"assumptions: index, value and pointer 4 bytes each; {args.bandwidth:g} GB/s at "
-          f"{args.clock:g} MHz ({results[0].machine.bytes_per_cycle:g} B/cycle), {args.multipliers} "
-          f"multipliers; cycles = max(bytes / bandwidth, work / multipliers); B buffer / row buffer / "
-          f"FiberCache {args.cache:g} KiB, row-wise table {args.table} entries, SpArch merger "
-          f"{args.ways} ways; see hwgen/blocks/spgemm/traffic.py")
-    return 0
+    for model in system_model.registry().values():
+        q = models.add_parser(model.name, help=model.help, description=model.description)
+        for p in model.params:
+            flag = "--" + p.name.replace("_", "-")
+            kwargs = dict(dest=_ARG + p.name, default=argparse.SUPPRESS)
+            if p.type is bool:
+                action = argparse.BooleanOptionalAction if p.default else "store_true"
+                q.add_argument(flag, action=action, help=p.doc.replace("%", "%%"), **kwargs)
+                continue
+            required = getattr(p, "required", False)
+            allowed = p.allowed()
+            notes = [] if allowed.startswith("any ") else [allowed]
+            if required:
+                notes.append("required")
+            elif p.default is None:
+                notes.append(f"default: {system_model.show(p, None)}")
+            else:
+                notes.append(f"default {system_model.show(p, p.default)}")
+            q.add_argument(flag, metavar=system_model.metavar(p), required=required,
+                           help=f"{p.doc} ({'; '.join(notes)})".replace("%", "%%"), **kwargs)
+        if model.block_params is not None:
+            q.add_argument("-p", "--param", action="append", dest=_BLOCK_PARAMS, metavar="NAME=VALUE",
+                           help=f"{model.block_params.doc} (repeatable)")
+        q.set_defaults(run=cmd_model, system_model=model)
 
 
 def sweep_report_parser() -> argparse.ArgumentParser:
@@ -409,79 +331,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="a log line per point instead of a progress bar")
     p.set_defaults(run=cmd_sweep)
 
-    p = sub.add_parser("model", help="system performance models (see: hwgen model pim-gpt --help)",
+    p = sub.add_parser("model", help="system performance models (see: hwgen model --help)",
                        description="Performance models of whole systems built from the blocks.")
-    models = p.add_subparsers(dest="model_command", metavar="MODEL", required=True)
-    q = models.add_parser("pim-gpt", help="PIM-GPT per-token decode latency of GPT models",
-                          description="Per-token decode latency of a GPT model at batch 1 on PIM "
-                                      "channels (pim_channel's command-level scheduler for every "
-                                      "GEMV) and the ASIC vector unit (pim_vector_unit's cycle "
-                                      "model), split by operation, with the row-hit rate, bytes "
-                                      "moved, tokens/s and the speedup over T4 and H100 memory-"
-                                      "bandwidth rooflines. See docs/pim_gpt.md.")
-    q.add_argument("--model", default="gpt2-medium", metavar="NAME",
-                   help="gpt2-small, gpt2-medium, gpt2-large, gpt2-xl, gpt3-125m, gpt3-350m, "
-                        "gpt3-760m, gpt3-1.3b, or 'all' for a table of every model (default gpt2-medium)")
-    q.add_argument("--channels", type=int, default=8, metavar="N", help="PIM channels in parallel (default 8)")
-    q.add_argument("--context", type=int, default=512, metavar="N",
-                   help="tokens in the KV cache, the new one included (default 512)")
-    q.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                   help="a pim_channel parameter for every channel (repeatable)")
-    q.add_argument("--asic-lanes", type=int, default=16, metavar="N", help="ASIC vector lanes (default 16)")
-    q.add_argument("--asic-clock-ns", type=float, metavar="NS", help="ASIC clock period (default: tCK)")
-    q.add_argument("--json", action="store_true", help="print the result(s) as JSON")
-    q.set_defaults(run=cmd_model_pim_gpt)
-
-    q = models.add_parser("instinfer", help="InstInfer decode tokens/s: SSD baseline vs in-storage attention",
-                          description="Decode tokens/s of OPT-13B, OPT-30B and Llama-2-13B shapes with "
-                                      "the KV cache in flash: a FlexGen-style baseline (KV streamed "
-                                      "from SSDs to an RTX A6000 every step) against in-storage "
-                                      "attention (dense or SparF) on 1 to 16 drives, heads split "
-                                      "across drives, with the speedup over the baseline at the same "
-                                      "drive count. See docs/attention.md.")
-    q.add_argument("--model", default="opt-13b", metavar="NAME",
-                   help="opt-13b, opt-30b, llama2-13b, or 'all' (default opt-13b)")
-    q.add_argument("--batch", default="4,8,16,32,64,128,256", metavar="N,N,...",
-                   help="batch sizes (default 4,8,16,32,64,128,256)")
-    q.add_argument("--seq", default="1024,2048", metavar="N,N,...",
-                   help="input = output lengths (default 1024,2048)")
-    q.add_argument("--drives", default="1,2,4,8,16", metavar="N,N,...", help="drive counts (default 1,2,4,8,16)")
-    q.add_argument("--system", default="all", metavar="NAME",
-                   help="baseline, dense, sparf, or 'all' (default all)")
-    q.add_argument("--flash-channels", type=int, default=8, metavar="N",
-                   help="flash channels per drive, 1.4 GB/s each (default 8)")
-    q.add_argument("--engine-channels", type=int, default=4, metavar="N",
-                   help="flash channels per attention engine; a drive has flash/engine channels engines (default 4)")
-    q.add_argument("--lanes", type=int, default=8, metavar="N", help="engine lanes (default 8)")
-    q.add_argument("--softmax", default="two_pass", metavar="KIND",
-                   help="engine softmax: two_pass or online (default two_pass)")
-    q.add_argument("--top-r", type=int, default=32, metavar="R", help="SparF channels (default 32)")
-    q.add_argument("--top-k", type=int, default=64, metavar="K", help="SparF tokens (default 64)")
-    q.add_argument("--json", action="store_true", help="print every point as JSON")
-    q.set_defaults(run=cmd_model_instinfer)
-
-    q = models.add_parser("spgemm", help="SpGEMM DRAM traffic: inner, outer, outer+merger, row-wise",
-                          description="DRAM traffic, cycles and on-chip storage of four SpGEMM "
-                                      "dataflows (inner product, OuterSPACE outer product, SpArch "
-                                      "outer product with a merger, row-wise Gustavson) for C = A x A "
-                                      "(A x A^T when A is not square), computed exactly from the "
-                                      "sparsity of a Matrix Market file. See "
-                                      "hwgen/blocks/spgemm/traffic.py.")
-    q.add_argument("--matrix", type=Path, required=True, metavar="FILE.mtx", help="Matrix Market coordinate file")
-    q.add_argument("--dataflow", default="all", metavar="NAME",
-                   help="inner, outer, outer_merger, rowwise, or 'all' (default all)")
-    q.add_argument("--bandwidth", type=float, default=128.0, metavar="GBS", help="DRAM GB/s (default 128)")
-    q.add_argument("--clock", type=float, default=1000.0, metavar="MHZ", help="clock in MHz (default 1000)")
-    q.add_argument("--values", default="ones", metavar="KIND",
-                   help="values for the matrix: ones or random (the traffic does not depend on them)")
-    q.add_argument("--multipliers", type=int, default=16, metavar="N", help="multipliers (default 16)")
-    q.add_argument("--cache", type=float, default=32.0, metavar="KIB",
-                   help="B buffer / row buffer / FiberCache in KiB, 0 for none (default 32)")
-    q.add_argument("--table", type=int, default=1024, metavar="N",
-                   help="row-wise accumulator entries (default 1024)")
-    q.add_argument("--ways", type=int, default=64, metavar="N", help="SpArch merger ways (default 64)")
-    q.add_argument("--json", action="store_true", help="print every row as JSON")
-    q.set_defaults(run=cmd_model_spgemm)
+    _add_model_parsers(p.add_subparsers(dest="model_command", metavar="MODEL", required=True))
 
     p = sub.add_parser("flow", help="generate, lint, simulate and model every block",
                        description="For every registered block (and example graph) at its "

@@ -29,6 +29,7 @@ from typing import Mapping
 import numpy as np
 
 from hwgen import generate as gen
+from hwgen.core import dtypes, fields as field_checks
 from sim import payload, simulators
 from sim.scoreboard import Verdict, compare
 from sim.simulators import SimError, cache_root  # noqa: F401  (part of this module's API)
@@ -61,10 +62,20 @@ class SimResult:
     output_edges: dict[str, np.ndarray] = field(default_factory=dict)
     bench: str = "compiled"
     simulator: str = "verilator"
+    # field -> number format (``Block.field_dtypes``): which outputs ``natural_outputs`` converts
+    formats: dict = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
         return self.verdict.passed and not self.problems
+
+    def natural_outputs(self) -> dict[str, np.ndarray]:
+        """The outputs as ``outputs.npz`` holds them: every field the design declares a number
+        format for (``Block.field_dtypes``) in its NumPy dtype (``float16``,
+        ``ml_dtypes.bfloat16``, ``int32``, ...), with its unsigned patterns beside it as
+        ``<field>_bits``; the other fields as in ``outputs`` (which, like ``expected``, holds
+        the patterns the scoreboard compares)."""
+        return dtypes.to_natural(self.outputs, self.formats)
 
     def summary(self) -> dict:
         return {
@@ -97,27 +108,52 @@ class Prepared:
     drain_cycles: int = 0
 
 
+def stimulus_fields(design, seed: int) -> dict:
+    """Two vectors of the block's own stimulus: the fields it takes and their kinds, which the
+    generic input checks compare given inputs with. Empty for a design whose stimulus does not
+    work on its own (a test's bundle of units driven with given inputs only): then the block's
+    own checks are all there is."""
+    try:
+        return dict(design.stimulus(np.random.default_rng(seed), 2))
+    except Exception:  # noqa: BLE001  (any failure means: no reference to check against)
+        return {}
+
+
 def prepare(design, inputs: Mapping[str, np.ndarray] | None, vectors: int, seed: int) -> Prepared:
     from amaranth.lib.wiring import In, Out
 
     if inputs is None:
-        inputs = design.stimulus(np.random.default_rng(seed), vectors)
-    inputs = dict(inputs)
-    # map (and so check) the inputs before the golden model sees them
-    in_beats = design.fields_to_beats(inputs)
+        inputs = reference = design.stimulus(np.random.default_rng(seed), vectors)
+    else:
+        reference = stimulus_fields(design, seed)
+    # inputs of a float format may come in its dtype (float16, ml_dtypes.bfloat16, ...): the
+    # block and its golden model take the patterns
+    inputs = dtypes.from_natural(inputs, field_dtypes(design), design.name)
+    # map (and so check) the inputs before the golden model sees them: first what any block
+    # refuses (strings, NaN in an integer field, an extra axis), then the block's own checks
+    field_checks.check_inputs(design.name, inputs, reference)
+    try:
+        in_beats = design.fields_to_beats(inputs)
+    except KeyError:  # a block that reads a field without asking whether it is there
+        raise ValueError(field_checks.missing(design.name, inputs, reference)) from None
     memories = memory_jobs(design, inputs)
     served = {port for spec in memories.values() for port in (spec["request"], spec["response"])}
     in_shapes = {port: shape for port, shape in port_shapes(design, In).items() if port not in served}
     out_shapes = {port: shape for port, shape in port_shapes(design, Out).items() if port not in served}
     missing = [port for port in in_shapes if port not in in_beats]
     if missing:
-        raise ValueError(f"{design.name}: the inputs ({', '.join(sorted(inputs)) or 'none'}) "
-                         f"leave input stream {', '.join(missing)} without data")
+        raise ValueError(f"{field_checks.missing(design.name, inputs, reference)}: input stream "
+                         f"{', '.join(missing)} has no data")
     expected = design.golden(inputs)
     clash = [f"{name}_trace" for name in memories if f"{name}_trace" in expected]
     if clash:
         raise ValueError(f"{design.name}: output field {clash[0]!r} has the name outputs.npz "
                          f"gives the trace of memory {clash[0][:-len('_trace')]!r}")
+    clash = [name + dtypes.BITS_SUFFIX for name in field_dtypes(design)
+             if name + dtypes.BITS_SUFFIX in expected]
+    if clash:
+        raise ValueError(f"{design.name}: output field {clash[0]!r} has the name outputs.npz "
+                         f"gives the patterns of field {clash[0][:-len(dtypes.BITS_SUFFIX)]!r}")
     expected_beats = design.fields_to_beats(expected)
     return Prepared(
         inputs=inputs,
@@ -130,6 +166,11 @@ def prepare(design, inputs: Mapping[str, np.ndarray] | None, vectors: int, seed:
         memories=memories,
         drain_cycles=int(getattr(design, "drain_cycles", 0)),
     )
+
+
+def field_dtypes(design) -> dict:
+    """The design's field formats (``Block.field_dtypes``; none for a design without them)."""
+    return dict(design.field_dtypes()) if hasattr(design, "field_dtypes") else {}
 
 
 def memory_jobs(design, inputs: Mapping[str, np.ndarray]) -> dict[str, dict]:
@@ -337,6 +378,7 @@ def score(design, prepared: Prepared, bench: dict, directory: Path | None,
         memories=list(prepared.memories),
         output_edges={port: np.asarray(edges, dtype=np.int64)
                       for port, edges in bench.get("output_edges", {}).items()},
+        formats=field_dtypes(design),
     )
 
 
@@ -504,10 +546,11 @@ def run_python(simulator: str, build_dir: Path, top: Wrapped, job: dict, directo
 
 def write_results(result: SimResult, context: dict) -> None:
     """``results.json`` (the summary and ``context``) and ``outputs.npz``: the output fields
-    and, per memory, ``<memory>_trace`` (see ``memory_trace_arrays``)."""
+    in their natural dtypes with ``<field>_bits`` beside (``SimResult.natural_outputs``) and,
+    per memory, ``<memory>_trace`` (see ``memory_trace_arrays``)."""
     summary = {**result.summary(), **context}
     (result.directory / "results.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    save_npz(result.directory / "outputs.npz", {**result.outputs, **memory_trace_arrays(result)})
+    save_npz(result.directory / "outputs.npz", {**result.natural_outputs(), **memory_trace_arrays(result)})
 
 
 def memory_trace_arrays(result: SimResult) -> dict[str, np.ndarray]:
@@ -527,14 +570,17 @@ def memory_trace_arrays(result: SimResult) -> dict[str, np.ndarray]:
 
 def save_npz(path: Path, fields: Mapping[str, np.ndarray]) -> None:
     """Save fields so that ``np.load`` reads them without pickle: integers wider than 64 bits
-    (Python ints, dtype object) are stored as decimal strings (see ``load_npz``)."""
+    (Python ints, dtype object) are stored as decimal strings (see ``load_npz``).
+    ``ml_dtypes.bfloat16`` arrays are stored as their bytes, which ``np.load`` gives back as
+    2-byte voids (``|V2``; ``.view(ml_dtypes.bfloat16)``) and ``load_npz`` as bfloat16."""
     np.savez(path, **{name: value.astype(str) if value.dtype == object else value
                       for name, value in fields.items()})
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
     """Load fields saved by ``save_npz`` (or by hand): string arrays of decimal integers come
-    back as Python ints (dtype object), so any width round-trips. Never unpickles."""
+    back as Python ints (dtype object), so any width round-trips, and 2-byte voids (how NumPy
+    stores ``ml_dtypes.bfloat16``) as ``ml_dtypes.bfloat16``. Never unpickles."""
     if not Path(path).exists():
         raise FileNotFoundError(f"stimulus file {path} does not exist")
     fields = {}
@@ -546,5 +592,7 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
                     value = np.vectorize(int, otypes=[object])(value) if value.size else value.astype(object)
                 except ValueError:
                     raise ValueError(f"{path}: field '{name}' holds strings that are not integers") from None
+            elif value.dtype.kind == "V" and value.dtype.names is None and value.dtype.itemsize == 2:
+                value = value.view(dtypes.bfloat16())
             fields[name] = value
     return fields

@@ -41,17 +41,19 @@ class Verdict:
 
 
 def compare(expected: Mapping[str, np.ndarray], actual: Mapping[str, np.ndarray]) -> Verdict:
-    """Compare every expected field element by element, as exact integers."""
+    """Compare every expected field element by element, as exact integers. A float array
+    (``float16``, ``ml_dtypes.bfloat16``, ...: a field in its natural dtype) is compared by
+    its bit patterns, so NaN payloads and the sign of zero count and NaN equals itself."""
     compared = mismatches = 0
     first = None
     problems = []
     for field, want in expected.items():
-        want = np.asarray(want)
+        want = _as_bits(np.asarray(want))
         got = actual.get(field)
         if got is None:
             problems.append(f"{field}: no output")
             continue
-        got = np.asarray(got)
+        got = _as_bits(np.asarray(got))
         if got.shape != want.shape:
             problems.append(f"{field}: expected shape {want.shape}, got {got.shape}")
             continue
@@ -63,6 +65,14 @@ def compare(expected: Mapping[str, np.ndarray], actual: Mapping[str, np.ndarray]
             first = Mismatch(field, index, _plain(want[index]), _plain(got[index]))
         mismatches += count
     return Verdict(compared, mismatches, first, tuple(problems))
+
+
+def _as_bits(values: np.ndarray) -> np.ndarray:
+    """A float array's bit patterns (unsigned, same width); any other array as it is."""
+    is_float = values.dtype.kind == "f" or values.dtype.type.__module__.split(".")[0] == "ml_dtypes"
+    if is_float and values.dtype.itemsize in (1, 2, 4, 8):
+        return values.view(f"uint{8 * values.dtype.itemsize}")
+    return values
 
 
 def _differ(want: np.ndarray, got: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ pattern per agent and role: in cycle ``c`` the agent stalls when
 Wellons' hash-prospector search), so a pattern is a Bernoulli(p) coin per cycle that any bench
 can evaluate for any cycle without drawing in order: the python bench reads it here, the
 compiled bench computes the same function in hardware (``sim.compiled.agents.StallBit``), and
-tests/test_sim_stalls.py checks the two agree cycle for cycle. Seeds for every agent are drawn
+tests/sim/test_stalls.py checks the two agree cycle for cycle. Seeds for every agent are drawn
 once on the host from the run's seed (``agent_seeds``) and handed to either bench.
 """
 

@@ -14,11 +14,11 @@ import pytest
 
 from hwgen import blocks
 from hwgen.cli import main
+from hwgen.core import system_model
+
+from tests.support.cli import hwgen
 
 
-def hwgen(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "hwgen", *args], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
 
 
 @pytest.mark.parametrize("command", ["list", "generate", "lint", "sim", "synth", "sweep", "flow", "model"])
@@ -49,6 +49,50 @@ def test_errors_are_one_line_exit_2(args, message, tmp_path):
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("hwgen: error: "), done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def out_of_range(p):
+    """A command-line value that ``p`` (a system model argument) refuses, or None."""
+    if p.type is bool:
+        return None
+    if p.choices is not None:
+        return "nosuch" if p.type is str else str(max(p.choices) + 1)
+    if p.min is not None:
+        return str(p.min - 1)
+    if getattr(p, "above", None) is not None:
+        return f"{p.above:g}"
+    return None
+
+
+def test_every_system_model_has_help_and_checks_its_ranges(capsys, tmp_path):
+    """Loops over the model registry: ``hwgen model --help`` lists every model; each has its own
+    --help; every argument with a range refuses a value outside it with one line naming the
+    parameter (exit 2), before the model runs."""
+    models = system_model.registry()
+    assert {"pim-gpt", "instinfer", "spgemm"} <= set(models)
+    with pytest.raises(SystemExit) as done:
+        main(["model", "--help"])
+    listing = capsys.readouterr().out
+    assert done.value.code == 0 and all(name in listing for name in models)
+    for name, model in models.items():
+        with pytest.raises(SystemExit) as done:
+            main(["model", name, "--help"])
+        assert done.value.code == 0 and f"usage: hwgen model {name}" in capsys.readouterr().out
+        required = [arg for p in model.params if getattr(p, "required", False)
+                    for arg in ("--" + p.name.replace("_", "-"), str(tmp_path / "missing"))]
+        checked = 0
+        for p in model.params:
+            value = out_of_range(p)
+            if value is None:
+                continue
+            checked += 1
+            flag = "--" + p.name.replace("_", "-")
+            assert main(["model", name, *required, flag, value]) == 2, (name, flag, value)
+            out, err = capsys.readouterr()
+            assert out == "" and err.count("\n") == 1, (name, flag, err)
+            assert err.startswith(f"hwgen: error: {name}: parameter {p.name}="), err
+            assert "allowed" in err, err
+        assert checked, f"{name} declares no argument with a range"
 
 
 def test_missing_icarus_names_the_install(tmp_path):
@@ -113,6 +157,16 @@ def test_sim_rejects_malformed_stimulus(tmp_path):
     np.savez(tmp_path / "big.npz", a=np.full((5, 16, 8), 200), b=np.zeros((5, 16, 8), dtype=np.int64))
     done = hwgen("sim", "mac_array", "--stimulus", "big.npz", cwd=tmp_path)
     assert done.returncode == 2 and "holds values outside -128..127" in done.stderr
+
+
+def test_sim_refuses_floats_of_another_format(tmp_path):
+    # float16 arrays for a bf16 block would otherwise be read as bf16 patterns: wrong values
+    a = np.array([1.0, -2.5, 3.0], dtype=np.float16)
+    np.savez(tmp_path / "in.npz", a=a, b=a)
+    done = hwgen("sim", "fp_add", "-p", "fmt=bf16", "--stimulus", "in.npz", cwd=tmp_path)
+    assert done.returncode == 2
+    assert ("fp_add field 'a' holds float16 values, but its format is bfloat16: give "
+            "ml_dtypes.bfloat16 values or 16-bit patterns") in done.stderr
 
 
 @pytest.mark.verilator

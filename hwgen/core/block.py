@@ -209,6 +209,18 @@ class Block(wiring.Component):
         """Derived quantities worth reporting (e.g. an accumulator width) in the manifest."""
         return {}
 
+    def field_dtypes(self) -> dict[str, Any]:
+        """The number format of each input and output field whose bit patterns stand for
+        floats or for signed (or sized) integers, by field name: ``"float16"``, ``"bfloat16"``,
+        ``"float32"``, ``"int32"``, ``"uint12"``, a ``hwgen.numerics.FloatFormat``, ...
+        (``hwgen.core.dtypes.field_format``). ``outputs.npz`` gives such an output field in
+        its NumPy dtype (``float16``, ``ml_dtypes.bfloat16``, ``int8`` .. ``int64``, sign
+        extended), with its patterns beside it as ``<field>_bits``; an input field of a float
+        format may be given in its dtype (``sim.runner.prepare`` turns it into patterns).
+        Fields not listed, and formats NumPy has no dtype for (fp8, other E,M formats,
+        integers over 64 bits), stay as they are. None by default: patterns as they are."""
+        return {}
+
     # -- reference and models (subclasses implement) -----------------------------------------
     def golden(self, inputs: Mapping[str, np.ndarray]) -> Fields:
         raise NotImplementedError

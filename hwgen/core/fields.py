@@ -27,3 +27,54 @@ def unsigned_field(block: str, name: str, fields, shape, bits: int) -> np.ndarra
         raise ValueError(f"{block} field '{name}' must hold integers 0..{(1 << bits) - 1}, "
                          f"got {values.dtype} values")
     return values.astype(np.uint64) if bits <= 64 else values
+
+
+def _kind(values: np.ndarray) -> str:
+    """'int', 'float', 'bool' or the dtype's name for anything else (strings, objects...)."""
+    if values.dtype.kind in "iu":
+        return "int"
+    if values.dtype.kind == "f":
+        return "float"
+    if values.dtype.kind == "b":
+        return "bool"
+    if values.dtype.kind == "O" and all(isinstance(v, (int, np.integer)) for v in values.flat):
+        return "int"
+    return str(values.dtype)
+
+
+def missing(block: str, inputs, reference) -> str:
+    """The one-line error for inputs that leave out fields of ``reference`` (the block's own
+    stimulus), naming the first one."""
+    absent = [name for name in reference if name not in inputs]
+    given = ", ".join(sorted(inputs)) or "none"
+    if not absent:
+        return f"{block}: the inputs ({given}) are not a set of fields the block takes"
+    return f"{block} inputs need field '{absent[0]}' (given: {given})"
+
+
+def check_inputs(block: str, inputs, reference, float_fields=()) -> None:
+    """Each field of ``reference`` (the block's own stimulus) that ``inputs`` has comes with no
+    more dimensions and numbers of a kind the block takes: integers where the stimulus has
+    integers (no NaN, no fractions, nothing beyond 64 bits where the stimulus fits 64 bits),
+    numbers where it has floats. ``float_fields`` are integer-pattern fields that also take
+    floats."""
+    for name, want in reference.items():
+        if name not in inputs:
+            continue  # a block may take another set of fields (its raw mode); see missing()
+        want, got = np.asarray(want), np.asarray(inputs[name])
+        if got.ndim > want.ndim:
+            raise ValueError(f"{block} field '{name}' must have at most {want.ndim} dimension"
+                             f"{'s' * (want.ndim != 1)} (like shape {want.shape}), got shape {got.shape}")
+        kind = _kind(got)
+        if kind not in ("int", "float", "bool"):
+            raise ValueError(f"{block} field '{name}' holds {kind} values: expected numbers")
+        if _kind(want) == "int" and kind == "float" and name not in float_fields and got.size:
+            with np.errstate(invalid="ignore"):
+                bad = got[~np.isfinite(got) | (got != np.round(got))]
+            if bad.size:
+                raise ValueError(f"{block} field '{name}' holds {bad.flat[0]!r}: expected integers")
+        if kind == "int" and got.dtype.kind == "O" and want.dtype.kind != "O" and got.size:
+            low, high = min(int(v) for v in got.flat), max(int(v) for v in got.flat)
+            if low < -(1 << 63) or high >= 1 << 64:
+                raise ValueError(f"{block} field '{name}' holds {low if low < -(1 << 63) else high}: "
+                                 f"outside 64-bit integers")

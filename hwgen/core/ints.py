@@ -17,6 +17,11 @@ def int_array(values, width: int, signed: bool) -> np.ndarray:
     return np.asarray(values, dtype=int_dtype(width, signed))
 
 
+def value_bits(value: int) -> int:
+    """Bits to hold 0..value, at least one."""
+    return max(1, int(value).bit_length())
+
+
 def index_bits(count: int) -> int:
     """Bits to hold 0..count-1, at least one (Verilog has no zero-width signal)."""
     return max(1, (count - 1).bit_length())

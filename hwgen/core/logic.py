@@ -36,10 +36,13 @@ def pick(m: Module, values, index, name: str):
 def select(elements, index):
     """``elements[index]`` for a run-time ``index`` as a multiplexer, without a signal of its
     own: indexing a packed array directly becomes a wide shift that Verilator flags
-    (WIDTHTRUNC). The list is padded to every value ``index`` can take, so the case is complete."""
-    items = [elements[i] for i in range(len(elements))]
-    items += items[-1:] * ((1 << len(index)) - len(items))
-    return Array(items)[index]
+    (WIDTHTRUNC). The index is cut (or zero-extended) to the bits that address the list and the
+    list padded to a power of two with its last element, so the case list is complete."""
+    # (a data view is indexed, not iterated; a generator has no length)
+    items = [elements[i] for i in range(len(elements))] if hasattr(elements, "__len__") else list(elements)
+    bits = max(1, (len(items) - 1).bit_length())
+    items += items[-1:] * ((1 << bits) - len(items))
+    return Array(items)[Cat(index, Const(0, bits))[:bits]]
 
 
 def counter(limit: int, name: str | None = None) -> Signal:
@@ -66,7 +69,15 @@ class StateMachine:
             yield
 
     def goto(self, name: str):
-        self.m.d.sync += self.register.eq(self.codes[name])
+        self.m.d.sync += self.to(name)
+
+    def to(self, name: str):
+        """The statement that enters state ``name`` (for a ``m.d.sync += [...]`` list)."""
+        return self.register.eq(self.codes[name])
+
+    def to_either(self, condition, then: str, otherwise: str):
+        """The statement that enters ``then`` if ``condition`` holds, else ``otherwise``."""
+        return self.register.eq(Mux(condition, self.codes[then], self.codes[otherwise]))
 
 
 def delay(m: Module, value, cycles: int, name: str):

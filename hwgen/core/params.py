@@ -34,6 +34,15 @@ class Param:
     min: int | None = None
     max: int | None = None
     choices: tuple | None = None
+    step: int | None = None  # an int range that holds only multiples of step (min is one)
+    # When the user leaves this parameter unset, ``follows(values)`` (the other parameters,
+    # resolved) gives its value instead of ``default``: a parameter whose range depends on
+    # another (pipeline registers inside a tree whose depth depends on ``lanes``) then adapts,
+    # so that setting one documented parameter to its documented minimum never fails on this one.
+    follows: Callable[[Mapping[str, Any]], Any] | None = field(default=None, compare=False)
+    # The parameters that bound this one's range (``follows`` reads them); a value set beyond
+    # that bound is rejected by a rule naming both.
+    depends_on: tuple[str, ...] = ()
 
     def allowed(self) -> str:
         """What values are allowed, in words (used in errors and ``hwgen list``)."""
@@ -41,6 +50,8 @@ class Param:
             return "true or false"
         if self.choices is not None:
             return "one of " + ", ".join(str(c) for c in self.choices)
+        if self.step is not None:
+            return f"{self.min}..{self.max} in steps of {self.step}"
         if self.min is not None and self.max is not None:
             return f"{self.min}..{self.max}"
         if self.min is not None:
@@ -87,6 +98,7 @@ class Param:
             (self.choices is not None and value not in self.choices)
             or (self.min is not None and value < self.min)
             or (self.max is not None and value > self.max)
+            or (self.step is not None and value % self.step)
         )
         if out_of_range:
             raise ParamError(f"parameter {self.name}={value!r} is out of range: allowed {self.allowed()}")
@@ -105,8 +117,12 @@ class ParamSet:
     rules: tuple[Callable[[Mapping[str, Any]], str | None], ...] = field(default=())
 
     def __post_init__(self):
+        names = {p.name for p in self.params}
         for p in self.params:
             p.check(p.default)  # a declaration whose default is invalid is a bug
+            unknown = set(p.depends_on) - names
+            if unknown:
+                raise ValueError(f"parameter {p.name} depends on unknown {', '.join(sorted(unknown))}")
 
     def __iter__(self):
         return iter(self.params)
@@ -137,6 +153,9 @@ class ParamSet:
                 resolved[p.name] = p.check(value)
             except ParamError as error:
                 raise ParamError(f"{block}: {error}") from None
+        for p in self.params:  # unset dependent parameters follow the others
+            if p.follows is not None and p.name not in values:
+                resolved[p.name] = p.check(p.follows(resolved))
         for rule in self.rules:
             message = rule(resolved)
             if message:

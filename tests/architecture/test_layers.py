@@ -66,8 +66,8 @@ def broken_rules(module: str, imports: list[str]) -> list[str]:
         elif family and family != "common" and not within(
                 name, "hwgen.core", "hwgen.numerics", "hwgen.graph", "hwgen.blocks.common",
                 f"hwgen.blocks.{family}"):
-            rule(name, f"a family imports only core, numerics, graph and hwgen.blocks.common, "
-                       f"never another family or the registry")
+            rule(name, "a family imports only core, numerics, graph and hwgen.blocks.common, "
+                       "never another family or the registry")
         elif within(module, "sim") and within(name, "hwgen.blocks"):
             rule(name, "sim/ imports no family")
     if faces and family:

@@ -26,7 +26,7 @@ explicitly:
   fp16 operands, one correct rounding for bf16 (possible only in fp32's subnormal range).
 
 Every conversion into D, and exp, recip, rsqrt and the D-rounded product, use the numerics
-twins. tests/test_attention_golden.py checks these fast operators against the twins on random
+twins. tests/blocks/attention/test_golden.py checks these fast operators against the twins on random
 and special patterns, and the whole twin against a slow scalar implementation built only from
 the numerics twins.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ...core.ints import value_bits
 from ...core.params import Param, ParamSet
 
 DTYPES = ("fp16", "bf16")
@@ -20,9 +21,6 @@ KIND_K, KIND_V, KIND_CM, KIND_MEAN = 0, 1, 2, 3
 
 
 def _rules(p):
-    if p["max_seq_len"] % PAGE_TOKENS:
-        return (f"max_seq_len={p['max_seq_len']} is not a multiple of {PAGE_TOKENS} (tokens per "
-                f"flash page): allowed 16, 32, ... 8192")
     if p["lanes"] > p["head_dim"]:
         return f"lanes={p['lanes']} exceeds head_dim={p['head_dim']}: allowed 2..{p['head_dim']}"
     if p["top_r"] > p["head_dim"]:
@@ -37,20 +35,23 @@ PARAMS = ParamSet(
         Param("head_dim", int, 128, "elements per head (q, k and v rows)",
               choices=(8, 16, 32, 64, 128, 256)),
         Param("max_seq_len", int, 2048, "longest KV cache the engine holds scores for "
-              "(multiple of 16)", min=16, max=8192),
+              "(whole flash pages of 16 tokens)", min=16, max=8192, step=PAGE_TOKENS),
         Param("dtype", str, "fp16", "element format of q, K, V and o", choices=DTYPES),
         Param("softmax", str, "two_pass", "two_pass (the paper: scores buffered, then max, exp, "
               "sum, normalize) or online (running max and rescale: K and V in one pass, no "
               "score buffer)", choices=SOFTMAX_KINDS),
         Param("mode", str, "dense", "dense attention or SparF (top-r channels, top-k tokens)",
               choices=MODES),
-        Param("top_r", int, 32, "SparF: channels of |q| used for the approximate scores",
-              min=1, max=256),
-        Param("top_k", int, 64, "SparF: tokens kept for exact attention", min=1, max=256),
+        Param("top_r", int, 32, "SparF: channels of |q| used for the approximate scores (unset, "
+              "32 or head_dim when that is less)", min=1, max=256, depends_on=("head_dim",),
+              follows=lambda p: min(32, p["head_dim"])),
+        Param("top_k", int, 64, "SparF: tokens kept for exact attention (unset, 64 or "
+              "max_seq_len when that is less)", min=1, max=256, depends_on=("max_seq_len",),
+              follows=lambda p: min(64, p["max_seq_len"])),
         Param("flash_channels", int, 4, "flash channels the pages are striped over (a power of two)",
               choices=(1, 2, 4, 8, 16)),
         Param("lanes", int, 8, "multipliers of the score GeMV and of the V GeMV; one flash beat "
-              "carries lanes elements", choices=(2, 4, 8, 16, 32, 64)),
+              "carries lanes elements", choices=(2, 4, 8, 16, 32, 64), depends_on=("head_dim",)),
         Param("flash_queue", int, 16, "page reads outstanding per flash channel", min=1, max=64),
         Param("flash_latency", int, 5700, "flash page-read latency in cycles (default 20 us at "
               "285 MHz)", min=1, max=10_000_000),
@@ -60,10 +61,6 @@ PARAMS = ParamSet(
     ),
     rules=(_rules,),
 )
-
-
-def _bits(value: int) -> int:
-    return max(1, int(value).bit_length())
 
 
 @dataclass(frozen=True)
@@ -103,15 +100,15 @@ class Geometry:
 
     @property
     def page_id_bits(self) -> int:
-        return _bits(self.page_ids - 1)
+        return value_bits(self.page_ids - 1)
 
     @property
     def seq_bits(self) -> int:
-        return _bits(self.max_seq_len)
+        return value_bits(self.max_seq_len)
 
     @property
     def token_bits(self) -> int:
-        return _bits(self.max_seq_len - 1)
+        return value_bits(self.max_seq_len - 1)
 
     @property
     def score_words(self) -> int:             # score memory words of `lanes` fp32 scores

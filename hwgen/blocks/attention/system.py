@@ -21,11 +21,13 @@ pipelining micro-batches between GPU and drives), so step time = max of the part
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
-from ...core.params import ParamError
+from ...core.params import ParamError, ParamSet
+from ...core.system_model import Arg, SystemModel, int_list, register
 from .params import PAGE_TOKENS
 
 FP16_BYTES = 2
@@ -37,6 +39,8 @@ SYSTEMS = ("baseline", "dense", "sparf")
 BATCHES = (4, 8, 16, 32, 64, 128, 256)
 SEQUENCES = (1024, 2048)
 DRIVES = (1, 2, 4, 8, 16)
+MAX_SEQ = 4096                   # input = output length (contexts up to 8192)
+MAX_DRIVES = 64
 LANE_CHOICES = (2, 4, 8, 16, 32, 64)
 CHANNEL_CHOICES = (1, 2, 4, 8, 16)
 
@@ -313,10 +317,10 @@ def decode_step(model: str | LlmShape, system: str, batch: int, seq: int, drives
     _check("system", system, SYSTEMS)
     if batch < 1:
         raise ParamError(f"batch={batch} is out of range: allowed >= 1")
-    if seq < 1 or seq > 4096:
-        raise ParamError(f"seq={seq} is out of range: allowed 1..4096 (contexts up to 8192)")
-    if not 1 <= drives <= 64:
-        raise ParamError(f"drives={drives} is out of range: allowed 1..64")
+    if seq < 1 or seq > MAX_SEQ:
+        raise ParamError(f"seq={seq} is out of range: allowed 1..{MAX_SEQ} (contexts up to {2 * MAX_SEQ})")
+    if not 1 <= drives <= MAX_DRIVES:
+        raise ParamError(f"drives={drives} is out of range: allowed 1..{MAX_DRIVES}")
     context = mean_context(seq)
     weights = m.parameters * FP16_BYTES
     resident = min(weights, max(0.0, hw.gpu_memory - hw.gpu_workspace))
@@ -415,3 +419,66 @@ def format_table(results: list[StepResult]) -> str:
         lines.append(f"| {model} | {seq} | {any_r.context} | {drives} | {batch} | "
                      + " | ".join(cells + ratios) + f" | {bounds} |")
     return "\n".join(lines)
+
+
+# -- hwgen model instinfer ------------------------------------------------------------------------
+
+def _engine_rule(v) -> str | None:
+    if v["engine_channels"] > v["flash_channels"]:
+        return (f"engine_channels={v['engine_channels']} is out of range: allowed "
+                f"1..flash_channels={v['flash_channels']}")
+    return None
+
+
+CLI_PARAMS = ParamSet(
+    params=(
+        Arg("model", str, "opt-13b", "the model shape, or all", choices=(*MODELS, "all"), metavar="NAME"),
+        int_list("batch", BATCHES, "batch sizes", min=1),
+        int_list("seq", SEQUENCES, "input = output lengths", min=1, max=MAX_SEQ),
+        int_list("drives", DRIVES, "drive counts", min=1, max=MAX_DRIVES),
+        Arg("system", str, "all", "the system, or all", choices=(*SYSTEMS, "all"), metavar="NAME"),
+        Arg("flash_channels", int, Hardware.flash_channels, "flash channels per drive, "
+            f"{FLASH_MBPS / 1000:g} GB/s each", choices=CHANNEL_CHOICES, metavar="N"),
+        Arg("engine_channels", int, Hardware.engine_channels, "flash channels per attention engine; "
+            "a drive has flash/engine channels engines", choices=CHANNEL_CHOICES, metavar="N"),
+        Arg("lanes", int, Hardware.lanes, "engine lanes", choices=LANE_CHOICES, metavar="N"),
+        Arg("softmax", str, Hardware.softmax, "engine softmax", choices=("two_pass", "online"),
+            metavar="KIND"),
+        Arg("top_r", int, Hardware.top_r, "SparF channels", min=1, max=256, metavar="R"),
+        Arg("top_k", int, Hardware.top_k, "SparF tokens", min=1, max=256, metavar="K"),
+        Arg("json", bool, False, "print every point as JSON"),
+    ),
+    rules=(_engine_rule,),
+)
+
+
+def run_cli(v) -> str:
+    """``hwgen model instinfer``: the table of every point, the largest speedup, the assumptions."""
+    hw = Hardware(flash_channels=v["flash_channels"], engine_channels=v["engine_channels"],
+                  lanes=v["lanes"], softmax=v["softmax"], top_r=v["top_r"], top_k=v["top_k"])
+    names = list(MODELS) if v["model"] == "all" else [v["model"]]
+    systems = list(SYSTEMS) if v["system"] == "all" else [v["system"]]
+    results = sweep(names, systems, v["batch"], v["seq"], v["drives"], hw)
+    if v["json"]:
+        return json.dumps([r.as_dict() for r in results], indent=2)
+    lines = [format_table(results)]
+    gains = speedups(results)
+    if gains:
+        best, base, ratio = max(gains, key=lambda g: g[2])
+        lines.append(f"largest speedup: {ratio:.2f}x, {best.system} over baseline, {best.model} seq "
+                     f"{best.seq} batch {best.batch} on {best.drives} drive{'s' * (best.drives != 1)} "
+                     f"({best.tokens_per_s:.2f} vs {base.tokens_per_s:.2f} tokens/s)")
+    lines.append(f"assumptions: context = mean over the output (seq + seq/2); step = max of GPU, links "
+                 f"and engines (overlapped); {hw.flash_channels} flash channels x {hw.flash_mbps} MB/s "
+                 f"per drive, {hw.engines} engine{'s' * (hw.engines != 1)} of {hw.engine_channels} "
+                 f"channels and {hw.lanes} lanes at {hw.clock_mhz} MHz; see docs/attention.md")
+    return "\n".join(lines)
+
+
+register(SystemModel(
+    "instinfer", "InstInfer decode tokens/s: SSD baseline vs in-storage attention",
+    "Decode tokens/s of OPT-13B, OPT-30B and Llama-2-13B shapes with the KV cache in flash: a "
+    "FlexGen-style baseline (KV streamed from SSDs to an RTX A6000 every step) against "
+    "in-storage attention (dense or SparF) on 1 to 16 drives, heads split across drives, with "
+    "the speedup over the baseline at the same drive count. See docs/attention.md.",
+    CLI_PARAMS, run_cli))

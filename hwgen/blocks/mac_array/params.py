@@ -63,10 +63,11 @@ PARAMS = ParamSet(
         Param("width", int, 8, "operand width in bits", min=2, max=32),
         Param("signed", bool, True, "operands (and the result) are two's complement"),
         Param("vector_length", int, 16, "beats accumulated into one result", min=1, max=4096),
-        Param("tree_stages", int, 1, "pipeline registers inside the adder tree (0..ceil(log2 lanes))",
-              min=0, max=8),
+        Param("tree_stages", int, 1, "pipeline registers inside the adder tree (0..ceil(log2 lanes)); "
+              "unset, 1 or the tree depth when that is 0", min=0, max=8, depends_on=("lanes",),
+              follows=lambda p: min(1, tree_depth(p["lanes"]))),
         Param("acc_width", int, 0, "accumulator width in bits; 0 picks the narrowest exact one",
-              min=0, max=256),
+              min=0, max=256, depends_on=("lanes", "width", "signed", "vector_length")),
     ),
     rules=(_tree_stages_fit, _acc_wide_enough),
 )

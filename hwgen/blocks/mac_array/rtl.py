@@ -54,6 +54,13 @@ class MacArray(Block):
             "latency": model.pipeline_latency(self.p.tree_stages),
         }
 
+    def field_dtypes(self):
+        # a, b: width-bit integers, y: acc_width-bit; in int8..int64 (uint8..uint64 unsigned),
+        # Python ints beyond 64 bits
+        kind = "int" if self.p.signed else "uint"
+        operand = f"{kind}{self.p.width}"
+        return {"a": operand, "b": operand, "y": f"{kind}{acc_width(self.param_values)}"}
+
     def elaborate(self, platform):
         m = Module()
         p = self.p

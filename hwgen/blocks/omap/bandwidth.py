@@ -2,7 +2,7 @@
 (issue 7, item 7; docs/omap.md, "Performance model").
 
 Everything here is analytic: bytes that cross the untrusted host link per query, counted the
-way the recorded traces count them (``tests/test_omap_bandwidth.py`` checks both against
+way the recorded traces count them (``tests/blocks/omap/test_bandwidth.py`` checks both against
 traces: the map's ``Reference`` and ``PathOram``).
 
 Conventions (the same for both designs, so the comparison is fair)

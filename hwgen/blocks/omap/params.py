@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...core.ints import value_bits
 from ...core.params import Param, ParamSet
 
 PLACEMENTS = ("uniform", "two_choice")
@@ -64,10 +65,6 @@ def _pow2_at_least(value: int) -> int:
     return 1 << max(1, (int(value) - 1).bit_length())
 
 
-def _bits(value: int) -> int:
-    return max(1, int(value).bit_length())
-
-
 @dataclass(frozen=True)
 class Geometry:
     """Sizes that follow from the parameters.
@@ -115,7 +112,7 @@ class Geometry:
 
     @property
     def count_bits(self) -> int:
-        return _bits(self.slots + self.queue_ways)
+        return value_bits(self.slots + self.queue_ways)
 
     @property
     def pending_bits(self) -> int:
@@ -131,7 +128,7 @@ class Geometry:
 
     @property
     def hbm_address_width(self) -> int:
-        return _bits(self.hbm_words - 1)
+        return value_bits(self.hbm_words - 1)
 
     @property
     def host_words(self) -> int:
@@ -139,7 +136,7 @@ class Geometry:
 
     @property
     def host_address_width(self) -> int:
-        return _bits(self.host_words - 1)
+        return value_bits(self.host_words - 1)
 
     @property
     def host_width(self) -> int:

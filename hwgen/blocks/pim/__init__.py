@@ -7,3 +7,4 @@ from . import vector  # noqa: F401
 from . import bank  # noqa: F401
 from . import channel  # noqa: F401
 from . import adapters  # noqa: F401
+from . import gpt  # noqa: F401  (registers the system model: hwgen model pim-gpt)

@@ -20,10 +20,13 @@ one after another and the token latency is their sum.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 
-from ...core.params import ParamError
+from ...core.params import ParamError, ParamSet
+from ...core.system_model import Arg, BlockParams, Output, SystemModel, register
+from .channel.params import PARAMS as CHANNEL_PARAMS
 from .mapping import ChannelLayout, GemvPart, split_gemv
 from .schedule import ChannelScheduler, Command
 from .timing import Timing
@@ -384,3 +387,66 @@ def format_breakdown(result: DecodeResult) -> str:
         lines.append(f"| {name} | {op.pim_cycles} | {op.asic_cycles} | {op.bus_cycles} | "
                      f"{op.ns / 1e3:.2f} | {100 * op.ns / result.latency_ns:.1f}% |")
     return "\n".join(lines)
+
+
+# -- hwgen model pim-gpt ------------------------------------------------------------------------------
+def _context_rule(v) -> str | None:
+    for name in (MODELS if v["model"] == "all" else [v["model"]]):
+        if v["context"] > MODELS[name].max_context:
+            return (f"parameter context={v['context']} is out of range for {name}: "
+                    f"allowed 1..{MODELS[name].max_context}")
+    return None
+
+
+CLI_PARAMS = ParamSet(
+    params=(
+        Arg("model", str, "gpt2-medium", "the GPT model, or all for a table of every model",
+            choices=(*MODELS, "all"), metavar="NAME"),
+        Arg("channels", int, 8, "PIM channels in parallel", min=1, max=MAX_CHANNELS, metavar="N"),
+        Arg("context", int, 512, "tokens in the KV cache, the new one included, up to the "
+            "model's context", min=1, metavar="N"),
+        Arg("asic_lanes", int, 16, "ASIC vector lanes", min=1, metavar="N"),
+        Arg("asic_clock_ns", float, None, "ASIC clock period in ns", above=0, unset="tCK", metavar="NS"),
+        Arg("json", bool, False, "print the result(s) as JSON"),
+    ),
+    rules=(_context_rule,),
+)
+
+
+def run_cli(v) -> Output:
+    """``hwgen model pim-gpt``: the breakdown of one model, or the table of all of them."""
+    names = list(MODELS) if v["model"] == "all" else [v["model"]]
+    results = [decode_token(name, v["channels"], v["context"], channel_params=v["channel_params"],
+                            asic_lanes=v["asic_lanes"], asic_clock_ns=v["asic_clock_ns"])
+               for name in names]
+    if v["json"]:
+        data = [r.as_dict() for r in results] if v["model"] == "all" else results[0].as_dict()
+        return Output(json.dumps(data, indent=2))
+    if v["model"] == "all":
+        lines = [format_table(results)]
+    else:
+        r = results[0]
+        lines = [format_breakdown(r), "",
+                 f"tokens/s {r.tokens_per_s:.1f}; row-hit rate {100 * r.row_hit_rate:.2f}%; "
+                 f"DRAM reads: weights {r.weight_bytes / 1e6:.1f} MB, KV {r.kv_bytes / 1e6:.1f} MB; "
+                 f"channel buses {r.bus_bytes / 1e6:.2f} MB"]
+        lines += [f"roofline {roof['device']}: {roof['ns'] / 1e3:.1f} us per token; "
+                  f"PIM speedup {roof['speedup']:.2f}x" for roof in r.rooflines.values()]
+    a = results[0].assumptions
+    lines.append(f"assumptions: tCK {a['tck_ns']} ns, ASIC {a['asic_lanes']} lanes at {a['asic_clock_ns']} ns, "
+                 f"no overlap of ASIC and PIM work (batch 1); see docs/pim_gpt.md")
+    notes = tuple(f"note: {r.model} with a {MODELS[r.model].max_context}-token KV cache needs "
+                  f"{r.capacity_used:.2f}x the DRAM of {r.channels} channel{'s' * (r.channels != 1)}"
+                  for r in results if r.capacity_used > 1)
+    return Output("\n".join(lines), notes)
+
+
+register(SystemModel(
+    "pim-gpt", "PIM-GPT per-token decode latency of GPT models",
+    "Per-token decode latency of a GPT model at batch 1 on PIM channels (pim_channel's "
+    "command-level scheduler for every GEMV) and the ASIC vector unit (pim_vector_unit's cycle "
+    "model), split by operation, with the row-hit rate, bytes moved, tokens/s and the speedup "
+    "over T4 and H100 memory-bandwidth rooflines. See docs/pim_gpt.md.",
+    CLI_PARAMS, run_cli,
+    block_params=BlockParams("channel_params", "pim_channel", CHANNEL_PARAMS,
+                             "a pim_channel parameter for every channel")))

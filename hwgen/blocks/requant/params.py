@@ -17,7 +17,9 @@ PARAMS = ParamSet(
     params=(
         Param("in_width", int, 32, "input sample width in bits", min=2, max=256),
         Param("out_width", int, 8, "output sample width in bits", min=2, max=64),
-        Param("shift", int, 8, "right shift (division by 2**shift) before saturation", min=0, max=255),
+        Param("shift", int, 8, "right shift (division by 2**shift) before saturation; unset, 8 or "
+              "in_width - 1 when that is less", min=0, max=255, depends_on=("in_width",),
+              follows=lambda p: min(8, p["in_width"] - 1)),
         Param("signed", bool, True, "samples are two's complement"),
         Param("rounding", str, "half_up", "how the shifted-out bits round the result: toward "
               "-inf, to nearest with ties up, to nearest with ties to even", choices=ROUNDINGS),

@@ -36,6 +36,12 @@ class Requant(Block):
     def info(self):
         return {"latency": model.LATENCY}
 
+    def field_dtypes(self):
+        # x: in_width-bit integers, y: out_width-bit; in int8..int64 (uint8..uint64 unsigned),
+        # Python ints beyond 64 bits
+        kind = "int" if self.p.signed else "uint"
+        return {"x": f"{kind}{self.p.in_width}", "y": f"{kind}{self.p.out_width}"}
+
     def elaborate(self, platform):
         m = Module()
         p = self.p

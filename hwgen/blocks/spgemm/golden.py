@@ -17,7 +17,7 @@ Arithmetic, per value type (values are uint32 bit patterns, see ``matrices``):
   later product, in increasing k, is added with one rounding: C = fl32(C + p).
 
 :func:`spgemm` forms every partial product at once (NumPy), then sorts them by (i, j, k), so
-the accumulation order above holds exactly; ``tests/test_spgemm_golden.py`` also checks it
+the accumulation order above holds exactly; ``tests/blocks/spgemm/test_golden.py`` also checks it
 against a plain row-by-row Python loop.
 
 Accuracy of fp32 against the exact product (:func:`fp32_error_bound`). For an entry with n

@@ -40,7 +40,7 @@ def _shape(fields, name: str, indptr) -> tuple[int, int]:
         if len(shape) != 2 or min(shape) < 0:
             raise ValueError(f"field '{name}' must be two non-negative integers (rows, cols), got {shape}")
         return shape
-    raise ValueError(f"the inputs need '{name}' (rows, cols)")
+    raise ValueError(f"spgemm_hash inputs need field '{name}' (rows, cols)")
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def matrices(fields) -> tuple[Matrix, Matrix]:
     missing = [name for name in FIELDS_IN if name not in fields]
     if missing:
         raise ValueError(f"spgemm_hash inputs need {', '.join(FIELDS_IN)}, A_shape and B_shape; "
-                         f"missing {', '.join(missing)}")
+                         f"missing {', '.join(repr(name) for name in missing)}")
     out = []
     for side in ("A", "B"):
         indptr = np.asarray(fields[f"{side}_indptr"], dtype=np.int64).reshape(-1)

@@ -40,14 +40,18 @@ The dataflows (the docstring of each function states its model in full):
 from __future__ import annotations
 
 import heapq
+import json
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from ...core.params import ParamSet
+from ...core.system_model import Arg, SystemModel, register
 from .golden import expand
-from .matrices import Csr
+from .matrices import Csr, read_mtx
 
 __all__ = ["compare", "DATAFLOWS", "ENTRY_BYTES", "format_table", "FRAGMENT_HEADER_BYTES",
            "INDEX_BYTES", "inner_product", "lru_traffic", "Machine", "outer_product",
@@ -549,3 +553,52 @@ def format_table(results: list[Traffic]) -> str:
 
 def format_notes(results: list[Traffic]) -> str:
     return "\n".join(f"- {DATAFLOW_NAMES[r.dataflow]}: {r.notes}" for r in results)
+
+
+# -- hwgen model spgemm ---------------------------------------------------------------------------
+
+CLI_PARAMS = ParamSet(params=(
+    Arg("matrix", Path, None, "Matrix Market coordinate file", required=True, metavar="FILE.mtx"),
+    Arg("dataflow", str, "all", "the dataflow, or all", choices=(*DATAFLOWS, "all"), metavar="NAME"),
+    Arg("bandwidth", float, DEFAULT_BANDWIDTH_GBS, "DRAM GB/s", above=0, metavar="GBS"),
+    Arg("clock", float, DEFAULT_CLOCK_MHZ, "clock in MHz", above=0, metavar="MHZ"),
+    Arg("values", str, "ones", "values for the matrix; the traffic does not depend on them",
+        choices=("ones", "random"), metavar="KIND"),
+    Arg("multipliers", int, DEFAULT_MULTIPLIERS, "multipliers", min=1, metavar="N"),
+    Arg("cache", float, DEFAULT_CACHE_BYTES / 1024, "B buffer / row buffer / FiberCache in KiB, 0 for "
+        "none", min=0, metavar="KIB"),
+    Arg("table", int, DEFAULT_TABLE_ENTRIES, "row-wise accumulator entries", min=1, metavar="N"),
+    Arg("ways", int, DEFAULT_MERGE_WAYS, "SpArch merger ways", min=2, metavar="N"),
+    Arg("json", bool, False, "print every row as JSON"),
+))
+
+
+def run_cli(v) -> str:
+    """``hwgen model spgemm``: C = A x A (A x A^T if A is not square) for a Matrix Market file."""
+    a = read_mtx(v["matrix"], values=v["values"], value_type="int32")
+    square = a.rows == a.cols
+    b = a if square else a.transpose()
+    results = compare(a, b, bandwidth_gbs=v["bandwidth"], clock_mhz=v["clock"],
+                      multipliers=v["multipliers"], dataflows=v["dataflow"],
+                      cache_bytes=int(round(v["cache"] * 1024)), table_entries=v["table"],
+                      merge_ways=v["ways"])
+    if v["json"]:
+        return json.dumps([r.as_dict() for r in results], indent=2)
+    return "\n".join([
+        f"{v['matrix'].name}: C = A x {'A' if square else 'A^T'}; {describe(a, b)}", "",
+        format_table(results), "",
+        format_notes(results),
+        f"assumptions: index, value and pointer 4 bytes each; {v['bandwidth']:g} GB/s at "
+        f"{v['clock']:g} MHz ({results[0].machine.bytes_per_cycle:g} B/cycle), {v['multipliers']} "
+        f"multipliers; cycles = max(bytes / bandwidth, work / multipliers); B buffer / row buffer / "
+        f"FiberCache {v['cache']:g} KiB, row-wise table {v['table']} entries, SpArch merger "
+        f"{v['ways']} ways; see hwgen/blocks/spgemm/traffic.py"])
+
+
+register(SystemModel(
+    "spgemm", "SpGEMM DRAM traffic: inner, outer, outer+merger, row-wise",
+    "DRAM traffic, cycles and on-chip storage of four SpGEMM dataflows (inner product, "
+    "OuterSPACE outer product, SpArch outer product with a merger, row-wise Gustavson) for "
+    "C = A x A (A x A^T when A is not square), computed exactly from the sparsity of a Matrix "
+    "Market file. See hwgen/blocks/spgemm/traffic.py.",
+    CLI_PARAMS, run_cli))

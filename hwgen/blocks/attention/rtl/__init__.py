@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Module, unsigned
-from amaranth.lib import data, stream
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ....core.block import Block, Estimate, PagedMemory, register
 from .. import golden
-from .engine import Datapath
+from .engine import AttentionCore
 from ..layout import flash_pages
 from ..model import engine_cycles, flash_bytes
 from ..params import PAGE_TOKENS, PARAMS, beat_cycles, geometry
@@ -56,11 +56,17 @@ class AttentionEngine(Block):
         return {"page_beats": geo.page_beats, "page_bytes": geo.page_beats * self.p.lanes * 2,
                 "beat_cycles": str(beat_cycles(self.p))}
 
+    def field_dtypes(self):
+        # q, K, V and o: float16 (fp16) or ml_dtypes.bfloat16 (bf16)
+        element = "float16" if self.p.dtype == "fp16" else "bfloat16"
+        return {key: element for key in ("q", "K", "V", "o")}
+
     def elaborate(self, platform):
         m = Module()
-        datapath = Datapath(m, self)
-        datapath.build()
-        self.internals = datapath.s  # for debugging benches: the engine's named signals
+        m.submodules.core = core = AttentionCore(self.p)
+        for name in core.signature.members:
+            wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(core, name))
+        self.internals = core  # for debugging benches: the engine's units (components)
         return m
 
     # -- fields <-> beats, flash image --------------------------------------------------------

@@ -18,9 +18,9 @@ PARAMS = ParamSet(
     params=(
         Param("dtype", str, "bf16", "element format of weights and vector", choices=DTYPES),
         Param("acc", str, "auto", "accumulator: auto (fp32 for floats, int for integers), fp32, "
-              "bf16 (dtype bf16 only) or int", choices=ACCS),
+              "bf16 (dtype bf16 only) or int", choices=ACCS, depends_on=("dtype",)),
         Param("acc_width", int, 0, "integer accumulator width; 0 = the narrowest that holds "
-              "max_beats x lanes products", min=0, max=64),
+              "max_beats x lanes products", min=0, max=64, depends_on=("dtype", "lanes", "max_beats")),
         Param("lanes", int, 16, "elements per column access (multipliers)", min=1, max=64),
         Param("max_beats", int, 64, "beats accumulated between clears that an integer "
               "accumulator holds exactly", min=1, max=4096),

@@ -24,7 +24,7 @@ from ....core.logic import delay
 from ....core.params import ParamError
 from ....numerics.rtl import FloatAdder, FloatMultiplier
 from ..dtypes import acc_bits, acc_format, element_bits, element_format
-from .params import LEVEL_LATENCY, MUL_LATENCY, PARAMS, mac_latency, terms, tree_depth  # noqa: F401  (re-exported)
+from .params import PARAMS, mac_latency, terms, tree_depth  # noqa: F401  (re-exported)
 
 __all__ = ["PARAMS", "BankMac", "mac_latency", "tree_depth"]
 

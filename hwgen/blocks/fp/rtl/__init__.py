@@ -74,6 +74,11 @@ class FloatBlock(Block):
             "man_bits": fmt.man_bits,
         }
 
+    def field_dtypes(self):
+        # operands and result in the format: float16, bfloat16, float32 (fp8 and other E,M
+        # formats have no NumPy dtype and stay patterns)
+        return {**{name: self.fmt for name in self.operand_names}, "y": self.fmt}
+
     def elaborate(self, platform):
         m = Module()
         m.submodules.operator = operator = self.operator()

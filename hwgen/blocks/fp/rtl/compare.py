@@ -49,6 +49,10 @@ class FpCompare(FloatBlock):
     def out_width(self) -> int:
         return len(COMPARE_FLAGS)
 
+    def field_dtypes(self):
+        # y is a flag word, not a number of the format
+        return {name: self.fmt for name in self.operand_names}
+
     def operator(self):
         return FloatCompare(self.fmt, ftz=self.p.ftz, latency=self.p.latency)
 

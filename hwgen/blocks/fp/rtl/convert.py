@@ -54,6 +54,24 @@ class FpConvert(FloatBlock):
     def info(self):
         return {**super().info(), "fmt_in": self.fmt_in.name, "fmt_out": self.fmt_out.name}
 
+    def field_dtypes(self):
+        # an integer format (IntFormat: width, signed) comes back as int8..int64 / uint8..uint64
+        return {"a": self.fmt_in, "y": self.fmt_out}
+
+    def _check_operand(self, fields, key):
+        # a signed integer input may also be given as two's complement values (int8 arrays)
+        fin = self.fmt_in
+        values = np.asarray(fields[key]) if key in fields else None
+        if (isinstance(fin, IntFormat) and fin.signed and values is not None
+                and values.dtype.kind == "i" and values.size and int(values.min()) < 0):
+            low = -(1 << (fin.width - 1))
+            if int(values.min()) < low:
+                raise ValueError(f"{self.name} field '{key}' holds values below {low} "
+                                 f"({fin.name})")
+            mask = np.uint64((1 << fin.width) - 1)
+            fields = {**fields, key: values.astype(np.int64).view(np.uint64) & mask}
+        return super()._check_operand(fields, key)
+
     def operator(self):
         fin, fout, latency = self.fmt_in, self.fmt_out, self.p.latency
         if isinstance(fin, IntFormat):

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Module, unsigned
-from amaranth.lib import data, stream
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ....core.block import Block, Estimate, RamMemory, TraceSignature, register
 from .. import golden
 from .controller import Sequencer
+from .drbg import CtrDrbg
+from .hbm_port import HbmPort
+from .host_port import HostPort
+from .page_buffer import PageBuffer
 from ..model import controller_cycles, host_bytes_per_query, schedule
-from ..params import DELETE, GET, LOAD, PARAMS, PUT, Geometry
+from ..params import DELETE, DRBG_BLOCKS_PER_REQUEST, GET, LOAD, PARAMS, PUT, Geometry
 
 
 
@@ -64,8 +68,35 @@ class OmapController(Block):
                 "alpha_threshold": g.alpha_threshold}
 
     def elaborate(self, platform):
+        """The engines (controller.py and its neighbours; docs/omap.md, "Microarchitecture"):
+        the sequencer runs each query over the HBM port, the host port (the slot AES core)
+        and the page buffer, with random blocks from the DRBG."""
         m = Module()
-        Sequencer(m, self).build()
+        g = self.geometry
+        m.submodules.drbg = drbg = CtrDrbg(DRBG_BLOCKS_PER_REQUEST)
+        m.submodules.sequencer = sequencer = Sequencer(
+            g, two_choice=self.p.placement == "two_choice", leaky=self.p.leak == "no_dummy_read")
+        m.submodules.hbm = hbm = HbmPort(g)
+        m.submodules.host = host = HostPort(g)
+        m.submodules.page = page = PageBuffer(g)
+
+        wiring.connect(m, wiring.flipped(self.seed), drbg.seed)
+        wiring.connect(m, drbg.random, sequencer.random)
+        wiring.connect(m, wiring.flipped(self.request), sequencer.request)
+        wiring.connect(m, sequencer.response, wiring.flipped(self.response))
+        wiring.connect(m, sequencer.events, wiring.flipped(self.events))
+
+        wiring.connect(m, sequencer.hbm, hbm.access)
+        wiring.connect(m, hbm.request, wiring.flipped(self.hbm_request))
+        wiring.connect(m, wiring.flipped(self.hbm_response), hbm.response)
+
+        wiring.connect(m, sequencer.buffer, page.access)
+        wiring.connect(m, sequencer.host_read, host.read)
+        wiring.connect(m, host.plaintext, page.fill)
+        wiring.connect(m, sequencer.host_write, host.write)
+        m.d.comb += [host.key.eq(sequencer.slot_key), sequencer.encrypted.eq(host.encrypted)]
+        wiring.connect(m, host.request, wiring.flipped(self.host_request))
+        wiring.connect(m, wiring.flipped(self.host_response), host.response)
         return m
 
     # -- fields <-> beats, memories -------------------------------------------------------------

@@ -1,104 +1,86 @@
-"""The oblivious map controller's hardware: one sequencer over the HBM port (position map,
-eviction queue rows), the host port (encrypted pages), the slot AES core and the DRBG.
-docs/omap.md, "Microarchitecture"; the algorithm is the one ``reference.py`` runs.
+"""The oblivious map controller's sequencer: one state machine that runs each query over the
+HBM port (position map, eviction queue rows; ``hbm_port.py``), the host port (encrypted pages;
+``host_port.py``) and the page buffer (``page_buffer.py``), with the DRBG's blocks for its
+random choices. docs/omap.md, "Microarchitecture"; the algorithm is the one ``reference.py``
+runs.
 
 Every query follows one fixed schedule of memory requests (dummies where the query needs
 none), so with fixed memory latencies its timing does not depend on the operation, the key
 or whether it hits.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
 
-from ....core.logic import StateMachine, equals, lowest, pick
-from .aes import Aes128
-from .drbg import CtrDrbg
+from ....core.block import TraceSignature
+from ....core.logic import StateMachine, equals
+from .hbm_port import HbmAccess
+from .host_port import slot_bits, slot_write_layout
+from .page_buffer import PageAccess
+from .views import BucketHash, BucketView, RowView, bucket_after, bucket_entry, bucket_with_entry, row_with_way
 from ..params import (
     DELETE, ERR_BUCKET_FULL, ERR_MAP_FULL, ERR_NONE, EV_BUCKET_FULL, EV_INTEGRITY, EV_MAP_FULL,
-    EV_QUEUE_FULL, FIELD_BITS, HASH_MULTIPLIER, IN_HBM, IN_HOST, LOAD, NONCE_BITS, PUT, QUEUED,
-    DRBG_BLOCKS_PER_REQUEST, Geometry,
+    EV_QUEUE_FULL, FIELD_BITS, IN_HBM, IN_HOST, LOAD, NONCE_BITS, PUT, QUEUED, Geometry,
 )
 
 STATES = ['BOOT', 'CLEAR', 'IDLE', 'LOOKUP', 'DECIDE', 'READ_PAGE', 'FIND_SLOT', 'UNLINK_READ', 'UNLINK_WRITE', 'RESPOND', 'CHOICE_FIRST', 'CHOICE_SECOND', 'CHOOSE', 'PLACE_READ', 'PLACE_WRITE', 'WRITE_BUCKET', 'FLUSH_ROW', 'FLUSH_PAGE', 'LIVE_READ', 'LIVE_CHECK', 'MOVE_READ', 'MOVE_WRITE', 'MOVE_NEXT', 'ROW_WRITE', 'ENCRYPT', 'WRITE_SLOT']
 
 
-class BucketView:
-    """The fields of a bucket word (``ways`` entries, LSB first) and a search for one key."""
+def request_layout(g: Geometry):
+    return data.StructLayout({"op": 2, "key": g.key_width, "value": g.value_width})
 
-    def __init__(self, m, g: Geometry, word, key, name):
+
+def response_layout(g: Geometry):
+    return data.StructLayout({"found": 1, "value": g.value_width, "error": 2})
+
+
+def hbm_access(m: Module, fsm: StateMachine, hbm, then: str, address, write=None):
+    """In the current state: read the HBM word at ``address`` (it is in ``hbm.word`` from the
+    next state on) or, with ``write``, write that word there; go to ``then`` when done."""
+    m.d.comb += [hbm.start.eq(1), hbm.address.eq(address)]
+    if write is not None:
+        m.d.comb += [hbm.write.eq(1), hbm.data.eq(write)]
+    with m.If(hbm.done):
+        fsm.goto(then)
+
+
+def event(m: Module, events, code):
+    """Report ``code`` on the events port in the next cycle."""
+    m.d.sync += [events.valid.eq(1), events.payload.eq(code)]
+
+
+class Sequencer(wiring.Component):
+    """``request``, ``response`` and ``events`` are the controller's; ``random`` comes from the
+    DRBG; ``hbm``, ``buffer``, ``host_read``, ``host_write`` and ``encrypted`` drive the HBM port,
+    the page buffer and the host port; ``slot_key`` keys the host port's AES core."""
+
+    def __init__(self, g: Geometry, *, two_choice: bool, leaky: bool):
         self.g = g
-        kw, pb, vw = g.key_width, g.page_bits, g.value_width
-        self.entries = [word[w * g.entry_bits:(w + 1) * g.entry_bits] for w in range(g.ways)]
-        self.valid = [e[0] for e in self.entries]
-        self.state = [e[1:3] for e in self.entries]
-        self.key = [e[3:3 + kw] for e in self.entries]
-        self.label = [e[3 + kw:3 + kw + pb] for e in self.entries]
-        self.value = [e[3 + kw + pb:3 + kw + pb + vw] for e in self.entries]
-        self.hit, self.way = lowest(m, [v & equals(k, key) for v, k in zip(self.valid, self.key)],
-                                    f"{name}_hit")
-        self.has_free, self.free_way = lowest(m, [~v for v in self.valid], f"{name}_free")
-        self.hit_state = pick(m, self.state, self.way, f"{name}_state")
-        self.hit_label = pick(m, self.label, self.way, f"{name}_label")
-        self.hit_value = pick(m, self.value, self.way, f"{name}_value")
+        self.two_choice = two_choice
+        self.leaky = leaky
+        super().__init__({
+            "random": In(stream.Signature(128)),
+            "request": In(stream.Signature(request_layout(g))),
+            "response": Out(stream.Signature(response_layout(g))),
+            "events": Out(TraceSignature(unsigned(3))),
+            "hbm": Out(HbmAccess(g)),
+            "buffer": Out(PageAccess(g)),
+            "host_read": Out(stream.Signature(g.page_bits)),
+            "host_write": Out(stream.Signature(slot_write_layout(g))),
+            "encrypted": In(1),
+            "slot_key": Out(128),
+        })
 
-    def pack(self, state, key, label, value):
-        return Cat(Const(1, 1), state, key, label, value)
-
-    def with_entry(self, way, entry, enable=1):
-        """The bucket word with the entry at ``way`` replaced (when ``enable``)."""
-        return Cat(*(Mux(enable & equals(way, w), entry, e) for w, e in enumerate(self.entries)))
-
-
-class RowView:
-    """The fields of a pending row: the label's count, then ``queue_ways`` (valid, key)."""
-
-    def __init__(self, m, g: Geometry, word, key, name):
-        kw = g.key_width
-        self.count = word[:g.count_bits]
-        self.ways = [word[g.count_bits + j * (1 + kw):g.count_bits + (j + 1) * (1 + kw)]
-                     for j in range(g.queue_ways)]
-        self.valid = [w[0] for w in self.ways]
-        self.key = [w[1:] for w in self.ways]
-        self.hit, self.way = lowest(m, [v & equals(k, key) for v, k in zip(self.valid, self.key)],
-                                    f"{name}_hit")
-        self.has_free, self.free_way = lowest(m, [~v for v in self.valid], f"{name}_free")
-
-    def with_way(self, way, new, enable=1):
-        return Cat(*(Mux(enable & equals(way, j), new, w) for j, w in enumerate(self.ways)))
-
-
-class Sequencer:
-    """Builds the controller into ``m`` for ``block`` (an ``OmapController``)."""
-
-    def __init__(self, m: Module, block):
-        self.m = m
-        self.block = block
-        self.g = Geometry.of(block.param_values)
-        self.leaky = block.p.leak == "no_dummy_read"
-        self.two_choice = block.p.placement == "two_choice"
-
-    def bucket_address(self, key):
+    def elaborate(self, platform):
+        m = Module()
         g = self.g
-        folded = key[:32] ^ key[32:] if g.key_width > 32 else key
-        product = (folded * HASH_MULTIPLIER)[:32]
-        return product[32 - g.bucket_bits:32]
-
-    def build(self):
-        m, g, block = self.m, self.g, self.block
         kw, vw, S, Q = g.key_width, g.value_width, g.slots, g.queue_ways
-        slot_bits = max(1, (S - 1).bit_length())
-
-        m.submodules.drbg = drbg = CtrDrbg(DRBG_BLOCKS_PER_REQUEST)
-        m.submodules.aes = aes = Aes128()
-        m.d.comb += [drbg.seed.valid.eq(block.seed.valid), drbg.seed.payload.eq(block.seed.payload),
-                     block.seed.ready.eq(drbg.seed.ready)]
-
-        hreq, hresp = block.hbm_request, block.hbm_response
-        oreq, oresp = block.host_request, block.host_response
-        request, response, events = block.request, block.response, block.events
+        random, request, response, events = self.random, self.request, self.response, self.events
+        hbm, buffer, host_read, host_write = self.hbm, self.buffer, self.host_read, self.host_write
 
         # -- state ------------------------------------------------------------------------
-        enc_key = Signal(128)
-        rnd = Signal(128)
+        rnd = Signal(128)                     # this query's random block
         op = Signal(2)
         key = Signal(kw)
         value = Signal(vw)
@@ -113,7 +95,6 @@ class Sequencer:
         free_way = Signal(range(max(2, g.ways)))
         hit_state = Signal(2)
         hit_label = Signal(g.page_bits)
-        hit_value = Signal(vw)
         old_value = Signal(vw)
         page = Signal(g.page_bits)            # the page a query reads
         flush_page = Signal(g.page_bits)
@@ -125,114 +106,57 @@ class Sequencer:
         first_count = Signal(g.count_bits)
         new_state = Signal(2)
         new_label = Signal(g.page_bits)
-        hbm_data = Signal(g.hbm_width)
         row = Signal(g.pending_bits)          # the flushed page's pending row
-        slots = [Signal(128, name=f"slot{i}") for i in range(S)]
-        issued = Signal(range(S + 1))
-        received = Signal(range(S + 1))
         index = Signal(range(max(2, S, Q) + 1))
-        decrypting = Signal()
-        cipher = Signal(128)
         reading_for_flush = Signal()
-        clear_address = Signal(g.hbm_address_width + 1)
-        waiting = Signal()                    # an HBM request is out
-
-        fsm = StateMachine(m, STATES)
-        ev_valid = Signal()
-        ev_code = Signal(3)
-        m.d.comb += [events.valid.eq(ev_valid), events.payload.eq(ev_code)]
-        m.d.sync += ev_valid.eq(0)
-
-        def event(code):
-            m.d.sync += [ev_valid.eq(1), ev_code.eq(code)]
-
-        def write_slot(at, word):
-            # one If per slot, not an Array on the left: that gives each slot register an
-            # incomplete case statement
-            for i, slot in enumerate(slots):
-                with m.If(equals(at, i)):
-                    m.d.sync += slot.eq(word)
-
-        def field(index_):
-            return rnd[FIELD_BITS * index_:FIELD_BITS * index_ + g.page_bits]
+        slot_index = index[:slot_bits(g)]
+        way_index = index[:max(1, (Q - 1).bit_length())]
 
         # random fields of this query's block (reference.py ``_field``)
+        fields = [rnd[FIELD_BITS * i:FIELD_BITS * i + g.page_bits] for i in range(4)]
         coin = rnd[4 * FIELD_BITS:4 * FIELD_BITS + 16]
 
-        # -- the HBM port: one request at a time --------------------------------------------
-        m.d.comb += hresp.ready.eq(1)
-        with m.If(hreq.valid & hreq.ready):
-            m.d.sync += hreq.valid.eq(0)
-
-        def hbm_read(address, then, on_data=()):
-            """Read ``address``; when the data arrives (into ``hbm_data``) run ``on_data``
-            and go to ``then``."""
-            with m.If(~waiting):
-                m.d.sync += [hreq.valid.eq(1), hreq.payload.address.eq(address),
-                             hreq.payload.write.eq(0), waiting.eq(1)]
-            with m.Elif(hresp.valid):
-                m.d.sync += [hbm_data.eq(hresp.payload), waiting.eq(0)]
-                fsm.goto(then)
-
-        def hbm_write(address, word, then):
-            with m.If(~waiting):
-                m.d.sync += [hreq.valid.eq(1), hreq.payload.address.eq(address),
-                             hreq.payload.write.eq(1), hreq.payload.data.eq(word), waiting.eq(1)]
-            with m.Elif(~hreq.valid):
-                m.d.sync += waiting.eq(0)
-                fsm.goto(then)
-
-        # -- views -------------------------------------------------------------------------
+        # -- one hash unit, its key chosen by the state; views of what HBM returned ----------
+        m.submodules.hash = hash_unit = BucketHash(g)
+        m.submodules.bucket_view = view = BucketView(g)
+        m.submodules.row_view = row_view = RowView(g)
+        m.submodules.read_row = read_row = RowView(g)
         probe = Signal(kw)                    # the key the current HBM word is searched for
-        view = BucketView(m, g, hbm_data, probe, "bucket")
-        row_view = RowView(m, g, row, probe, "row")
-        read_row = RowView(m, g, hbm_data, probe, "read_row")
-        slot_valid = [s[0] for s in slots]
-        slot_key = [s[1:1 + kw] for s in slots]
-        slot_value = [s[1 + kw:1 + kw + vw] for s in slots]
-        slot_has_free, slot_free = lowest(m, [~v for v in slot_valid], "slot_free")
-        slot_hit, slot_hit_index = lowest(m, [v & equals(k, key) for v, k in zip(slot_valid, slot_key)],
-                                          "slot_hit")
-        slot_index = index[:slot_bits]
-        way_index = index[:max(1, (Q - 1).bit_length())]
-        indexed_slot_key = pick(m, slot_key, slot_index, "indexed_slot_key")
-        indexed_way_key = pick(m, row_view.key, way_index, "indexed_way_key")
-        indexed_way_valid = pick(m, row_view.valid, way_index, "indexed_way_valid")
-        indexed_slot = pick(m, slots, slot_index, "indexed_slot")
-        hash_key = Signal(kw)                 # one hash unit, its key chosen by the state
-        hashed = Signal(g.bucket_bits)
-        m.d.comb += hashed.eq(self.bucket_address(hash_key))
+        m.d.comb += [view.word.eq(hbm.word), view.key.eq(probe),
+                     read_row.word.eq(hbm.word), read_row.key.eq(probe),
+                     row_view.word.eq(row), row_view.index.eq(way_index)]
 
-        # the slot AES core: decrypt what the host returns, encrypt what goes back
-        m.d.comb += aes.key.eq(enc_key)
-        host_nonce = oresp.payload[128:128 + NONCE_BITS]
+        # the page buffer is searched for the request key and walked by ``index``; a flushed
+        # page's slots go to the host port in that order, under the page write's nonce
+        m.d.comb += [buffer.key.eq(key), buffer.index.eq(slot_index),
+                     host_write.payload.page.eq(flush_page), host_write.payload.at.eq(slot_index),
+                     host_write.payload.nonce.eq(nonce), host_write.payload.word.eq(buffer.at_slot)]
+
+        fsm = StateMachine(m, STATES)
+        m.d.sync += events.valid.eq(0)
 
         # -- the sequencer's states, in the order of a query ---------------------------------
         with fsm.state("BOOT"):
             # the DRBG's first block keys the slot encryption
-            m.d.comb += drbg.random.ready.eq(1)
-            with m.If(drbg.random.valid):
-                m.d.sync += enc_key.eq(drbg.random.payload)
+            m.d.comb += random.ready.eq(1)
+            with m.If(random.valid):
+                m.d.sync += self.slot_key.eq(random.payload)
                 fsm.goto("CLEAR")
 
         with fsm.state("CLEAR"):
             # zero the position map and the queue rows, one write a cycle
-            with m.If(~hreq.valid | hreq.ready):
-                with m.If(clear_address < g.hbm_words):
-                    m.d.sync += [hreq.valid.eq(1), hreq.payload.address.eq(clear_address),
-                                 hreq.payload.write.eq(1), hreq.payload.data.eq(0),
-                                 clear_address.eq(clear_address + 1)]
-                with m.Else():
-                    fsm.goto("IDLE")
+            m.d.comb += hbm.clear.eq(1)
+            with m.If(hbm.cleared):
+                fsm.goto("IDLE")
 
         with fsm.state("IDLE"):
-            ready = drbg.random.valid & ~response.valid
-            m.d.comb += [request.ready.eq(ready), drbg.random.ready.eq(ready & request.valid)]
+            ready = random.valid & ~response.valid
+            m.d.comb += [request.ready.eq(ready), random.ready.eq(ready & request.valid)]
             with m.If(ready & request.valid):
                 is_load = equals(request.payload.op, LOAD)
                 m.d.sync += [op.eq(Mux(is_load & sealed, PUT, request.payload.op)),
                              key.eq(request.payload.key), value.eq(request.payload.value),
-                             rnd.eq(drbg.random.payload), loading.eq(is_load & ~sealed),
+                             rnd.eq(random.payload), loading.eq(is_load & ~sealed),
                              flush_page.eq(0), reading_for_flush.eq(0)]
                 with m.If(~sealed & ~is_load):
                     fsm.goto("FLUSH_ROW")      # the seal: every page written once, in order
@@ -240,18 +164,17 @@ class Sequencer:
                     fsm.goto("LOOKUP")
 
         with fsm.state("LOOKUP"):
-            m.d.comb += hash_key.eq(key)
-            hbm_read(hashed, "DECIDE")
+            m.d.comb += hash_unit.key.eq(key)
+            hbm_access(m, fsm, hbm, "DECIDE", hash_unit.bucket)
 
         with fsm.state("DECIDE"):
             m.d.comb += probe.eq(key)
-            labelled = view.hit & ~equals(view.hit_state, IN_HBM)
-            m.d.sync += [bucket.eq(hbm_data), hit.eq(view.hit), hit_way.eq(view.way),
+            labelled = view.hit & ~equals(view.state, IN_HBM)
+            m.d.sync += [bucket.eq(hbm.word), hit.eq(view.hit), hit_way.eq(view.way),
                          has_free.eq(view.has_free), free_way.eq(view.free_way),
-                         hit_state.eq(view.hit_state), hit_label.eq(view.hit_label),
-                         hit_value.eq(view.hit_value), old_value.eq(view.hit_value),
-                         page.eq(Mux(labelled, view.hit_label, field(0))),
-                         issued.eq(0), received.eq(0)]
+                         hit_state.eq(view.state), hit_label.eq(view.label),
+                         old_value.eq(view.value),
+                         page.eq(Mux(labelled, view.label, fields[0]))]
             with m.If(loading):
                 fsm.goto("RESPOND")
             elif_skip = labelled if self.leaky else 1
@@ -260,41 +183,29 @@ class Sequencer:
             with m.Else():
                 fsm.goto("UNLINK_READ")
 
-        # -- read a page: S requests back to back, each slot decrypted as it arrives ----
+        # -- read a page: the host port decrypts its slots into the page buffer --------------
         with fsm.state("READ_PAGE"):
-            read_page = Mux(reading_for_flush, flush_page, page)
-            m.d.comb += [oreq.valid.eq(issued < S),
-                         oreq.payload.address.eq(Cat(issued[:slot_bits], read_page)),
-                         oreq.payload.write.eq(0)]
-            with m.If(oreq.valid & oreq.ready):
-                m.d.sync += issued.eq(issued + 1)
-            m.d.comb += oresp.ready.eq(~decrypting)
-            with m.If(oresp.valid & oresp.ready):
-                m.d.comb += [aes.block.eq(Cat(received[:slot_bits], Const(0, 64 - slot_bits), host_nonce)),
-                             aes.start.eq(1)]
-                m.d.sync += [cipher.eq(oresp.payload[:128]), decrypting.eq(1)]
-            with m.If(aes.done):
-                write_slot(received[:slot_bits], cipher ^ aes.result)
-                m.d.sync += [received.eq(received + 1), decrypting.eq(0)]
-                with m.If(equals(received, S - 1)):
-                    with m.If(reading_for_flush):
-                        m.d.sync += index.eq(0)
-                        fsm.goto("LIVE_READ")
-                    with m.Else():
-                        fsm.goto("FIND_SLOT")
+            m.d.comb += [host_read.valid.eq(1),
+                         host_read.payload.eq(Mux(reading_for_flush, flush_page, page))]
+            with m.If(host_read.ready):
+                with m.If(reading_for_flush):
+                    m.d.sync += index.eq(0)
+                    fsm.goto("LIVE_READ")
+                with m.Else():
+                    fsm.goto("FIND_SLOT")
 
         with fsm.state("FIND_SLOT"):
             with m.If(hit & equals(hit_state, IN_HOST)):
-                with m.If(slot_hit):
-                    m.d.sync += old_value.eq(pick(m, slot_value, slot_hit_index, 'slot_hit_value'))
+                with m.If(buffer.hit):
+                    m.d.sync += old_value.eq(buffer.hit_value)
                 with m.Else():
                     m.d.sync += old_value.eq(0)
-                    event(EV_INTEGRITY)
+                    event(m, events, EV_INTEGRITY)
             fsm.goto("UNLINK_READ")
 
         # -- the element leaves its label: the count drops, a queued key leaves its row --
         with fsm.state("UNLINK_READ"):
-            hbm_read(g.buckets + page, "UNLINK_WRITE")
+            hbm_access(m, fsm, hbm, "UNLINK_WRITE", g.buckets + page)
 
         with fsm.state("UNLINK_WRITE"):
             m.d.comb += probe.eq(key)
@@ -302,11 +213,10 @@ class Sequencer:
             queued = hit & equals(hit_state, QUEUED)
             found = read_row.hit
             count = read_row.count - (labelled & (~queued | found))
-            word = Cat(count[:g.count_bits],
-                       read_row.with_way(read_row.way, Const(0, 1 + kw), queued & found))
-            with m.If(queued & ~found & ~waiting):
-                event(EV_INTEGRITY)
-            hbm_write(g.buckets + page, word, "RESPOND")
+            word = row_with_way(g, count, hbm.word, read_row.way, Const(0, 1 + kw), queued & found)
+            with m.If(queued & ~found & ~hbm.busy):
+                event(m, events, EV_INTEGRITY)
+            hbm_access(m, fsm, hbm, "RESPOND", g.buckets + page, write=word)
 
         # -- the answer, and what becomes of the element -----------------------------------
         with fsm.state("RESPOND"):
@@ -322,9 +232,9 @@ class Sequencer:
                          persist.eq((hit & ~equals(op, DELETE)) | do_insert),
                          new_value.eq(Mux(is_put, value, old_value))]
             with m.If(~hit & is_put & full):
-                event(EV_MAP_FULL)
+                event(m, events, EV_MAP_FULL)
             with m.Elif(~hit & is_put & ~has_free):
-                event(EV_BUCKET_FULL)
+                event(m, events, EV_BUCKET_FULL)
             with m.If(do_insert):
                 m.d.sync += size.eq(size + 1)
             with m.If(hit & equals(op, DELETE)):
@@ -339,73 +249,68 @@ class Sequencer:
 
         # -- a fresh location: HBM with probability alpha, else a label's queue row -------
         with fsm.state("CHOICE_FIRST"):
-            hbm_read(g.buckets + field(2), "CHOICE_SECOND")
+            hbm_access(m, fsm, hbm, "CHOICE_SECOND", g.buckets + fields[2])
 
         with fsm.state("CHOICE_SECOND"):
-            with m.If(~waiting):
-                m.d.sync += first_count.eq(hbm_data[:g.count_bits])
-            hbm_read(g.buckets + field(3), "CHOOSE")
+            with m.If(~hbm.busy):
+                m.d.sync += first_count.eq(hbm.word[:g.count_bits])
+            hbm_access(m, fsm, hbm, "CHOOSE", g.buckets + fields[3])
 
         with fsm.state("CHOOSE"):
-            second_less = hbm_data[:g.count_bits] < first_count
-            chosen = Mux(second_less, field(3), field(2)) if self.two_choice else field(2)
+            second_less = hbm.word[:g.count_bits] < first_count
+            chosen = Mux(second_less, fields[3], fields[2]) if self.two_choice else fields[2]
             m.d.sync += label.eq(chosen)
             fsm.goto("PLACE_READ")
 
         with fsm.state("PLACE_READ"):
-            hbm_read(g.buckets + label, "PLACE_WRITE")
+            hbm_access(m, fsm, hbm, "PLACE_WRITE", g.buckets + label)
 
         with fsm.state("PLACE_WRITE"):
             to_host = persist & (coin >= g.alpha_threshold)
             fits = read_row.has_free
             enqueue = to_host & fits
-            word = Cat((read_row.count + enqueue)[:g.count_bits],
-                       read_row.with_way(read_row.free_way, Cat(Const(1, 1), key), enqueue))
-            with m.If(~waiting):
+            word = row_with_way(g, read_row.count + enqueue, hbm.word, read_row.free_way,
+                                Cat(Const(1, 1), key), enqueue)
+            with m.If(~hbm.busy):
                 m.d.sync += [new_state.eq(Mux(enqueue, QUEUED, IN_HBM)),
                              new_label.eq(Mux(enqueue, label, 0))]
                 with m.If(to_host & ~fits):
-                    event(EV_QUEUE_FULL)
-            hbm_write(g.buckets + label, word, "WRITE_BUCKET")
+                    event(m, events, EV_QUEUE_FULL)
+            hbm_access(m, fsm, hbm, "WRITE_BUCKET", g.buckets + label, write=word)
 
         with fsm.state("WRITE_BUCKET"):
-            old_entries = [bucket[w * g.entry_bits:(w + 1) * g.entry_bits] for w in range(g.ways)]
-            entry = Cat(Const(1, 1), new_state, key, new_label, new_value)
-            target = Mux(insert, free_way, hit_way)
-            word = Cat(*(Mux(equals(target, w) & persist, entry,
-                             Mux(equals(target, w) & delete, 0, e))
-                         for w, e in enumerate(old_entries)))
-            m.d.comb += hash_key.eq(key)
+            entry = bucket_entry(new_state, key, new_label, new_value)
+            word = bucket_after(g, bucket, Mux(insert, free_way, hit_way), entry, persist, delete)
+            m.d.comb += hash_unit.key.eq(key)
             with m.If(loading):
-                hbm_write(hashed, word, "IDLE")
+                hbm_access(m, fsm, hbm, "IDLE", hash_unit.bucket, write=word)
             with m.Else():
-                m.d.sync += [flush_page.eq(field(1)), reading_for_flush.eq(1)]
-                hbm_write(hashed, word, "FLUSH_ROW")
+                m.d.sync += [flush_page.eq(fields[1]), reading_for_flush.eq(1)]
+                hbm_access(m, fsm, hbm, "FLUSH_ROW", hash_unit.bucket, write=word)
 
         # -- flush: the page's live slots plus what waits for it, re-encrypted -----------
         with fsm.state("FLUSH_ROW"):
-            with m.If(~waiting):
-                m.d.sync += [issued.eq(0), received.eq(0), index.eq(0)]
-                for s in slots:
-                    m.d.sync += s.eq(0)
-            hbm_read(g.buckets + flush_page, "FLUSH_PAGE")
+            with m.If(~hbm.busy):
+                m.d.sync += index.eq(0)
+                m.d.comb += buffer.clear.eq(1)
+            hbm_access(m, fsm, hbm, "FLUSH_PAGE", g.buckets + flush_page)
 
         with fsm.state("FLUSH_PAGE"):
-            m.d.sync += row.eq(hbm_data)
+            m.d.sync += row.eq(hbm.word)
             with m.If(reading_for_flush):
                 fsm.goto("READ_PAGE")
             with m.Else():
                 fsm.goto("MOVE_READ")   # the seal: the page holds nothing yet
 
         with fsm.state("LIVE_READ"):
-            m.d.comb += hash_key.eq(indexed_slot_key)
-            hbm_read(hashed, "LIVE_CHECK")
+            m.d.comb += hash_unit.key.eq(buffer.at_key)
+            hbm_access(m, fsm, hbm, "LIVE_CHECK", hash_unit.bucket)
 
         with fsm.state("LIVE_CHECK"):
-            m.d.comb += probe.eq(indexed_slot_key)
-            live = view.hit & equals(view.hit_state, IN_HOST) & equals(view.hit_label, flush_page)
+            m.d.comb += probe.eq(buffer.at_key)
+            live = view.hit & equals(view.state, IN_HOST) & equals(view.label, flush_page)
             with m.If(~live):
-                write_slot(slot_index, 0)
+                m.d.comb += buffer.drop.eq(1)
             m.d.sync += index.eq(index + 1)
             with m.If(equals(index, S - 1)):
                 m.d.sync += index.eq(0)
@@ -414,29 +319,30 @@ class Sequencer:
                 fsm.goto("LIVE_READ")
 
         with fsm.state("MOVE_READ"):
-            m.d.comb += hash_key.eq(indexed_way_key)
-            hbm_read(hashed, "MOVE_WRITE")
+            m.d.comb += hash_unit.key.eq(row_view.at_key)
+            hbm_access(m, fsm, hbm, "MOVE_WRITE", hash_unit.bucket)
 
         with fsm.state("MOVE_WRITE"):
-            moving = indexed_way_valid & slot_has_free
-            m.d.comb += probe.eq(indexed_way_key)
-            good = view.hit & equals(view.hit_state, QUEUED) & equals(view.hit_label, flush_page)
-            entry = view.pack(Const(IN_HOST, 2), probe, flush_page, Const(0, vw))
-            word = view.with_entry(view.way, entry, moving & good)
-            with m.If(~waiting):
+            moving = row_view.at_valid & buffer.has_free
+            m.d.comb += probe.eq(row_view.at_key)
+            good = view.hit & equals(view.state, QUEUED) & equals(view.label, flush_page)
+            entry = bucket_entry(Const(IN_HOST, 2), probe, flush_page, Const(0, vw))
+            word = bucket_with_entry(g, hbm.word, view.way, entry, moving & good)
+            with m.If(~hbm.busy):
                 with m.If(moving):
-                    m.d.sync += row.eq(Cat(row_view.count,
-                                           row_view.with_way(way_index, Const(0, 1 + kw))))
+                    m.d.sync += row.eq(row_with_way(g, row_view.count, row, way_index,
+                                                    Const(0, 1 + kw)))
                     with m.If(good):
-                        write_slot(slot_free, Cat(Const(1, 1), probe, view.hit_value))
+                        m.d.comb += [buffer.insert.eq(1), buffer.insert_key.eq(probe),
+                                     buffer.insert_value.eq(view.value)]
                     with m.Else():
-                        event(EV_INTEGRITY)
-            with m.If(waiting & ~hreq.valid):
+                        event(m, events, EV_INTEGRITY)
+            with m.If(hbm.done):
                 m.d.sync += index.eq(index + 1)
                 with m.If(equals(index, Q - 1)):
                     m.d.sync += index.eq(0)
-            m.d.comb += hash_key.eq(indexed_way_key)
-            hbm_write(hashed, word, "MOVE_NEXT")
+            m.d.comb += hash_unit.key.eq(row_view.at_key)
+            hbm_access(m, fsm, hbm, "MOVE_NEXT", hash_unit.bucket, write=word)
 
         with fsm.state("MOVE_NEXT"):
             with m.If(index.any()):
@@ -445,25 +351,20 @@ class Sequencer:
                 fsm.goto("ROW_WRITE")
 
         with fsm.state("ROW_WRITE"):
-            with m.If(~waiting):
+            with m.If(~hbm.busy):
                 m.d.sync += nonce.eq(nonce + 1)
-            hbm_write(g.buckets + flush_page, row, "ENCRYPT")
+            hbm_access(m, fsm, hbm, "ENCRYPT", g.buckets + flush_page, write=row)
 
+        # -- write the page: each slot encrypted by the host port, then written ------------
         with fsm.state("ENCRYPT"):
-            m.d.comb += [aes.block.eq(Cat(slot_index, Const(0, 64 - slot_bits), nonce)),
-                         aes.start.eq(~aes.busy & ~decrypting)]
-            with m.If(aes.start):
-                m.d.sync += decrypting.eq(1)
-            with m.If(aes.done):
-                m.d.sync += cipher.eq(indexed_slot ^ aes.result)
+            m.d.comb += host_write.valid.eq(1)
+            with m.If(self.encrypted):
                 fsm.goto("WRITE_SLOT")
 
         with fsm.state("WRITE_SLOT"):
-            m.d.comb += [oreq.valid.eq(1),
-                         oreq.payload.address.eq(Cat(slot_index, flush_page)),
-                         oreq.payload.write.eq(1), oreq.payload.data.eq(Cat(cipher, nonce))]
-            with m.If(oreq.ready):
-                m.d.sync += [index.eq(index + 1), decrypting.eq(0)]
+            m.d.comb += host_write.valid.eq(1)
+            with m.If(host_write.ready):
+                m.d.sync += index.eq(index + 1)
                 with m.If(equals(index, S - 1)):
                     with m.If(reading_for_flush):
                         fsm.goto("IDLE")

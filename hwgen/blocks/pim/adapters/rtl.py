@@ -16,12 +16,11 @@ is checked bit-exactly against a golden model written from the definition.
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Module, Mux, Shape, Signal, unsigned
-from amaranth.lib import data, fifo, stream
+from amaranth.hdl import Module, Mux, Shape, Signal, unsigned
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from ....core.block import Block, Estimate, register
-from ....core.params import Param, ParamSet
+from ....core.block import Block, register
 from ....numerics import golden as g
 from ....numerics.formats import PRESETS
 from ....numerics.rtl import FloatConverter
@@ -30,6 +29,8 @@ from ....core.ints import index_bits
 from ....core.logic import counter, equals, select
 from ...common import dtypes
 from ...common.stream import column_layout
+from . import golden, model
+from .params import ACC_TO_BF16_PARAMS, HOST_FIELDS, SPLICE_FIELDS, SPLICE_PARAMS
 
 BF16 = PRESETS["bf16"]
 
@@ -45,31 +46,20 @@ def acc_beat_layout(banks: int, acc_bits: int) -> data.StructLayout:
     })
 
 
-def pack_vectors(elements: list, lanes: int) -> np.ndarray:
-    """Vectors (lists of patterns) as beats of ``lanes``, each vector's last beat padded +0."""
-    beats = []
-    for vector in elements:
-        padded = list(vector) + [0] * (-len(vector) % lanes)
-        beats.extend(padded[i:i + lanes] for i in range(0, len(padded), lanes))
-    return np.array(beats, dtype=np.uint64).reshape(-1, lanes)
-
-
 @register
 class AccToBf16(Block):
     name = "pim_acc_to_bf16"
-    params = ParamSet(params=(
-        Param("banks", int, 4, "accumulators per input beat (the channel's banks)", min=1, max=32),
-        Param("lanes", int, 4, "bf16 elements per output beat", min=1, max=32),
-        Param("acc", str, "fp32", "accumulator format of the channel", choices=("fp32", "bf16")),
-        Param("ftz", bool, False, "flush subnormal results to zero"),
-    ))
+    params = ACC_TO_BF16_PARAMS
     summary = "pim_channel y beats -> dense bf16 vectors (RNE), last beat of a vector padded +0"
 
-    LATENCY = 1  # the output register
+    LATENCY = model.ACC_TO_BF16_LATENCY
 
     @property
     def acc_format(self):
         return PRESETS[self.p.acc]
+
+    def field_dtypes(self):
+        return {"acc": self.acc_format, "y": "bfloat16"}
 
     def signature_members(self):
         return {
@@ -137,18 +127,7 @@ class AccToBf16(Block):
 
     def golden(self, inputs):
         acc, count, last = self._beats(inputs)
-        vectors, current = [], []
-        for values, used, end in zip(acc, count, last):
-            if used:
-                rounded = (g.fp_convert(values[:used], self.acc_format, BF16, self.p.ftz)
-                           if self.p.acc == "fp32" else values[:used])
-                current.extend(int(v) for v in rounded)
-            if end:
-                vectors.append(current)
-                current = []
-        # Elements after the final `last` leave only as whole beats.
-        whole = len(current) - len(current) % self.p.lanes
-        return {"y": pack_vectors(vectors + [current[:whole]], self.p.lanes)}
+        return {"y": golden.acc_to_bf16(acc, count, last, self.acc_format, self.p.lanes, self.p.ftz)}
 
     def stimulus(self, rng, n):
         """Channel-like beats: mostly full, a short count before each `last`, some beats with
@@ -177,25 +156,10 @@ class AccToBf16(Block):
         that emits the last output beat: each input beat takes max(1, count) steps and the
         next beat is accepted in its last step."""
         _, count, last = self._beats(inputs)
-        step = last_emit = fill = 0
-        outputs = 0
-        for used, end in zip(count.tolist(), last.tolist()):
-            for k in range(max(1, used)):
-                step += 1
-                if k < used:
-                    fill += 1
-                if fill == self.p.lanes or (k == max(1, used) - 1 and end and fill):
-                    fill, last_emit, outputs = 0, step, outputs + 1
-        return {"beats": len(count), "steps": step, "last_emit": last_emit, "outputs": outputs}
+        return model.acc_to_bf16_steps(count, last, self.p.lanes)
 
     def model(self, workload):
-        if not workload["outputs"]:
-            return Estimate(cycles=0, latency=self.LATENCY, busy=0)
-        # the accept edge, the steps up to the last emission, then its hand-over
-        busy = 1 + workload["last_emit"]
-        return Estimate(cycles=busy + self.LATENCY, latency=self.LATENCY, busy=busy,
-                        bytes_in=workload["beats"] * (self.p.banks * self.acc_format.width + 8) // 8,
-                        bytes_out=workload["outputs"] * self.p.lanes * 2)
+        return model.acc_to_bf16(workload, self.p.banks, self.p.lanes, self.acc_format.width)
 
     # -- fields <-> beats --------------------------------------------------------------------
     def fields_to_beats(self, fields):
@@ -218,24 +182,15 @@ class AccToBf16(Block):
 
 # -- pim_host_splice ---------------------------------------------------------------------------
 
-HOST_FIELDS = ("kind", "row", "col", "slots", "beats", "last_count", "mask", "data")
-SPLICE_FIELDS = ("splice", "lane", "pop")
 
 
 @register
 class HostSplice(Block):
     name = "pim_host_splice"
-    params = ParamSet(params=(
-        Param("banks", int, 4, "the channel's banks", min=1, max=32),
-        Param("lanes", int, 4, "the channel's lanes (elements per column)", min=1, max=32),
-        Param("dtype", str, "bf16", "the channel's element type", choices=dtypes.DTYPES),
-        Param("row_columns", int, 64, "the channel's column accesses per DRAM row", min=1, max=256),
-        Param("bank_rows", int, 64, "the channel's DRAM rows per bank", min=1, max=4096),
-        Param("gb_columns", int, 64, "the channel's global-buffer columns", min=1, max=256),
-    ))
+    params = SPLICE_PARAMS
     summary = "splice run-time elements into a pim_channel's LOAD beats (KV-cache append)"
 
-    LATENCY = 1
+    LATENCY = model.SPLICE_LATENCY
 
     def channel_host_layout(self) -> data.StructLayout:
         """The channel's own host layout, taken from a channel of the same geometry so the
@@ -249,6 +204,21 @@ class HostSplice(Block):
     @property
     def element_bits(self) -> int:
         return dtypes.element_bits(self.p.dtype)
+
+    def field_dtypes(self):
+        # the elements (data columns, and the data of host beats) in dtype
+        element = dtypes.element_format(self.p.dtype) or self.p.dtype
+        return {"host_data": element, "data": element, "out_data": element}
+
+    def _element_patterns(self, fields, key):
+        """``fields`` with an integer dtype's elements given as two's complement values
+        (an int8 array) turned into their patterns."""
+        values = np.asarray(fields[key]) if key in fields else None
+        if (values is None or dtypes.is_float(self.p.dtype) or values.dtype.kind != "i"
+                or not values.size or int(values.min()) < -(1 << (self.element_bits - 1))):
+            return fields
+        mask = np.uint64((1 << self.element_bits) - 1)
+        return {**fields, key: values.astype(np.int64).view(np.uint64) & mask}
 
     def signature_members(self):
         host = self.channel_host_layout()
@@ -301,7 +271,8 @@ class HostSplice(Block):
         out = {}
         for name in names:
             shape = (n, p.banks, p.lanes) if name in ("mask", "data") else (n,)
-            out[name] = unsigned_field(self.name, f"{prefix}{name}", fields, shape, self._field_bits(name))
+            given = self._element_patterns(fields, f"{prefix}{name}") if name == "data" else fields
+            out[name] = unsigned_field(self.name, f"{prefix}{name}", given, shape, self._field_bits(name))
         return out
 
     def _host_inputs(self, fields):
@@ -311,23 +282,15 @@ class HostSplice(Block):
         return host
 
     def _columns(self, fields):
-        return unsigned_field(self.name, "data", fields, (None, self.p.lanes), self.element_bits)
+        return unsigned_field(self.name, "data", self._element_patterns(fields, "data"),
+                              (None, self.p.lanes), self.element_bits)
 
     def _inputs(self, fields):
         return self._host_inputs(fields), self._columns(fields)
 
     def golden(self, inputs):
         host, columns = self._inputs(inputs)
-        out = {name: host[name].copy() for name in HOST_FIELDS}
-        taken = 0
-        for index in np.flatnonzero(host["splice"]):
-            if taken >= len(columns):
-                raise ValueError(f"{self.name}: splice beat {index} has no run-time column left")
-            out["data"][index] = columns[taken][host["lane"][index]]
-            taken += int(host["pop"][index])
-        if taken != len(columns):
-            raise ValueError(f"{self.name}: {len(columns) - taken} run-time columns are never popped")
-        return {f"out_{name}": value for name, value in out.items()}
+        return golden.splice(host, columns)
 
     def stimulus(self, rng, n):
         """LOAD and GEMV beats with random fields; one LOAD in two spliced, popping every
@@ -357,8 +320,7 @@ class HostSplice(Block):
         n = workload["beats"]
         beat_bytes = (self.signature.members["out"].signature.members["payload"].shape.size + 7) // 8
         column_bytes = self.p.lanes * ((self.element_bits + 7) // 8)
-        return Estimate.pipelined(n, self.LATENCY, n * beat_bytes + workload["columns"] * column_bytes,
-                          n * beat_bytes)
+        return model.splice(n, workload["columns"], beat_bytes, column_bytes)
 
     # -- fields <-> beats --------------------------------------------------------------------
     def fields_to_beats(self, fields):

@@ -26,7 +26,7 @@ exact sum or product of two bf16 values is never within 2**-24 (relative) of a b
 boundary without lying on it (24 >= 2 * 8 + 2 bits, Figueroa's condition), and float32 and bf16
 share the exponent range. The IEEE details float32 leaves open are made explicit: every NaN
 result becomes the canonical quiet NaN, and with ``ftz`` every subnormal operand is read as a
-zero of its sign and every subnormal result becomes a zero of its sign. tests/test_pim_bank_mac.py
+zero of its sign and every subnormal result becomes a zero of its sign. tests/blocks/pim/test_bank.py
 checks this against the scalar twins of ``hwgen.numerics.golden``, which share nothing with it.
 """
 

@@ -15,9 +15,9 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, fifo, stream
 from amaranth.lib.wiring import In, Out
 
-from ....core.block import Block, Estimate, register
+from ....core.block import Block, register
 from ....numerics import golden as twins
-from . import golden as mac_golden
+from . import golden as mac_golden, model
 from ...common.dtypes import acc_bits, acc_format, acc_kind, element_bits, element_format, is_float
 from ...common.bank_mac.rtl import BankMac
 from ....core.logic import delay
@@ -89,6 +89,13 @@ class PimBankMac(Block):
         return {"latency": self.latency, "acc_bits": self.acc_bits,
                 "acc": acc_kind(self.p.dtype, self.p.acc), "tree_depth": tree_depth(self.p.lanes),
                 "fifo_depth": self.fifo_depth}
+
+    def field_dtypes(self):
+        # elements in dtype (bf16, fp16, int8, int16); bias and y in the accumulator's format
+        p = self.p
+        element = element_format(p.dtype) or p.dtype
+        acc = acc_format(p.dtype, p.acc) or f"int{self.acc_bits}"
+        return {"w": element, "x": element, "bias": acc, "y": acc}
 
     def elaborate(self, platform):
         m = Module()
@@ -163,19 +170,7 @@ class PimBankMac(Block):
                 "last_read": int(reads[-1]) if len(reads) else -1}
 
     def model(self, workload):
-        latency = self.latency
-        # Never stalled, the block takes one operation per edge; the last read's value leaves
-        # `latency` edges after that read was accepted.
-        last = workload["last_read"]
-        element_bytes = (self.element_bits + 7) // 8
-        acc_bytes = (self.acc_bits + 7) // 8
-        return Estimate(
-            cycles=last + 1 + latency if last >= 0 else 0,
-            latency=latency,
-            busy=workload["ops"],
-            bytes_in=workload["macs"] * 2 * self.p.lanes * element_bytes + workload["loads"] * acc_bytes,
-            bytes_out=workload["reads"] * acc_bytes,
-        )
+        return model.estimate(workload, self.latency, self.p.lanes, self.element_bits, self.acc_bits)
 
     # -- fields <-> beats ----------------------------------------------------------------------
     def fields_to_beats(self, fields):

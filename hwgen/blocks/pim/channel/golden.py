@@ -12,7 +12,7 @@ from ...common import dtypes
 from ..bank import golden as mac_golden
 from ..mapping import column_address
 
-LOAD, GEMV = 0, 1
+from .params import LOAD
 
 
 def as_elements(values, dtype: str) -> np.ndarray:

@@ -28,59 +28,25 @@ from amaranth.lib import data, fifo, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ....core.block import Block, Estimate, TraceSignature, register
-from ....core.params import Param, ParamSet
+from ....core.block import Block, TraceSignature, register
+from ....core.ints import index_bits
+from ....core.logic import StateMachine
 from ...common import dtypes
-from . import golden as channel_golden
+from . import golden as channel_golden, model
 from ...common.bank_mac.rtl import BankMac, mac_latency
 from ..mapping import ChannelLayout, beats_per_row, check_fits, column_address, row_hit_rate, slots
 from ..schedule import ChannelScheduler, Command, act_order, bank_group
-from ..timing import parse_timing, timing_rule
+from ..timing import parse_timing
+from .params import CYCLE_BITS, GEMV, HOST_FIELDS, LOAD, PARAMS  # noqa: F401  (re-exported)
 
-CYCLE_BITS = 32
-LOAD, GEMV = 0, 1
-HOST_FIELDS = ("kind", "row", "col", "slots", "beats", "last_count", "mask", "data")
-
-
-def _bits(count: int) -> int:
-    """Bits to hold 0..count-1 (at least one)."""
-    return max(1, (count - 1).bit_length())
-
-
-def _geometry_rule(p) -> str | None:
-    if p["banks"] % p["bank_groups"]:
-        return f"banks={p['banks']} is not a multiple of bank_groups={p['bank_groups']}: allowed banks divisible by it"
-    return None
-
-
-def _dtype_rule(p) -> str | None:
-    return dtypes.dtype_rule(p, p["gb_columns"] * p["lanes"], "a row of gb_columns x lanes elements")
-
-
-PARAMS = ParamSet(
-    params=(
-        Param("banks", int, 16, "banks (each with a MAC unit) in the channel", min=1, max=32),
-        Param("bank_groups", int, 4, "bank groups (ACT and column spacing rules)", choices=(1, 2, 4)),
-        Param("lanes", int, 16, "elements per column access (one MAC_ABK beat per bank)", min=1, max=32),
-        Param("dtype", str, "bf16", "element type", choices=dtypes.DTYPES),
-        Param("acc", str, "auto", "accumulator: fp32/bf16 for floats, int for integers", choices=dtypes.ACCS),
-        Param("acc_width", int, 0, "integer accumulator bits (0 = exact minimum)", min=0, max=dtypes.MAX_INT_ACC),
-        Param("row_columns", int, 64, "column accesses per DRAM row", min=1, max=256),
-        Param("bank_rows", int, 64, "DRAM rows per bank held by the model", min=1, max=4096),
-        Param("gb_columns", int, 64, "global buffer size in columns (longest row: gb_columns x lanes)", min=1, max=256),
-        Param("timing", str, "gddr6_2000", "timing preset, optionally ',NAME=cycles' overrides"),
-        Param("ftz", bool, False, "flush subnormals to zero in the MAC units"),
-    ),
-    rules=(_geometry_rule, _dtype_rule, timing_rule),
-)
 
 
 def command_layout(p) -> data.StructLayout:
     return data.StructLayout({
         "cmd": unsigned(3),
-        "bank": unsigned(_bits(p.banks)),
-        "row": unsigned(_bits(p.bank_rows)),
-        "col": unsigned(_bits(max(p.row_columns, p.gb_columns))),
+        "bank": unsigned(index_bits(p.banks)),
+        "row": unsigned(index_bits(p.bank_rows)),
+        "col": unsigned(index_bits(max(p.row_columns, p.gb_columns))),
     })
 
 
@@ -138,11 +104,11 @@ class PimChannel(Block):
         column = data.ArrayLayout(unsigned(self.element_bits), p.lanes)
         host = data.StructLayout({
             "kind": unsigned(1),
-            "row": unsigned(_bits(p.bank_rows)),
-            "col": unsigned(_bits(p.row_columns)),
-            "slots": unsigned(_bits(p.bank_rows * p.row_columns + 1)),
-            "beats": unsigned(_bits(p.gb_columns + 1)),
-            "last_count": unsigned(_bits(p.banks + 1)),
+            "row": unsigned(index_bits(p.bank_rows)),
+            "col": unsigned(index_bits(p.row_columns)),
+            "slots": unsigned(index_bits(p.bank_rows * p.row_columns + 1)),
+            "beats": unsigned(index_bits(p.gb_columns + 1)),
+            "last_count": unsigned(index_bits(p.banks + 1)),
             # LOAD: per-element write enable (bank, lane), so a KV-cache append can write one
             # element of a column without disturbing its neighbours
             "mask": data.ArrayLayout(data.ArrayLayout(unsigned(1), p.lanes), p.banks),
@@ -153,7 +119,7 @@ class PimChannel(Block):
             "x": In(stream.Signature(column)),
             "y": Out(stream.Signature(data.StructLayout({
                 "acc": data.ArrayLayout(unsigned(self.acc_bits), p.banks),
-                "count": unsigned(_bits(p.banks + 1)),   # accumulators that hold matrix rows
+                "count": unsigned(index_bits(p.banks + 1)),   # accumulators that hold matrix rows
                 "last": unsigned(1),                     # the last beat of a GEMV
             }))),
             "cmd": Out(TraceSignature(command_layout(p))),
@@ -162,6 +128,14 @@ class PimChannel(Block):
     def info(self):
         return {"acc_bits": self.acc_bits, "read_latency": self.read_latency,
                 "y_depth": self.y_depth, "timing": self.timing.as_dict()}
+
+    def field_dtypes(self):
+        # W and x in dtype (bf16, fp16, int8, int16); y (and the raw y_acc) in the
+        # accumulator's format (fp32, bf16, or an acc_bits-wide signed integer)
+        p = self.p
+        element = dtypes.element_format(p.dtype) or p.dtype
+        acc = dtypes.acc_format(p.dtype, p.acc) or f"int{self.acc_bits}"
+        return {"W": element, "x": element, "y": acc, "y_acc": acc}
 
     def elaborate(self, platform):
         m = Module()
@@ -190,16 +164,12 @@ class PimChannel(Block):
             macs.append(mac)
 
         # -- sequencer state ------------------------------------------------------------------------
-        # Codes start at 1: Yosys writes `phase == 0` as `!phase`, which Verilator flags as a
-        # width mismatch.
-        phases = ("IDLE", "WR_GB", "PRE", "REF", "ACT", "MAC", "RD")
-        P = {name: index + 1 for index, name in enumerate(phases)}
-        phase = Signal(range(len(phases) + 1), init=P["IDLE"])
+        phase = StateMachine(m, ("IDLE", "WR_GB", "PRE", "REF", "ACT", "MAC", "RD"))
         beats = Signal.like(self.host.payload.beats)
         slots_left = Signal.like(self.host.payload.slots)
         beat = Signal.like(beats)
         row = Signal.like(self.host.payload.row)          # the DRAM row the current beat needs
-        col = Signal(_bits(p.row_columns))
+        col = Signal(index_bits(p.row_columns))
         open_row = Signal.like(row)
         is_open = Signal()
         act_index = Signal(range(p.banks))
@@ -249,43 +219,37 @@ class PimChannel(Block):
 
         issue = Signal()
         kind = Signal(3)
-        with m.If(phase == P["WR_GB"]):
-            m.d.comb += [kind.eq(Command.WR_GB), issue.eq(wrgb_ok)]
-        with m.Elif(phase == P["PRE"]):
-            m.d.comb += [kind.eq(Command.PRE), issue.eq(pre_ok)]
-        with m.Elif(phase == P["REF"]):
-            m.d.comb += [kind.eq(Command.REF), issue.eq(ref_ok)]
-        with m.Elif(phase == P["ACT"]):
-            m.d.comb += [kind.eq(Command.ACT), issue.eq(act_ok)]
-        with m.Elif(phase == P["MAC"]):
-            m.d.comb += [kind.eq(Command.MAC_ABK), issue.eq(mac_ok)]
-        with m.Elif(phase == P["RD"]):
-            m.d.comb += [kind.eq(Command.RD_MAC), issue.eq(rd_ok)]
+        # each phase issues one kind of command, when its timing rules allow
+        for state, command, allowed in (("WR_GB", Command.WR_GB, wrgb_ok), ("PRE", Command.PRE, pre_ok),
+                                        ("REF", Command.REF, ref_ok), ("ACT", Command.ACT, act_ok),
+                                        ("MAC", Command.MAC_ABK, mac_ok), ("RD", Command.RD_MAC, rd_ok)):
+            with phase.state(state):
+                m.d.comb += [kind.eq(command), issue.eq(allowed)]
 
         # the command bus
         m.d.comb += [
             self.cmd.valid.eq(issue),
             self.cmd.payload.cmd.eq(kind),
-            self.cmd.payload.bank.eq(Mux(phase == P["ACT"], act_bank, 0)),
-            self.cmd.payload.row.eq(Mux((phase == P["ACT"]) | (phase == P["MAC"]), row, 0)),
-            self.cmd.payload.col.eq(Mux(phase == P["MAC"], col, Mux(phase == P["WR_GB"], beat, 0))),
+            self.cmd.payload.bank.eq(Mux(phase.is_in("ACT"), act_bank, 0)),
+            self.cmd.payload.row.eq(Mux((phase.is_in("ACT")) | (phase.is_in("MAC")), row, 0)),
+            self.cmd.payload.col.eq(Mux(phase.is_in("MAC"), col, Mux(phase.is_in("WR_GB"), beat, 0))),
         ]
 
         # -- timing bookkeeping on issue -------------------------------------------------------------
         with m.If(issue):
-            with m.If(phase == P["ACT"]):
+            with m.If(phase.is_in("ACT")):
                 m.d.sync += [act_time[0].eq(now), act_bank_of[0].eq(act_bank),
                              act_group_of[0].eq(act_group), act_seen[0].eq(1)]
                 for k in range(1, ring):
                     m.d.sync += [act_time[k].eq(act_time[k - 1]), act_bank_of[k].eq(act_bank_of[k - 1]),
                                  act_group_of[k].eq(act_group_of[k - 1]), act_seen[k].eq(act_seen[k - 1])]
-            with m.Elif(phase == P["PRE"]):
+            with m.Elif(phase.is_in("PRE")):
                 m.d.sync += [last_pre.eq(now), pre_seen.eq(1)]
-            with m.Elif(phase == P["REF"]):
+            with m.Elif(phase.is_in("REF")):
                 m.d.sync += [last_ref.eq(now), ref_seen.eq(1), refresh_base.eq(now)]
-            with m.Elif((phase == P["WR_GB"]) | (phase == P["RD"])):
+            with m.Elif((phase.is_in("WR_GB")) | (phase.is_in("RD"))):
                 m.d.sync += [last_col.eq(now), col_seen.eq(1)]
-            with m.Elif(phase == P["MAC"]):
+            with m.Elif(phase.is_in("MAC")):
                 m.d.sync += [last_col.eq(now), col_seen.eq(1), last_mac.eq(now), mac_seen.eq(1)]
 
         # -- program order -------------------------------------------------------------------------
@@ -298,53 +262,53 @@ class PimChannel(Block):
             """Enter a beat: refresh if due, open ``needed_row`` if it is not, else MAC."""
             hit = is_open & (open_row == needed_row)
             with m.If(due_next & (first_of_slot | ~hit)):
-                m.d.sync += [refresh_pending.eq(1), phase.eq(Mux(is_open, P["PRE"], P["REF"]))]
+                m.d.sync += [refresh_pending.eq(1), phase.to_either(is_open, "PRE", "REF")]
             with m.Elif(~hit):
-                m.d.sync += [act_index.eq(0), phase.eq(Mux(is_open, P["PRE"], P["ACT"]))]
+                m.d.sync += [act_index.eq(0), phase.to_either(is_open, "PRE", "ACT")]
             with m.Else():
-                m.d.sync += phase.eq(P["MAC"])
+                m.d.sync += phase.to("MAC")
 
-        m.d.comb += self.host.ready.eq(phase == P["IDLE"])
+        m.d.comb += self.host.ready.eq(phase.is_in("IDLE"))
         host = self.host.payload
-        with m.If(phase == P["IDLE"]):
+        with m.If(phase.is_in("IDLE")):
             with m.If(self.host.valid & (host.kind == GEMV)):
                 m.d.sync += [beats.eq(host.beats), slots_left.eq(host.slots), beat.eq(0),
                              last_count.eq(host.last_count), row.eq(host.row), col.eq(0),
-                             phase.eq(P["WR_GB"])]
+                             phase.to("WR_GB")]
                 with m.If(~timer_started):
                     m.d.sync += [refresh_base.eq(now), timer_started.eq(1)]
-        with m.Elif(phase == P["WR_GB"]):
+        with m.Elif(phase.is_in("WR_GB")):
             with m.If(issue):
                 m.d.sync += beat.eq(beat + 1)
                 with m.If(beat == beats - 1):
                     m.d.sync += beat.eq(0)
                     open_beat(m, row, Const(1))
-        with m.Elif(phase == P["PRE"]):
+        with m.Elif(phase.is_in("PRE")):
             with m.If(issue):
                 m.d.sync += [is_open.eq(0), act_index.eq(0),
-                             phase.eq(Mux(refresh_pending, P["REF"], P["ACT"]))]
-        with m.Elif(phase == P["REF"]):
+                             phase.to_either(refresh_pending, "REF", "ACT")]
+        with m.Elif(phase.is_in("REF")):
             with m.If(issue):
-                m.d.sync += [refresh_pending.eq(0), act_index.eq(0), phase.eq(P["ACT"])]
-        with m.Elif(phase == P["ACT"]):
+                m.d.sync += [refresh_pending.eq(0), act_index.eq(0), phase.to("ACT")]
+        with m.Elif(phase.is_in("ACT")):
             with m.If(issue):
                 m.d.sync += act_index.eq(act_index + 1)
                 with m.If(act_index == p.banks - 1):
-                    m.d.sync += [is_open.eq(1), open_row.eq(row), phase.eq(P["MAC"])]
-        with m.Elif(phase == P["MAC"]):
+                    m.d.sync += [is_open.eq(1), open_row.eq(row), phase.to("MAC")]
+        with m.Elif(phase.is_in("MAC")):
             with m.If(issue):
                 m.d.sync += [col.eq(Mux(next_col_wraps, 0, col + 1)),
                              row.eq(Mux(next_col_wraps, row + 1, row))]
                 with m.If(beat == beats - 1):
-                    m.d.sync += phase.eq(P["RD"])
+                    m.d.sync += phase.to("RD")
                 with m.Else():
                     m.d.sync += beat.eq(beat + 1)
                     open_beat(m, Mux(next_col_wraps, row + 1, row), Const(0))
-        with m.Elif(phase == P["RD"]):
+        with m.Elif(phase.is_in("RD")):
             with m.If(issue):
                 m.d.sync += [beat.eq(0), slots_left.eq(slots_left - 1)]
                 with m.If(slots_left == 1):
-                    m.d.sync += phase.eq(P["IDLE"])
+                    m.d.sync += phase.to("IDLE")
                 with m.Else():
                     open_beat(m, row, Const(1))
 
@@ -354,16 +318,16 @@ class PimChannel(Block):
         for bank in range(p.banks):
             m.d.comb += [array_writes[bank].addr.eq(address), array_writes[bank].data.eq(host.data[bank]),
                          array_writes[bank].en.eq(host.mask[bank].as_value() & load.replicate(p.lanes))]
-        mac_issue = issue & (phase == P["MAC"])
+        mac_issue = issue & (phase.is_in("MAC"))
         for bank in range(p.banks):
             m.d.comb += array_reads[bank].addr.eq(row * p.row_columns + col)
         m.d.comb += [gb_write.addr.eq(beat), gb_write.data.eq(self.x.payload),
-                     gb_write.en.eq(issue & (phase == P["WR_GB"])),
-                     self.x.ready.eq(issue & (phase == P["WR_GB"])),
+                     gb_write.en.eq(issue & (phase.is_in("WR_GB"))),
+                     self.x.ready.eq(issue & (phase.is_in("WR_GB"))),
                      gb_read.addr.eq(beat)]
         mac_strobe = Signal()
         m.d.sync += mac_strobe.eq(mac_issue)
-        read_issue = issue & (phase == P["RD"])
+        read_issue = issue & (phase.is_in("RD"))
         for bank, mac in enumerate(macs):
             m.d.comb += [mac.weights.eq(array_reads[bank].data), mac.vector.eq(gb_read.data),
                          mac.mac.eq(mac_strobe), mac.load.eq(read_issue), mac.bias.eq(0)]
@@ -522,19 +486,8 @@ class PimChannel(Block):
 
     def model(self, workload):
         _, runs = self.schedule(workload)
-        sequence = self.host_sequence(workload)
-        element_bytes = (self.element_bits + 7) // 8
-        reads = [cycle for _, cycles in runs for cycle in cycles]
-        last_y = reads[-1] + self.timing.CL if reads else -1
-        loads = sum(1 for kind, *_ in sequence if kind == LOAD)
-        columns = sum(beats for kind, _, beats, _ in sequence if kind == GEMV)
-        return Estimate(
-            cycles=last_y + 1,
-            latency=self.timing.CL,
-            busy=max(0, last_y + 1 - self.timing.CL),
-            bytes_in=(loads * self.p.banks + columns) * self.p.lanes * element_bytes,
-            bytes_out=len(reads) * self.p.banks * ((self.acc_bits + 7) // 8),
-        )
+        return model.estimate(runs, self.host_sequence(workload), self.timing.CL, self.p.banks,
+                              self.p.lanes, self.element_bits, self.acc_bits)
 
     def check_traces(self, traces):
         """The command trace, checked against the timing preset by the independent checker."""

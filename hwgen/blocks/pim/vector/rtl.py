@@ -31,24 +31,13 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ....core.block import Block, register
-from ....core.params import Param, ParamSet
+from ....core.logic import StateMachine
 from ....numerics.rtl import (FloatAdder, FloatExp, FloatFMA, FloatGelu, FloatInverseSqrt,
                              FloatMinMax, FloatMultiplier, FloatReciprocal)
 from . import golden
 from . import model as vector_model
+from .params import PARAMS
 from .units import BF16, FP32, Converters, fp32_adder, operator, reciprocal_table, reduce_tree
-
-MAX_LEN_LIMIT = 1 << 14  # the 1/n table is exact up to here (see reciprocal_table)
-FP32_MAX_FINITE = 0x7F7FFFFF
-
-PARAMS = ParamSet(params=(
-    Param("lanes", int, 4, "bf16 elements per beat", min=1, max=16),
-    Param("max_len", int, 1024, "longest vector (elements) the buffers hold", min=256,
-          max=MAX_LEN_LIMIT),
-    Param("eps", int, golden.EPS_DEFAULT, "LayerNorm epsilon as an fp32 bit pattern "
-          "(default 0x3727C5AC = 1e-5); non-negative and finite", min=0, max=FP32_MAX_FINITE),
-    Param("ftz", bool, False, "flush subnormal inputs and results to zero in every operator"),
-))
 
 
 class Op(enum.Enum, shape=2):
@@ -58,14 +47,13 @@ class Op(enum.Enum, shape=2):
     ADD = golden.OP_CODES["add"]
 
 
-class Phase(enum.Enum, shape=3):
-    # No phase is encoded as 0: Amaranth writes `x == 0` as `!x`, which Verilator's -Wall
-    # rejects for a multi-bit x (WIDTHTRUNC).
-    IDLE = 1     # waiting for an op beat
-    STREAM = 2   # ADD, GELU: a (and b) in, y out
-    LOAD = 3     # SOFTMAX, LAYERNORM: a into the buffer, first statistic
-    MIDDLE = 4   # second statistic (and gamma into its buffer)
-    OUTPUT = 5   # y out (beta in)
+PHASES = (
+    "IDLE",     # waiting for an op beat
+    "STREAM",   # ADD, GELU: a (and b) in, y out
+    "LOAD",     # SOFTMAX, LAYERNORM: a into the buffer, first statistic
+    "MIDDLE",   # second statistic (and gamma into its buffer)
+    "OUTPUT",   # y out (beta in)
+)
 
 
 @register
@@ -94,6 +82,9 @@ class PimVectorUnit(Block):
         return {"latency": vector_model.OUTPUT_REGISTER, "buffer_beats": self.buffer_depth,
                 "buffer_bits": 2 * self.buffer_depth * self.p.lanes * 16}
 
+    def field_dtypes(self):
+        return {"a": "bfloat16", "b": "bfloat16", "y": "bfloat16"}
+
     def elaborate(self, platform):
         m = Module()
         p = self.p
@@ -101,7 +92,7 @@ class PimVectorUnit(Block):
         convert = Converters(m, p.ftz)
 
         # -- control state: the op, where the pass is, the running statistics ---------------
-        phase = Signal(Phase, init=Phase.IDLE)
+        phase = StateMachine(m, PHASES)
         code = Signal(Op)
         length = Signal.like(self.op.payload.length)
         remaining = Signal.like(length)    # elements from this beat on, in this pass
@@ -112,10 +103,10 @@ class PimVectorUnit(Block):
 
         lane_on = [remaining > lane for lane in range(L)]   # padding lanes are off
         last_beat = remaining <= L
-        loading = phase == Phase.LOAD
-        streaming = phase == Phase.STREAM
-        middle_pass = phase == Phase.MIDDLE
-        output_pass = phase == Phase.OUTPUT
+        loading = phase.is_in("LOAD")
+        streaming = phase.is_in("STREAM")
+        middle_pass = phase.is_in("MIDDLE")
+        output_pass = phase.is_in("OUTPUT")
         is_softmax = code == Op.SOFTMAX
 
         m.submodules.x_buffer = x_buffer = Memory(shape=self.y.payload.shape(),
@@ -191,16 +182,18 @@ class PimVectorUnit(Block):
         produce = Signal()   # ... and that beat's result goes to y
         # Only LAYERNORM and SOFTMAX reach the middle and output passes.
         m.d.comb += needs_b.eq(Mux(streaming, code == Op.ADD, ~is_softmax & ~loading))
-        with m.If(phase == Phase.IDLE):
+        with phase.state("IDLE"):
             m.d.comb += self.op.ready.eq(1)
             with m.If(self.op.valid):
                 op = self.op.payload
                 m.d.sync += [
                     code.eq(op.code), length.eq(op.length), remaining.eq(op.length),
                     beat.eq(0), sum_x.eq(0), sum_2.eq(0), peak.eq(BF16.inf(1)),
-                    phase.eq(Mux((op.code == Op.ADD) | (op.code == Op.GELU),
-                                 Phase.STREAM, Phase.LOAD)),
                 ]
+                with m.If((op.code == Op.ADD) | (op.code == Op.GELU)):
+                    phase.goto("STREAM")
+                with m.Else():
+                    phase.goto("LOAD")
         with m.Elif(streaming):
             m.d.comb += [fire.eq(self.a.valid & out_free & (self.b.valid | ~needs_b)),
                          produce.eq(fire)]
@@ -235,11 +228,11 @@ class PimVectorUnit(Block):
             with m.If(last_beat):
                 m.d.sync += [beat.eq(0), remaining.eq(length)]
                 with m.If(loading):
-                    m.d.sync += phase.eq(Phase.MIDDLE)
+                    phase.goto("MIDDLE")
                 with m.Elif(middle_pass):
-                    m.d.sync += phase.eq(Phase.OUTPUT)
+                    phase.goto("OUTPUT")
                 with m.Else():   # the stream or output pass is done
-                    m.d.sync += phase.eq(Phase.IDLE)
+                    phase.goto("IDLE")
 
         with m.If(out_free):
             m.d.sync += self.y.valid.eq(produce)
@@ -299,7 +292,7 @@ class PimVectorUnit(Block):
         missing = [key for key in ("op", "length", "a", "b") if key not in fields]
         if missing:
             raise ValueError(f"{self.name} inputs need op, length, a and b; missing "
-                             f"{', '.join(missing)}")
+                             f"{', '.join(repr(name) for name in missing)}")
         codes, lengths = np.asarray(fields["op"]), np.asarray(fields["length"])
         if codes.ndim != 1 or lengths.shape != codes.shape:
             raise ValueError(f"{self.name} fields 'op' and 'length' must be 1-d and equally long")

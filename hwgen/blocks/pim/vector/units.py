@@ -67,5 +67,5 @@ def reciprocal_entries(max_len: int) -> list[int]:
     Computed as ``float32(1.0 / n)``: the float64 quotient is within half a float64 ulp, and
     rounding it again to fp32 cannot land on a different neighbour unless 1/n has 29
     identical bits right after its 24th, which no n below 2**14 (the parameter's range) has:
-    ``tests/test_pim_vector_unit.py`` checks every entry against the exact quotient."""
+    ``tests/blocks/pim/test_vector.py`` checks every entry against the exact quotient."""
     return [0] + [int(np.float32(1.0 / n).view(np.uint32)) for n in range(1, max_len + 1)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Module
-from amaranth.lib import data, stream
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ....core.block import Block, Estimate, RamMemory, register
@@ -46,7 +46,8 @@ class SpgemmHash(Block):
 
     def elaborate(self, platform):
         m = Module()
-        Engine(m, self).build()
+        m.submodules.engine = engine = Engine(self.signature, self.p, self.address_bits)
+        wiring.connect(m, wiring.flipped(self), engine)
         return m
 
     # -- fields <-> beats, memory ---------------------------------------------------------------
@@ -65,6 +66,11 @@ class SpgemmHash(Block):
 
     def beats_to_fields(self, beats):
         return {"C_nnz": np.asarray(beats["done"], dtype=np.uint64)} if "done" in beats else {}
+
+    def field_dtypes(self):
+        # the values (int32 or float32); indices, pointers and counts are plain unsigned
+        value = "float32" if self.p.value_type == "fp32" else "int32"
+        return {key: value for key in ("A_data", "B_data", "C_data")}
 
     def vector_count(self, inputs):
         """Rows of A (each a row of C)."""

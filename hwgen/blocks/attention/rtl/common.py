@@ -1,0 +1,171 @@
+"""What the attention engine's units share: fp32 constants, bit helpers, the layouts of the
+streams between units, and ``Operators``, which instantiates ``hwgen.numerics`` operators."""
+
+from __future__ import annotations
+
+import math
+import numpy as np
+
+from amaranth.hdl import Const, Mux, unsigned
+from amaranth.lib import data, stream
+
+from ....core.logic import select
+from ....numerics.formats import PRESETS
+from ....numerics.rtl import FloatAdder, FloatConverter, FloatExp, FloatMultiplier
+from ..params import geometry
+
+F32 = PRESETS["fp32"]
+ONE32 = 0x3F800000
+NEG_INF32 = 0xFF800000
+# The two consumers, by bit 0 of a page's kind (params.KIND_*).
+SIDE_A, SIDE_B = 0, 1
+
+
+class Config:
+    """The parameters of one engine and what follows from them, shared by its units."""
+
+    def __init__(self, p):
+        self.p = p
+        self.geo = geometry(p)
+        self.D = PRESETS[p.dtype]
+        self.sparse = p.mode == "sparf"
+        self.online = p.softmax == "online"
+        # the score memory: two_pass scores and exps, SparF's approximate-score sums
+        self.uses_memory = self.sparse or not self.online
+
+
+def c_d(head_dim: int) -> int:
+    """The fp32 pattern of 1/sqrt(head_dim) (the spec's constant, rounded once from float64)."""
+    return f32_bits(1.0 / math.sqrt(head_dim))
+
+
+def f32_bits(value: float) -> int:
+    return int(np.float32(value).view(np.uint32))
+
+
+def one_bits(fmt) -> int:
+    return fmt.bias << fmt.man_bits
+
+
+def bit_of(vector, index):
+    """Bit ``index`` of ``vector`` (a variable index)."""
+    return (vector >> index)[0]
+
+
+def with_bit(vector, index):
+    """``vector`` with bit ``index`` set."""
+    return (vector | (Const(1, len(vector)) << index))[:len(vector)]
+
+
+def order_key(bits):
+    """An unsigned key whose order is the fp32 order of ``bits`` (spec: Key32)."""
+    return Mux(bits[31], ~bits, bits | (1 << 31))[:32]
+
+
+def key_bits(key):
+    """The fp32 pattern back from ``order_key``."""
+    return Mux(key[31], key & 0x7FFFFFFF, ~key)[:32]
+
+
+def lane_of(word, token, lanes: int):
+    """Element ``token % lanes`` of a word of ``lanes`` fp32 values."""
+    return select((word[32 * i:32 * (i + 1)] for i in range(lanes)), token % lanes)
+
+
+def word_lane(words, index, lane, width=32):
+    """Lane ``lane`` of ``words[index]`` (a mux per lane: words are plain signals)."""
+    return select((w[width * lane:width * (lane + 1)] for w in words), index)
+
+
+# -- stream layouts ---------------------------------------------------------------------------
+
+def query_layout(cfg: Config):
+    return data.StructLayout({"q": data.ArrayLayout(16, cfg.p.head_dim),
+                              "seq_len": unsigned(cfg.geo.seq_bits)})
+
+
+def channel_shape(cfg: Config):
+    return range(max(2, cfg.p.flash_channels))
+
+
+def entry_layout(cfg: Config):
+    """A page asked of a channel, as its filter records it: kind, token page j, and for a
+    channel-major page its channel c and block b."""
+    p, geo = cfg.p, cfg.geo
+    return data.StructLayout({"kind": 2, "j": range(max(2, geo.token_pages)), "c": range(p.head_dim),
+                              "b": range(max(2, geo.cm_blocks))})
+
+
+def page_layout(cfg: Config):
+    """A page to issue: its id, its channel and what its filter records."""
+    return data.StructLayout({"page": unsigned(cfg.geo.page_id_bits), "channel": channel_shape(cfg),
+                              "entry": entry_layout(cfg)})
+
+
+def beat_layout(cfg: Config):
+    """A received beat: its elements, and where they belong (kind, token, position in the row,
+    channel, score word), or an end marker left by a dropped last beat."""
+    p, geo = cfg.p, cfg.geo
+    return data.StructLayout({
+        "payload": data.ArrayLayout(16, p.lanes), "kind": 2, "token": geo.token_bits + 1,
+        "bpos": range(max(2, geo.beats_per_row)), "c": range(p.head_dim),
+        "word": range(max(2, geo.score_words)), "end": 1, "marker": 1})
+
+
+def token_value_layout(cfg: Config):
+    """An fp32 value for one token (a score, or an exp in its low half)."""
+    return data.StructLayout({"token": cfg.geo.token_bits + 1, "value": 32})
+
+
+def word_write_layout(cfg: Config):
+    """A write of a whole score-memory word (``mask``: which fp32 lanes)."""
+    return data.StructLayout({"addr": range(cfg.geo.score_words), "data": 32 * cfg.p.lanes,
+                              "mask": cfg.p.lanes})
+
+
+def weight_layout():
+    """online: the V side's (scale, p) for one token."""
+    return data.StructLayout({"scale": 16, "p": 16})
+
+
+def strobes(shape):
+    """A stream without back-pressure: the payload counts in each cycle ``valid`` is high."""
+    return stream.Signature(shape, always_ready=True)
+
+
+# -- numerics operators -----------------------------------------------------------------------
+
+class Operators:
+    """Instantiates ``hwgen.numerics`` operators into ``m``, wires their operands and returns
+    their results; ``D`` is the engine's element format."""
+
+    def __init__(self, m, D):
+        self.m, self.D = m, D
+        self.count = 0
+
+    def unit(self, component, name: str, **inputs):
+        self.count += 1
+        self.m.submodules[f"{name}_{self.count}"] = component
+        for port, value in inputs.items():
+            self.m.d.comb += getattr(component, port).eq(value)
+        return component.y
+
+    def cvt(self, value, fin, fout, name="cvt"):
+        return self.unit(FloatConverter(fin, fout), name, a=value)
+
+    def add32(self, a, b, name="add"):
+        return self.unit(FloatAdder(F32), name, a=a, b=b)
+
+    def sub32(self, a, b, name="sub"):
+        return self.unit(FloatAdder(F32, subtract=True), name, a=a, b=b)
+
+    def mul32(self, a, b, name="mul"):
+        return self.unit(FloatMultiplier(F32), name, a=a, b=b)
+
+    def mulw(self, a, b, name="mulw"):
+        """D x D -> fp32 (exact)."""
+        return self.unit(FloatMultiplier(self.D, out_fmt=F32), name, a=a, b=b)
+
+    def exp_of(self, diff32, name="exp"):
+        """exp(cvt(diff32, F32, D)) in D."""
+        return self.unit(FloatExp(self.D), name, a=self.cvt(diff32, F32, self.D, f"{name}_in"))

@@ -1,0 +1,345 @@
+"""From page lists to beats: the two page-list walkers, the page issuer, one filter per flash
+channel, and the two consumers that hand the needed beats on in page order."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ....core.logic import equals, select
+from ..params import KIND_CM, KIND_K, KIND_MEAN, KIND_V
+from .common import SIDE_A, SIDE_B, Config, beat_layout, bit_of, channel_shape, entry_layout, page_layout
+
+
+class TokenPages(wiring.Component):
+    """Walks the token list from ``start``: two_pass, K pages 0..n-1, then V pages 0..n-1 (the
+    V pages are requested as soon as the K pages are, so their latency hides behind the K
+    pass); online, K_j, V_j pairs. SparF keeps the pages holding a selected token
+    (``pagebit``); a page the query does not need costs one cycle of the walk."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        geo = cfg.geo
+        members = {
+            "start": In(1),
+            "pages_used": In(geo.token_bits + 1),
+            "pages": Out(stream.Signature(page_layout(cfg))),
+            "busy": Out(1),
+            "k_done": Out(1),           # every K page of the list has been issued
+        }
+        if cfg.sparse:
+            members["pagebit"] = In(geo.token_pages)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        p, geo, cfg = self.cfg.p, self.cfg.geo, self.cfg
+        j = Signal(range(geo.token_pages + 1))
+        v = Signal()                    # two_pass: the V sweep; online: the V page of pair j
+
+        # the page at the walk's position, and whether the query needs it
+        page = self.pages.payload
+        needed = Signal()
+        m.d.comb += [page.entry.kind.eq(Mux(v, KIND_V, KIND_K)), page.entry.j.eq(j),
+                     page.page.eq(Mux(v, geo.v_page(0), geo.k_page(0)) + j),
+                     page.channel.eq(j % p.flash_channels)]
+        in_range = j < self.pages_used
+        if cfg.sparse:
+            m.d.comb += needed.eq(in_range & bit_of(self.pagebit, j))
+        else:
+            m.d.comb += needed.eq(in_range)
+        m.d.comb += self.pages.valid.eq(self.busy & needed)
+
+        # walk on once the page is issued, or at once past a page the query does not need
+        advance = (self.pages.valid & self.pages.ready) | (self.busy & ~needed)
+        last_j = j + 1 >= self.pages_used
+        with m.If(advance):
+            if cfg.online:
+                # K page j, then V page j (skipped pages move on at once)
+                with m.If(~needed | v):
+                    m.d.sync += [v.eq(0), j.eq(j + 1)]
+                    with m.If(last_j):
+                        m.d.sync += [self.busy.eq(0), self.k_done.eq(1)]
+                with m.Else():
+                    m.d.sync += v.eq(1)
+            else:
+                with m.If(last_j):
+                    m.d.sync += j.eq(0)
+                    with m.If(v):
+                        m.d.sync += self.busy.eq(0)
+                    with m.Else():
+                        m.d.sync += [v.eq(1), self.k_done.eq(1)]
+                with m.Else():
+                    m.d.sync += j.eq(j + 1)
+        with m.If(self.start):
+            m.d.sync += [self.busy.eq(1), j.eq(0), v.eq(0), self.k_done.eq(0)]
+        return m
+
+
+class ChannelMajorPages(wiring.Component):
+    """SparF's first list, from ``start``: the V-mean page, then the channel-major pages of the
+    selected channels (``sel``) in channel order, ``cm_used`` blocks each; an unselected
+    channel costs one cycle of the walk."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        geo = cfg.geo
+        super().__init__({
+            "start": In(1),
+            "sel": In(cfg.p.head_dim),
+            "cm_used": In(range(geo.cm_blocks + 1)),
+            "pages": Out(stream.Signature(page_layout(cfg))),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p, geo = self.cfg.p, self.cfg.geo
+        mean = Signal()                 # the V-mean page comes first
+        c = Signal(range(p.head_dim))
+        b = Signal(range(max(2, geo.cm_blocks)))
+
+        kind = Signal(2)
+        page_id = Signal(geo.page_id_bits)
+        channel = Signal(channel_shape(self.cfg))
+        needed = Signal()
+        with m.If(mean):
+            m.d.comb += [kind.eq(KIND_MEAN), page_id.eq(geo.mean_page()),
+                         channel.eq(geo.mean_channel()), needed.eq(1)]
+        with m.Else():
+            cm_index = c * geo.cm_blocks + b
+            m.d.comb += [kind.eq(KIND_CM), page_id.eq(geo.cm_page(0, 0) + cm_index),
+                         channel.eq(cm_index % p.flash_channels), needed.eq(bit_of(self.sel, c))]
+        # (whole fields, assigned outside the If: a field left at a constant inside a process
+        # becomes an `always @*` that reads nothing, which Verilator flags)
+        page = self.pages.payload
+        m.d.comb += [page.page.eq(page_id), page.channel.eq(channel), page.entry.kind.eq(kind),
+                     page.entry.c.eq(c), page.entry.b.eq(b), self.pages.valid.eq(self.busy & needed)]
+
+        advance = (self.pages.valid & self.pages.ready) | (self.busy & ~needed)
+        with m.If(advance):
+            with m.If(mean):
+                m.d.sync += mean.eq(0)
+            with m.Else():
+                next_c = Signal()
+                m.d.comb += next_c.eq(~needed | (b + 1 >= self.cm_used))
+                with m.If(next_c):
+                    m.d.sync += b.eq(0)
+                    with m.If(c == p.head_dim - 1):
+                        m.d.sync += self.busy.eq(0)
+                    with m.Else():
+                        m.d.sync += c.eq(c + 1)
+                with m.Else():
+                    m.d.sync += b.eq(b + 1)
+        with m.If(self.start):
+            m.d.sync += [self.busy.eq(1), mean.eq(1), c.eq(0), b.eq(0)]
+        return m
+
+
+class PageIssuer(wiring.Component):
+    """Issues the pages of the list being walked (one list at a time: ``lists``). A page is
+    offered to its channel's request port (``req``) once that channel has queue room (its
+    filter's FIFO of pages asked for, ``asked``, has a free entry) and its side's order FIFO
+    (``order``) has room; an offer, once made, stays (room only grows while it waits). When
+    the channel takes it, the page enters its filter's FIFO and its channel its side's order
+    FIFO in the same cycle."""
+
+    def __init__(self, cfg: Config, lists: int):
+        self.cfg = cfg
+        F = cfg.p.flash_channels
+        super().__init__({
+            "lists": In(stream.Signature(page_layout(cfg))).array(lists),
+            "req": Out(stream.Signature(unsigned(cfg.geo.page_id_bits))).array(F),
+            "asked": Out(stream.Signature(entry_layout(cfg))).array(F),
+            "order": Out(stream.Signature(channel_shape(cfg))).array(2),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        offered = Signal()
+        page = Signal(page_layout(self.cfg))
+        for walk in self.lists:
+            with m.If(walk.valid):
+                m.d.comb += [offered.eq(1), page.eq(walk.payload)]
+        side = page.entry.kind[0]
+        room = (bit_of(Cat(*(a.ready for a in self.asked)), page.channel) &
+                bit_of(Cat(*(o.ready for o in self.order)), side))
+        offer = offered & room
+
+        fire = Signal()                 # the channel took the page
+        for c, req in enumerate(self.req):
+            m.d.comb += [req.valid.eq(offer & equals(page.channel, c)), req.payload.eq(page.page)]
+            with m.If(req.valid & req.ready):
+                m.d.comb += fire.eq(1)
+        for walk in self.lists:
+            m.d.comb += walk.ready.eq(fire)
+        for c, asked in enumerate(self.asked):
+            m.d.comb += [asked.valid.eq(fire & equals(page.channel, c)), asked.payload.eq(page.entry)]
+        for s, order in enumerate(self.order):
+            m.d.comb += [order.valid.eq(fire & equals(side, s)), order.payload.eq(page.channel)]
+        return m
+
+
+class PageFilter(wiring.Component):
+    """One channel's filter: the FIFO of pages asked for (the flash queue's credit), the drop
+    decision for each returned beat, and a one-page receive buffer, so every channel's bus keeps
+    moving while the consumers work on another channel's page. A page whose last beat is
+    dropped leaves an end marker in the buffer instead, so the consumer still learns where the
+    page ends. Dropped: rows past ``seq_len``, SparF's unselected tokens (``bitmap``),
+    channel-major beats past ``seq_len``, the V-mean page's padding."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        p, geo = cfg.p, cfg.geo
+        members = {
+            "asked": In(stream.Signature(entry_layout(cfg))),
+            "data": In(stream.Signature(data.ArrayLayout(16, p.lanes))),
+            "seq_len": In(geo.seq_bits),
+            "beats": Out(stream.Signature(beat_layout(cfg))),
+        }
+        if cfg.sparse:
+            members["bitmap"] = In(p.max_seq_len)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        p, geo, cfg = self.cfg.p, self.cfg.geo, self.cfg
+        B, PB = geo.beats_per_row, geo.page_beats
+        m.submodules.pages = queue = fifo.SyncFIFO(width=entry_layout(cfg).size, depth=p.flash_queue)
+        wiring.connect(m, wiring.flipped(self.asked), queue.w_stream)
+        head = data.View(entry_layout(cfg), queue.r_data)
+
+        # which beat of which page this is, and whether the engine needs it
+        beat = Signal(range(PB))
+        row = beat // B
+        token = Signal(geo.token_bits + 1)
+        m.d.comb += token.eq(Cat(row[:4], head.j))
+        needed = Signal()
+        cm_base = head.b * geo.cm_tokens + beat * p.lanes
+        with m.If(head.kind == KIND_MEAN):
+            m.d.comb += needed.eq(beat < B)
+        with m.Elif(head.kind == KIND_CM):
+            m.d.comb += needed.eq(cm_base < self.seq_len)
+        with m.Else():
+            wanted = token < self.seq_len
+            if cfg.sparse:
+                wanted = wanted & bit_of(self.bitmap, token[:geo.token_bits])
+            m.d.comb += needed.eq(wanted)
+        last = beat == PB - 1
+
+        m.submodules.receive = buffer = fifo.SyncFIFOBuffered(width=beat_layout(cfg).size, depth=PB)
+        entry = Signal(beat_layout(cfg))
+        m.d.comb += [entry.payload.eq(self.data.payload), entry.kind.eq(head.kind),
+                     entry.token.eq(token), entry.bpos.eq(beat % B), entry.c.eq(head.c),
+                     entry.word.eq(head.b * PB + beat), entry.end.eq(last),
+                     entry.marker.eq(~needed)]
+        keeps = needed | last
+        m.d.comb += self.data.ready.eq(queue.r_rdy & (buffer.w_rdy | ~keeps))
+        moved = self.data.valid & self.data.ready
+        with m.If(moved):
+            m.d.sync += beat.eq(Mux(last, 0, beat + 1))
+        m.d.comb += [queue.r_en.eq(moved & last), buffer.w_en.eq(moved & keeps),
+                     buffer.w_data.eq(entry)]
+        wiring.connect(m, buffer.r_stream, wiring.flipped(self.beats))
+        return m
+
+
+class Consumers(wiring.Component):
+    """The two consumers: side A takes K and channel-major beats, side B V and V-mean beats,
+    each from the channel its FIFO of issued pages (``order``) names; an end (a page's last
+    beat or its marker) moves it to the next page. Both run at once (online softmax reads K and
+    V in one pass). ``idle``: a side's FIFO is empty."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        beat = stream.Signature(beat_layout(cfg))
+        super().__init__({
+            "beats": In(beat).array(cfg.p.flash_channels),
+            "order": In(stream.Signature(channel_shape(cfg))).array(2),
+            "side": Out(beat).array(2),
+            "idle": Out(1).array(2),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        F = self.cfg.p.flash_channels
+        depth = F * self.cfg.p.flash_queue
+        takes = []
+        for side, name in enumerate(("a", "b")):
+            order = fifo.SyncFIFO(width=max(1, (F - 1).bit_length()), depth=depth)
+            m.submodules[f"order_{name}"] = order
+            wiring.connect(m, wiring.flipped(self.order[side]), order.w_stream)
+            cur = order.r_data if F > 1 else Const(0, 1)
+            beat = data.View(beat_layout(self.cfg), select((b.payload.as_value() for b in self.beats), cur))
+            here = select((b.valid for b in self.beats), cur)
+            out = self.side[side]
+            m.d.comb += [out.payload.eq(beat),
+                         out.valid.eq(order.r_rdy & here & equals(beat.kind[0], side)),
+                         self.idle[side].eq(~order.r_rdy)]
+            take = out.valid & out.ready
+            m.d.comb += order.r_en.eq(take & beat.end)
+            takes.append((take, cur))
+        for c in range(F):
+            m.d.comb += self.beats[c].ready.eq(Cat(*(t & equals(cur, c) for t, cur in takes)).any())
+        return m
+
+
+class PageFetch(wiring.Component):
+    """Pages out, beats back: the page lists (the token list from ``list_b``; SparF's first
+    list from ``list_a``), the issuer, a filter per channel and the two consumers, which hand
+    the needed beats on in page order (``side``: A, then B). ``lists_busy``: a list is being
+    walked; ``k_done``: every K page of the token list is issued; ``idle``: no page pending on
+    a side."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        p, geo = cfg.p, cfg.geo
+        members = {
+            "flash_req": Out(stream.Signature(unsigned(geo.page_id_bits))).array(p.flash_channels),
+            "flash_data": In(stream.Signature(data.ArrayLayout(16, p.lanes))).array(p.flash_channels),
+            "side": Out(stream.Signature(beat_layout(cfg))).array(2),
+            "list_b": In(1),
+            "seq_len": In(geo.seq_bits),
+            "pages_used": In(geo.token_bits + 1),
+            "lists_busy": Out(1),
+            "k_done": Out(1),
+            "idle": Out(1).array(2),
+        }
+        if cfg.sparse:
+            members |= {"list_a": In(1), "sel": In(p.head_dim), "cm_used": In(range(geo.cm_blocks + 1)),
+                        "pagebit": In(geo.token_pages), "bitmap": In(p.max_seq_len)}
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        m.submodules.token_pages = token_pages = TokenPages(cfg)
+        m.d.comb += [token_pages.start.eq(self.list_b), token_pages.pages_used.eq(self.pages_used),
+                     self.k_done.eq(token_pages.k_done)]
+        lists = [token_pages]
+        if cfg.sparse:
+            m.submodules.cm_pages = cm_pages = ChannelMajorPages(cfg)
+            m.d.comb += [cm_pages.start.eq(self.list_a), cm_pages.sel.eq(self.sel),
+                         cm_pages.cm_used.eq(self.cm_used), token_pages.pagebit.eq(self.pagebit)]
+            lists.append(cm_pages)
+        m.d.comb += self.lists_busy.eq(Cat(*(walk.busy for walk in lists)).any())
+
+        m.submodules.issuer = issuer = PageIssuer(cfg, len(lists))
+        for walk, port in zip(lists, issuer.lists):
+            wiring.connect(m, walk.pages, port)
+        m.submodules.consumers = consumers = Consumers(cfg)
+        for c in range(cfg.p.flash_channels):
+            m.submodules[f"filter{c}"] = page_filter = PageFilter(cfg)
+            wiring.connect(m, issuer.req[c], wiring.flipped(self.flash_req[c]))
+            wiring.connect(m, issuer.asked[c], page_filter.asked)
+            wiring.connect(m, wiring.flipped(self.flash_data[c]), page_filter.data)
+            wiring.connect(m, page_filter.beats, consumers.beats[c])
+            m.d.comb += page_filter.seq_len.eq(self.seq_len)
+            if cfg.sparse:
+                m.d.comb += page_filter.bitmap.eq(self.bitmap)
+        for side in (SIDE_A, SIDE_B):
+            wiring.connect(m, issuer.order[side], consumers.order[side])
+            wiring.connect(m, consumers.side[side], wiring.flipped(self.side[side]))
+            m.d.comb += self.idle[side].eq(consumers.idle[side])
+        return m

@@ -1,0 +1,284 @@
+"""The scalar units: the token scans over the score memory with their exp and chain sums, the
+shared reciprocal, and SparF's top-r channel ranking, top-k sorter and scale factors."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ....core.logic import equals, select
+from ....numerics.rtl import FloatInverseSqrt, FloatReciprocal
+from .common import (F32, ONE32, Config, Operators, bit_of, f32_bits, key_bits, lane_of,
+                     order_key, strobes, token_value_layout, with_bit)
+
+
+class Scans(wiring.Component):
+    """Token scans over the score memory (``begin`` to ``end``), one token per cycle: read its
+    score word, then (next cycle, ``valid`` with ``token``) compute. Each computes
+    exp(cvt(x - ref)) and feeds two chain sums, which take their first element as it is
+    (``restart``):
+
+    * two_pass SOFTMAX (``softmax``): x = s_t, ref = the pass's max; the exp goes back to the
+      memory (``exps``), sum0 adds the kept tokens' exps;
+    * SparF TOPR (``ranking``, no scan): sum0 adds every |q_i|, sum1 the selected ones;
+    * SparF EXPSCAN (``exp_sums``): x = s_hat_t, ref = the top score; sum0 adds every exp,
+      sum1 the selected tokens' (``bitmap``).
+
+    SparF's TOPK scan uses ``s_hat`` = acc_t * scale_hat."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        p, geo = cfg.p, cfg.geo
+        members = {
+            "start": In(1),
+            "seq_len": In(geo.seq_bits),
+            "begin": In(1),
+            "end": In(1),
+            "restart": In(1),
+            "read": Out(strobes(range(geo.score_words))),
+            "rd_data": In(32 * p.lanes),
+            "valid": Out(1),
+            "token": Out(range(p.max_seq_len)),
+            "done": Out(1),
+            "sum0": Out(32),
+        }
+        if not cfg.online:
+            members |= {"softmax": In(1), "max": In(32), "exps": Out(strobes(token_value_layout(cfg)))}
+        if cfg.sparse:
+            members |= {"ranking": In(1), "abs_q": In(32), "selected": In(1), "exp_sums": In(1),
+                        "max_hat": In(32), "scale_hat": In(16), "bitmap": In(p.max_seq_len),
+                        "s_hat": Out(32), "sum1": Out(32)}
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        p, cfg, D = self.cfg.p, self.cfg, self.cfg.D
+        ops = Operators(m, D)
+        # the scan: a read a cycle while on, its data a cycle later
+        t = Signal(range(p.max_seq_len + 1))
+        on = Signal()
+        issuing = on & (t < self.seq_len)
+        m.d.sync += [self.valid.eq(issuing), self.token.eq(t)]
+        with m.If(issuing):
+            m.d.sync += t.eq(t + 1)
+        m.d.comb += [self.done.eq(on & ~issuing & ~self.valid),
+                     self.read.valid.eq(issuing), self.read.payload.eq(t // p.lanes)]
+        with m.If(self.end):
+            m.d.sync += on.eq(0)
+        with m.If(self.begin):
+            m.d.sync += [on.eq(1), t.eq(0)]
+        lane = lane_of(self.rd_data, self.token, p.lanes)
+        if cfg.sparse:
+            wanted = bit_of(self.bitmap, self.token)
+            m.d.comb += self.s_hat.eq(ops.mul32(lane, ops.cvt(self.scale_hat, D, F32, "sh32"), "s_hat"))
+        else:
+            wanted = Const(1)
+
+        # the exp of (x - ref), and what the chains add
+        x, ref = Signal(32), Signal(32)
+        e16 = ops.exp_of(ops.sub32(x, ref, "scan_diff"), "scan_exp")
+        e32 = ops.cvt(e16, D, F32, "scan_e32")
+        chain_in = Signal(32)
+        sums = [self.sum0, self.sum1] if cfg.sparse else [self.sum0]
+        enables = [Signal(name=f"chain{k}_en") for k in range(len(sums))]
+        if not cfg.online:
+            with m.If(self.softmax):
+                m.d.comb += [x.eq(lane), ref.eq(self.max), chain_in.eq(e32),
+                             enables[0].eq(self.valid & wanted)]
+            m.d.comb += [self.exps.valid.eq(self.softmax & self.valid), self.exps.payload.token.eq(self.token),
+                         self.exps.payload.value.eq(Cat(e16, Const(0, 16)))]
+        if cfg.sparse:
+            with m.If(self.ranking):
+                m.d.comb += [chain_in.eq(self.abs_q), enables[0].eq(1), enables[1].eq(self.selected)]
+            with m.If(self.exp_sums):
+                m.d.comb += [x.eq(self.s_hat), ref.eq(self.max_hat), chain_in.eq(e32),
+                             enables[0].eq(self.valid), enables[1].eq(self.valid & wanted)]
+
+        # the chain sums
+        for k, (total, enable) in enumerate(zip(sums, enables)):
+            first = Signal(name=f"first{k}")
+            added = ops.add32(total, chain_in, f"chain{k}")
+            with m.If(enable):
+                m.d.sync += [total.eq(Mux(first, chain_in, added)), first.eq(0)]
+            with m.If(self.start | self.restart):
+                m.d.sync += first.eq(1)
+        return m
+
+
+class Reciprocal(wiring.Component):
+    """The shared reciprocal, 1 / cvt(x, F32, D): of the exp sum ``sum`` (two_pass RECIP,
+    SparF SCALE1 and ALPHA), or online of ``l`` (NORM, ``of_l``). two_pass holds 1/sum for the
+    V pass (``hold``, ``held``)."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        members = {"y": Out(16)}
+        if cfg.uses_memory:
+            members["sum"] = In(32)
+        if cfg.online:
+            members |= {"l": In(32), "of_l": In(1)}
+        else:
+            members |= {"hold": In(1), "held": Out(16)}
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, D = self.cfg, self.cfg.D
+        ops = Operators(m, D)
+        x = Signal(32)
+        if cfg.online and cfg.uses_memory:
+            m.d.comb += x.eq(Mux(self.of_l, self.l, self.sum))
+        elif cfg.online:
+            m.d.comb += x.eq(self.l)
+        else:
+            m.d.comb += x.eq(self.sum)
+        m.d.comb += self.y.eq(ops.unit(FloatReciprocal(D), "recip", a=ops.cvt(x, F32, D, "recip_in")))
+        if not cfg.online:
+            with m.If(self.hold):
+                m.d.sync += self.held.eq(self.y)
+        return m
+
+
+class TopR(wiring.Component):
+    """SparF TOPR (``step``), one channel per cycle: its rank among |q| (head_dim comparators,
+    ties to the lower index) decides whether it is one of the top_r (``selected``, then in
+    ``sel``); ``abs_q`` is its |q| in fp32 for the sums; ``first_c`` the first selected."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        p = cfg.p
+        super().__init__({
+            "q": In(data.ArrayLayout(16, p.head_dim)),
+            "start": In(1),
+            "step": In(1),
+            "last": Out(1),
+            "abs_q": Out(32),
+            "selected": Out(1),
+            "sel": Out(p.head_dim),
+            "first_c": Out(range(p.head_dim)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.cfg.p
+        ops = Operators(m, self.cfg.D)
+        i = Signal(range(p.head_dim + 1))
+        have_first = Signal()
+        keys = [self.q[j][:15] for j in range(p.head_dim)]
+        key_i = select(keys, i)
+        beats = [(keys[j] > key_i) | ((keys[j] == key_i) & (j < i)) for j in range(p.head_dim)]
+        rank = Signal(range(p.head_dim + 1))
+        m.d.comb += [rank.eq(sum(beats)), self.selected.eq(rank < p.top_r),
+                     self.abs_q.eq(ops.cvt(key_i, self.cfg.D, F32, "abs_q")),
+                     self.last.eq(i == p.head_dim - 1)]
+        with m.If(self.step):
+            with m.If(self.selected):
+                m.d.sync += self.sel.eq(with_bit(self.sel, i))
+                with m.If(~have_first):
+                    m.d.sync += [have_first.eq(1), self.first_c.eq(i)]
+            m.d.sync += i.eq(i + 1)
+        with m.If(self.start):
+            m.d.sync += [i.eq(0), have_first.eq(0), self.sel.eq(0)]
+        return m
+
+
+class TopK(wiring.Component):
+    """SparF: a ``top_k``-entry insertion sorter over the approximate scores of the TOPK scan
+    (``sorting``; a candidate each cycle the scan has a token), then BITMAP (``marking``), one
+    entry a cycle, into the token bitmap and the bitmap of pages holding a kept token.
+    ``max_hat``: the top score, taken at ``mark_begin``."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        p, geo = cfg.p, cfg.geo
+        super().__init__({
+            "start": In(1),
+            "sorting": In(1),
+            "valid": In(1),
+            "s_hat": In(32),
+            "token": In(range(p.max_seq_len)),
+            "busy": Out(1),
+            "mark_begin": In(1),
+            "marking": In(1),
+            "last": Out(1),
+            "max_hat": Out(32),
+            "bitmap": Out(p.max_seq_len),
+            "pagebit": Out(geo.token_pages),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        k, token_bits = self.cfg.p.top_k, self.cfg.geo.token_bits
+        sort_key = [Signal(32, name=f"sort_key{i}") for i in range(k)]
+        sort_idx = [Signal(token_bits, name=f"sort_idx{i}") for i in range(k)]
+        sort_v = [Signal(name=f"sort_v{i}") for i in range(k)]
+        cand_v, cand_key, cand_idx = Signal(), Signal(32), Signal(token_bits)
+        m.d.sync += [cand_v.eq(self.sorting & self.valid), cand_key.eq(order_key(self.s_hat)),
+                     cand_idx.eq(self.token)]
+        m.d.comb += self.busy.eq(cand_v)
+        # entries ahead of the candidate: valid with a key >= its key (earlier tokens win ties)
+        ahead = [sort_v[i] & (sort_key[i] >= cand_key) for i in range(k)]
+        with m.If(cand_v):
+            for i in range(k):
+                here = ~ahead[i] & (ahead[i - 1] if i else 1)
+                shift = ~ahead[i] & ~here
+                with m.If(here):
+                    m.d.sync += [sort_key[i].eq(cand_key), sort_idx[i].eq(cand_idx), sort_v[i].eq(1)]
+                if i:
+                    with m.If(shift):
+                        m.d.sync += [sort_key[i].eq(sort_key[i - 1]), sort_idx[i].eq(sort_idx[i - 1]),
+                                     sort_v[i].eq(sort_v[i - 1])]
+        with m.If(self.start):
+            m.d.sync += [v.eq(0) for v in sort_v]
+            m.d.sync += [self.bitmap.eq(0), self.pagebit.eq(0)]
+
+        # the bitmaps, one sorter entry a cycle
+        bm_i = Signal(range(k + 1))
+        with m.If(self.mark_begin):
+            m.d.sync += [bm_i.eq(0), self.max_hat.eq(key_bits(sort_key[0]))]
+        with m.If(self.marking):
+            index = select(sort_idx, bm_i)
+            with m.If(select(sort_v, bm_i)):
+                m.d.sync += [self.bitmap.eq(with_bit(self.bitmap, index)),
+                             self.pagebit.eq(with_bit(self.pagebit, index >> 4))]
+            m.d.sync += bm_i.eq(bm_i + 1)
+        m.d.comb += self.last.eq(equals(bm_i, k - 1))
+        return m
+
+
+class SparfScales(wiring.Component):
+    """SparF's scalars: 1/total of |q| (``latch_total``, SCALE1), then
+    ``scale_hat = rsqrt(cvt(head_dim * sel * recip(total)))`` (``latch_scale``, SCALE2); at
+    ALPHA (``latch_mix``) ``alpha = sum1 * recip(sum0)`` and ``beta = 1 - alpha`` in D."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        super().__init__({
+            "sum1": In(32),
+            "recip": In(16),
+            "latch_total": In(1),
+            "latch_scale": In(1),
+            "latch_mix": In(1),
+            "scale_hat": Out(16),
+            "alpha": Out(16),
+            "beta": Out(16),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        D = self.cfg.D
+        ops = Operators(m, D)
+        total_recip = Signal(16)
+        with m.If(self.latch_total):
+            m.d.sync += total_recip.eq(self.recip)
+        share = ops.mul32(self.sum1, ops.cvt(total_recip, D, F32, "total_recip32"), "share")
+        scaled = ops.mul32(share, f32_bits(self.cfg.p.head_dim), "share_d")
+        scale_hat = ops.unit(FloatInverseSqrt(D), "scale_hat", a=ops.cvt(scaled, F32, D, "share_d16"))
+        with m.If(self.latch_scale):
+            m.d.sync += self.scale_hat.eq(scale_hat)
+        alpha32 = ops.mul32(self.sum1, ops.cvt(self.recip, D, F32, "den_recip32"), "alpha")
+        with m.If(self.latch_mix):
+            m.d.sync += [self.alpha.eq(ops.cvt(alpha32, F32, D, "alpha16")),
+                         self.beta.eq(ops.cvt(ops.sub32(ONE32, alpha32, "one_minus"), F32, D, "beta16"))]
+        return m

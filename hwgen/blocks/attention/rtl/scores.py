@@ -1,0 +1,237 @@
+"""Side A and what holds its results: the score GeMV, SparF's channel-major accumulation, the
+score memory (two_pass, SparF) and the online softmax (online)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ....core.logic import delay, equals, select
+from ....numerics.rtl import FloatFMA, FloatMinMax
+from ...common.bank_mac.rtl import BankMac, mac_latency
+from ..params import KIND_CM, KIND_K, LEVEL_LATENCY, MUL_LATENCY, SCORE_FIFO_DEPTH
+from .common import (F32, NEG_INF32, Config, Operators, beat_layout, c_d, strobes,
+                     token_value_layout, weight_layout, word_write_layout)
+
+
+def cm_layout(cfg: Config):
+    """A channel-major beat: ``lanes`` tokens of channel ``c``, for score word ``word``."""
+    return data.StructLayout({"values": data.ArrayLayout(16, cfg.p.lanes), "c": range(cfg.p.head_dim),
+                              "word": range(max(2, cfg.geo.score_words))})
+
+
+class ScoreGemv(wiring.Component):
+    """Side A: the score GeMV, the PIM bank MAC core (lanes products, pairwise fp32 tree, fp32
+    accumulator loaded with +0 at a row's first beat), then ``s = acc * 1/sqrt(head_dim)``:
+    one K beat a cycle, a score (``scores``) every head_dim/lanes cycles. two_pass keeps the
+    running max of the pass (``max``). online takes a K beat only with ``credit`` (room in the
+    score FIFO for every row in flight, ``inflight``). SparF's channel-major beats go on to
+    ``cm``."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        p = cfg.p
+        self.latency = mac_latency(p.dtype, "fp32", p.lanes, mul_latency=MUL_LATENCY,
+                                   level_latency=LEVEL_LATENCY)
+        members = {
+            "beats": In(stream.Signature(beat_layout(cfg))),
+            "q": In(data.ArrayLayout(16, p.head_dim)),
+            "enable": In(1),
+            "scores": Out(strobes(token_value_layout(cfg))),
+            "busy": Out(1),
+        }
+        if cfg.online:
+            members["credit"] = In(1)
+            members["inflight"] = Out(range(SCORE_FIFO_DEPTH + self.latency + 2))
+        else:
+            members["start"] = In(1)
+            members["max"] = Out(32, init=NEG_INF32)
+        if cfg.sparse:
+            members["cm"] = Out(strobes(cm_layout(cfg)))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        p, cfg = self.cfg.p, self.cfg
+        B = cfg.geo.beats_per_row
+        ops = Operators(m, cfg.D)
+        a = self.beats.payload
+        if cfg.online:
+            m.d.comb += self.beats.ready.eq(self.enable & (a.marker | self.credit))
+        else:
+            m.d.comb += self.beats.ready.eq(self.enable)
+        take = self.beats.valid & self.beats.ready
+        take_k = take & ~a.marker & equals(a.kind, KIND_K)
+
+        m.submodules.mac = mac = BankMac(dtype=p.dtype, acc="fp32", lanes=p.lanes,
+                                         mul_latency=MUL_LATENCY, level_latency=LEVEL_LATENCY)
+        q_words = [Cat(*(self.q[b * p.lanes + i] for i in range(p.lanes))) for b in range(B)]
+        m.d.comb += [mac.weights.eq(a.payload), mac.vector.eq(select(q_words, a.bpos)),
+                     mac.mac.eq(take_k), mac.load.eq(take_k & equals(a.bpos, 0)), mac.bias.eq(0)]
+        row_done = take_k & equals(a.bpos, B - 1)
+        flags = [row_done]
+        for stage in range(mac.latency):
+            staged = Signal(name=f"row_done_d{stage}")
+            m.d.sync += staged.eq(flags[-1])
+            flags.append(staged)
+        token = delay(m, a.token, mac.latency, "row_token")
+        score = ops.mul32(mac.acc, c_d(p.head_dim), "score_scale")
+        out = self.scores
+        m.d.sync += [out.valid.eq(flags[-1]), out.payload.value.eq(score), out.payload.token.eq(token)]
+        m.d.comb += self.busy.eq(Cat(*flags[1:], out.valid).any())
+
+        if cfg.online:
+            m.d.sync += self.inflight.eq(self.inflight + row_done - out.valid)
+        else:
+            # two_pass: the scores go to memory; the running max is the pass's max.
+            new_max = ops.unit(FloatMinMax(F32, op="max"), "score_max", a=self.max, b=out.payload.value)
+            with m.If(out.valid):
+                m.d.sync += self.max.eq(new_max)
+            with m.If(self.start):
+                m.d.sync += self.max.eq(NEG_INF32)
+
+        if cfg.sparse:
+            m.d.comb += [self.cm.valid.eq(take & ~a.marker & (a.kind == KIND_CM)),
+                         self.cm.payload.values.eq(a.payload), self.cm.payload.c.eq(a.c),
+                         self.cm.payload.word.eq(a.word)]
+        return m
+
+
+class ChannelMajor(wiring.Component):
+    """SparF: products of q[c] and lanes tokens of channel c, added into the score memory
+    (read now, add and write next cycle; the read port sees that write). The first selected
+    channel (``first_c``) writes its products as they are."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        p, geo = cfg.p, cfg.geo
+        super().__init__({
+            "beats": In(strobes(cm_layout(cfg))),
+            "q": In(data.ArrayLayout(16, p.head_dim)),
+            "first_c": In(range(p.head_dim)),
+            "read": Out(strobes(range(geo.score_words))),
+            "rd_data": In(32 * p.lanes),
+            "write": Out(strobes(word_write_layout(cfg))),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.cfg.p
+        ops = Operators(m, self.cfg.D)
+        beat = self.beats.payload
+        q_c = select((self.q[i] for i in range(p.head_dim)), beat.c)
+        products = [ops.mulw(q_c, beat.values[i], "cm_mul") for i in range(p.lanes)]
+        m.d.comb += [self.read.valid.eq(self.beats.valid), self.read.payload.eq(beat.word)]
+
+        held = [Signal(32, name=f"cm_prod{i}") for i in range(p.lanes)]
+        word = Signal(range(self.cfg.geo.score_words))
+        first = Signal()
+        m.d.sync += [self.write.valid.eq(self.beats.valid), word.eq(beat.word),
+                     first.eq(beat.c == self.first_c)]
+        m.d.sync += [h.eq(x) for h, x in zip(held, products)]
+        sums = [ops.add32(self.rd_data[32 * i:32 * (i + 1)], held[i], "cm_add") for i in range(p.lanes)]
+        m.d.comb += [self.write.payload.addr.eq(word), self.write.payload.mask.eq((1 << p.lanes) - 1),
+                     self.write.payload.data.eq(Cat(*(Mux(first, held[i], sums[i]) for i in range(p.lanes)))),
+                     self.busy.eq(self.write.valid)]
+        return m
+
+
+class ScoreMemory(wiring.Component):
+    """fp32 scores, ``lanes`` per word: exact scores (two_pass), then exp values; SparF's
+    approximate-score sums. Online dense attention has none: that is its point.
+
+    Requests, each list in priority order: ``reads`` (the word comes back in ``rd_data`` the
+    next cycle), ``words`` (whole-word writes) before ``tokens`` (one fp32 value at its
+    token's lane)."""
+
+    def __init__(self, cfg: Config, *, reads: int, words: int, tokens: int):
+        self.cfg = cfg
+        p, geo = cfg.p, cfg.geo
+        super().__init__({
+            "reads": In(strobes(range(geo.score_words))).array(reads),
+            "words": In(strobes(word_write_layout(cfg))).array(words),
+            "tokens": In(strobes(token_value_layout(cfg))).array(tokens),
+            "rd_data": Out(32 * p.lanes),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes = self.cfg.p.lanes
+        m.submodules.scores = mem = Memory(shape=unsigned(32 * lanes), depth=self.cfg.geo.score_words, init=[])
+        write = mem.write_port(granularity=32)
+        read = mem.read_port(transparent_for=(write,))
+        m.d.comb += self.rd_data.eq(read.data)
+
+        when = m.If
+        for request in self.reads:
+            with when(request.valid):
+                m.d.comb += read.addr.eq(request.payload)
+            when = m.Elif
+        writes = [(w.valid, w.payload.addr, w.payload.mask, w.payload.data) for w in self.words]
+        writes += [(t.valid, t.payload.token // lanes, (Const(1, lanes) << t.payload.token % lanes)[:lanes],
+                    Cat(*([t.payload.value] * lanes))) for t in self.tokens]
+        when = m.If
+        for valid, addr, mask, value in writes:
+            with when(valid):
+                m.d.comb += [write.addr.eq(addr), write.en.eq(mask), write.data.eq(value)]
+            when = m.Elif
+        return m
+
+
+class OnlineSoftmax(wiring.Component):
+    """online: the scores' FIFO (``SCORE_FIFO_DEPTH``; ``credit`` while it has room for every
+    row in flight), then a two-stage unit per token: m' = max(m, s), the differences m - m' and
+    s - m'; scale = exp(cvt(m - m')), p = exp(cvt(s - m')), l = fma32(l, scale, p), and the
+    (scale, p) pair to the V side (``weights``)."""
+
+    def __init__(self, cfg: Config, inflight_shape):
+        self.cfg = cfg
+        super().__init__({
+            "scores": In(strobes(token_value_layout(cfg))),
+            "inflight": In(inflight_shape),
+            "credit": Out(1),
+            "weights": Out(stream.Signature(weight_layout())),
+            "start": In(1),
+            "l": Out(32),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        D = self.cfg.D
+        ops = Operators(m, D)
+        m.submodules.score_fifo = scores = fifo.SyncFIFO(width=32, depth=SCORE_FIFO_DEPTH)
+        m.d.comb += [scores.w_data.eq(self.scores.payload.value), scores.w_en.eq(self.scores.valid)]
+        m.d.comb += self.credit.eq(scores.level + self.inflight < SCORE_FIFO_DEPTH)
+        m.submodules.weight_fifo = weights = fifo.SyncFIFO(width=2 * 16, depth=4)
+        wiring.connect(m, weights.r_stream, wiring.flipped(self.weights))
+
+        m_run = Signal(32, init=NEG_INF32)
+        # stage 1: the new max and the two differences
+        s1_v = Signal()
+        d_old, d_new = Signal(32), Signal(32)
+        m2 = ops.unit(FloatMinMax(F32, op="max"), "online_max", a=m_run, b=scores.r_data)
+        diff_old = ops.sub32(m_run, m2, "online_d_old")
+        diff_new = ops.sub32(scores.r_data, m2, "online_d_new")
+        s2_fire = s1_v & weights.w_rdy
+        s1_take = scores.r_rdy & (~s1_v | s2_fire)
+        m.d.comb += scores.r_en.eq(s1_take)
+        with m.If(s1_take):
+            m.d.sync += [s1_v.eq(1), d_old.eq(diff_old), d_new.eq(diff_new), m_run.eq(m2)]
+        with m.Elif(s2_fire):
+            m.d.sync += s1_v.eq(0)
+        # stage 2: exps, the running sum, and the (scale, p) pair for the V GeMV
+        scale = ops.exp_of(d_old, "online_scale")
+        weight = ops.exp_of(d_new, "online_p")
+        l_next = ops.unit(FloatFMA(F32), "online_l", a=self.l, b=ops.cvt(scale, D, F32),
+                          c=ops.cvt(weight, D, F32))
+        m.d.comb += [weights.w_en.eq(s2_fire), weights.w_data.eq(Cat(scale, weight))]
+        with m.If(s2_fire):
+            m.d.sync += self.l.eq(l_next)
+        m.d.comb += self.busy.eq(s1_v | scores.r_rdy | weights.r_rdy | self.inflight.any())
+        with m.If(self.start):
+            m.d.sync += [m_run.eq(NEG_INF32), self.l.eq(0)]
+        return m

@@ -1,0 +1,153 @@
+"""The phase sequencer: one query's phases, in order, and the commands that start each unit's
+work; the units' status says when a phase is over."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ....core.logic import StateMachine, equals
+from .common import Config
+
+
+def phases(cfg: Config) -> list[str]:
+    """The phases of one query, in order: SparF's front (TOPR .. ALPHA) picks the channels and
+    tokens; RUN_B is the K (and online the V) pass; two_pass then scans the scores (SOFTMAX),
+    takes 1/sum (RECIP) and runs the V pass (VPASS), online normalizes the row (NORM); SparF
+    mixes in the V mean (MIX); CONVERT rounds the row to D, OUT offers it."""
+    names = ["IDLE"]
+    if cfg.sparse:
+        names += ["TOPR", "SCALE1", "SCALE2", "RUN_A", "TOPK", "BITMAP", "EXPSCAN", "ALPHA"]
+    names += ["RUN_B"]
+    names += ["NORM"] if cfg.online else ["SOFTMAX", "RECIP", "VPASS"]
+    if cfg.sparse:
+        names += ["MIX"]
+    return names + ["CONVERT", "OUT"]
+
+
+class Sequencer(wiring.Component):
+    """The phase register (``phase``: one flag per phase) and the word counter of the passes
+    over the output row (``word``). Commands, high in the cycle a phase ends: ``list_a`` and
+    ``list_b`` start a page list, ``scan_begin`` and ``scan_end`` a token scan,
+    ``sums_restart`` the chain sums, ``mark_begin`` the bitmap readout. ``enable_a`` and
+    ``enable_b_*``: the phases in which side A takes beats, side B V beats or the V-mean page.
+
+    Status in: ``start`` (a query was taken), ``lists_busy`` and ``k_done`` (the page lists),
+    ``a_idle`` and ``b_idle`` (no page pending on a side), the units' ``*_busy``,
+    ``scan_done``, the last step of TOPR and BITMAP, and ``sent`` (the output was taken)."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.phases = phases(cfg)
+        members = {
+            "start": In(1), "lists_busy": In(1), "a_idle": In(1), "b_idle": In(1),
+            "score_busy": In(1), "v_busy": In(1), "sent": In(1),
+            "phase": Out(data.StructLayout({name.lower(): 1 for name in self.phases})),
+            "word": Out(range(max(2, cfg.geo.beats_per_row))),
+            "enable_a": Out(1), "enable_b_v": Out(1), "list_b": Out(1),
+        }
+        if cfg.online:
+            members["online_busy"] = In(1)
+        else:
+            members["k_done"] = In(1)
+        if cfg.uses_memory:
+            members |= {"scan_done": In(1), "scan_begin": Out(1), "scan_end": Out(1)}
+        if cfg.sparse:
+            members |= {"topr_last": In(1), "cm_busy": In(1), "cand_busy": In(1), "mark_last": In(1),
+                        "enable_b_mean": Out(1), "list_a": Out(1), "sums_restart": Out(1),
+                        "mark_begin": Out(1)}
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        fsm = StateMachine(m, self.phases)
+        m.d.comb += [self.phase[name.lower()].eq(fsm.is_in(name)) for name in self.phases]
+        runs = [fsm.is_in("RUN_A"), fsm.is_in("RUN_B")] if cfg.sparse else [fsm.is_in("RUN_B")]
+        m.d.comb += [self.enable_a.eq(Cat(*runs).any()),
+                     self.enable_b_v.eq(fsm.is_in("RUN_B" if cfg.online else "VPASS"))]
+        if cfg.sparse:
+            m.d.comb += self.enable_b_mean.eq(fsm.is_in("RUN_A"))
+        last_word = equals(self.word, cfg.geo.beats_per_row - 1)
+        next_word = self.word.eq(Mux(last_word, 0, self.word + 1))
+
+        with fsm.state("IDLE"):
+            with m.If(self.start):
+                if cfg.sparse:
+                    fsm.goto("TOPR")
+                else:
+                    m.d.comb += self.list_b.eq(1)
+                    fsm.goto("RUN_B")
+        if cfg.sparse:
+            self.sparse_front(m, fsm)
+        with fsm.state("RUN_B"):
+            if cfg.online:
+                with m.If(~self.lists_busy & self.a_idle & self.b_idle & ~self.score_busy &
+                          ~self.online_busy & ~self.v_busy):
+                    m.d.sync += self.word.eq(0)
+                    fsm.goto("NORM")
+            else:
+                with m.If(self.k_done & self.a_idle & ~self.score_busy):
+                    m.d.comb += self.scan_begin.eq(1)
+                    fsm.goto("SOFTMAX")
+        after_v = "MIX" if cfg.sparse else "CONVERT"
+        if cfg.online:
+            with fsm.state("NORM"):
+                m.d.sync += next_word
+                with m.If(last_word):
+                    fsm.goto(after_v)
+        else:
+            with fsm.state("SOFTMAX"):
+                with m.If(self.scan_done):
+                    m.d.comb += self.scan_end.eq(1)
+                    fsm.goto("RECIP")
+            with fsm.state("RECIP"):
+                fsm.goto("VPASS")
+            with fsm.state("VPASS"):
+                with m.If(~self.lists_busy & self.b_idle & ~self.v_busy):
+                    m.d.sync += self.word.eq(0)
+                    fsm.goto(after_v)
+        if cfg.sparse:
+            with fsm.state("MIX"):
+                m.d.sync += next_word
+                with m.If(last_word):
+                    fsm.goto("CONVERT")
+        with fsm.state("CONVERT"):
+            m.d.sync += next_word
+            with m.If(last_word):
+                fsm.goto("OUT")
+        with fsm.state("OUT"):
+            with m.If(self.sent):
+                fsm.goto("IDLE")
+        return m
+
+    def sparse_front(self, m: Module, fsm: StateMachine):
+        """TOPR -> SCALE1 -> SCALE2 -> RUN_A -> TOPK -> BITMAP -> EXPSCAN -> ALPHA -> RUN_B."""
+        with fsm.state("TOPR"):       # one channel a cycle (TopR)
+            with m.If(self.topr_last):
+                fsm.goto("SCALE1")
+        with fsm.state("SCALE1"):     # 1/total of |q|
+            fsm.goto("SCALE2")
+        with fsm.state("SCALE2"):     # scale_hat; then the channel-major pages
+            m.d.comb += [self.sums_restart.eq(1), self.list_a.eq(1)]
+            fsm.goto("RUN_A")
+        with fsm.state("RUN_A"):
+            with m.If(~self.lists_busy & self.a_idle & self.b_idle & ~self.cm_busy):
+                m.d.comb += self.scan_begin.eq(1)
+                fsm.goto("TOPK")
+        with fsm.state("TOPK"):       # the approximate scores into the sorter
+            with m.If(self.scan_done & ~self.cand_busy):
+                m.d.comb += [self.scan_end.eq(1), self.mark_begin.eq(1)]
+                fsm.goto("BITMAP")
+        with fsm.state("BITMAP"):
+            with m.If(self.mark_last):
+                m.d.comb += [self.scan_begin.eq(1), self.sums_restart.eq(1)]
+                fsm.goto("EXPSCAN")
+        with fsm.state("EXPSCAN"):
+            with m.If(self.scan_done):
+                m.d.comb += self.scan_end.eq(1)
+                fsm.goto("ALPHA")
+        with fsm.state("ALPHA"):      # alpha, beta; then the selected tokens' pages
+            m.d.comb += [self.sums_restart.eq(1), self.list_b.eq(1)]
+            fsm.goto("RUN_B")

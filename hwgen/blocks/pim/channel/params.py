@@ -1,0 +1,43 @@
+"""``pim_channel``'s parameters and the constants its RTL, golden model and host programs share."""
+
+from __future__ import annotations
+
+from ....core.params import Param, ParamSet
+from ...common import dtypes
+from ..timing import timing_rule
+
+CYCLE_BITS = 32
+LOAD, GEMV = 0, 1   # host beat kinds
+HOST_FIELDS = ("kind", "row", "col", "slots", "beats", "last_count", "mask", "data")
+
+
+def _geometry_rule(p) -> str | None:
+    if p["banks"] % p["bank_groups"]:
+        return f"banks={p['banks']} is not a multiple of bank_groups={p['bank_groups']}: allowed banks divisible by it"
+    return None
+
+
+def _dtype_rule(p) -> str | None:
+    return dtypes.dtype_rule(p, p["gb_columns"] * p["lanes"], "a row of gb_columns x lanes elements")
+
+
+PARAMS = ParamSet(
+    params=(
+        Param("banks", int, 16, "banks (each with a MAC unit) in the channel", min=1, max=32),
+        Param("bank_groups", int, 4, "bank groups (ACT and column spacing rules); unset, 4 or the "
+              "largest of 2, 1 that divides banks", choices=(1, 2, 4), depends_on=("banks",),
+              follows=lambda p: next(g for g in (4, 2, 1) if p["banks"] % g == 0)),
+        Param("lanes", int, 16, "elements per column access (one MAC_ABK beat per bank)", min=1, max=32),
+        Param("dtype", str, "bf16", "element type", choices=dtypes.DTYPES),
+        Param("acc", str, "auto", "accumulator: fp32/bf16 for floats, int for integers", choices=dtypes.ACCS,
+              depends_on=("dtype",)),
+        Param("acc_width", int, 0, "integer accumulator bits (0 = exact minimum)", min=0, max=dtypes.MAX_INT_ACC,
+              depends_on=("dtype", "lanes", "gb_columns")),
+        Param("row_columns", int, 64, "column accesses per DRAM row", min=1, max=256),
+        Param("bank_rows", int, 64, "DRAM rows per bank held by the model", min=1, max=4096),
+        Param("gb_columns", int, 64, "global buffer size in columns (longest row: gb_columns x lanes)", min=1, max=256),
+        Param("timing", str, "gddr6_2000", "timing preset, optionally ',NAME=cycles' overrides"),
+        Param("ftz", bool, False, "flush subnormals to zero in the MAC units"),
+    ),
+    rules=(_geometry_rule, _dtype_rule, timing_rule),
+)

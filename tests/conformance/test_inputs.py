@@ -1,0 +1,54 @@
+"""The error contract on bad input fields, for every registered block from the registry alone:
+a missing field, an extra axis, strings, NaN in an integer field and an integer beyond 64 bits
+are each refused before any build with one line that names the block and the field."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwgen import blocks
+from sim.runner import prepare
+
+from .params_space import product_blocks
+
+NAMES = product_blocks()
+
+
+def small(name):
+    cls = blocks.block_class(name)
+    return cls(**cls.flow_params)
+
+
+def spoiled(inputs: dict, name: str) -> dict[str, dict]:
+    """Each way of spoiling field ``name`` that no block may accept."""
+    values = np.asarray(inputs[name])
+    rest = {key: value for key, value in inputs.items() if key != name}
+    cases = {
+        "missing": rest,
+        "extra axis": {**rest, name: values[..., None]},
+        "strings": {**rest, name: np.full(values.shape, "x")},
+    }
+    if values.dtype.kind in "iu" and values.size:
+        cases["NaN in an integer field"] = {**rest, name: np.where(np.arange(values.size).reshape(values.shape) == 0,
+                                                                   np.nan, values.astype(float))}
+        cases["beyond 64 bits"] = {**rest, name: np.full(values.shape, -(1 << 70), dtype=object)}
+    return cases
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_fields_are_refused_in_one_line_naming_the_field(name):
+    block = small(name)
+    inputs = block.stimulus(np.random.default_rng(3), 4)
+    prepare(block, inputs, 4, 1)  # the block's own stimulus is accepted
+    problems = []
+    for field in inputs:
+        for case, bad in spoiled(inputs, field).items():
+            try:
+                prepare(block, bad, 4, 1)
+                problems.append(f"{field}, {case}: accepted")
+            except (ValueError, TypeError) as error:
+                message = str(error)
+                if "\n" in message or f"'{field}'" not in message or name not in message:
+                    problems.append(f"{field}, {case}: {type(error).__name__}: {message}")
+    assert not problems, f"{name}:\n" + "\n".join(problems)

@@ -39,7 +39,7 @@ def test_list_shows_parameters_with_ranges():
     (["generate", "nosuch"], "unknown block 'nosuch'"),
     (["sim", "mac_array", "--stimulus", "missing.npz"], "stimulus file missing.npz does not exist"),
     (["sim", "mac_array", "--backpressure", "1.5"], "--backpressure=1.5 is out of range"),
-    (["lint", "requant", "-p", "shift=40"], "shift=40 must be below in_width=32"),
+    (["lint", "requant", "-p", "shift=40"], "shift=40 exceeds in_width=32"),
     (["sim", "requant", "--bench", "fast"], "--bench 'fast' is not known: choose compiled or python"),
     (["flow", "--simulator", "vcs"], "--simulator 'vcs' is not known: choose verilator or icarus"),
 ])

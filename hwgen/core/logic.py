@@ -6,6 +6,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import fifo
 
 
 def equals(a, b):
@@ -87,3 +88,24 @@ def delay(m: Module, value, cycles: int, name: str):
         m.d.sync += staged.eq(value)
         value = staged
     return value
+
+
+class SyncFIFO(fifo.SyncFIFO):
+    """Amaranth's ``SyncFIFO`` (first-word fall-through, the same ports and cycle behaviour),
+    but a single register at depth 1: there a one-word memory has zero-width addresses, which
+    Verilog cannot declare (``wire [-1:0]``, Verilator's ASCRANGE)."""
+
+    def elaborate(self, platform):
+        if self.depth != 1:
+            return super().elaborate(platform)
+        m = Module()
+        # level is 0 or 1: a write only when empty, a read only when full, never both at once
+        m.d.comb += [self.w_rdy.eq(~self.level), self.r_rdy.eq(self.level),
+                     self.w_level.eq(self.level), self.r_level.eq(self.level)]
+        word = Signal(self.width)
+        m.d.comb += self.r_data.eq(word)
+        with m.If(self.w_en & self.w_rdy):
+            m.d.sync += [word.eq(self.w_data), self.level.eq(1)]
+        with m.Elif(self.r_en & self.r_rdy):
+            m.d.sync += self.level.eq(0)
+        return m

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hwgen import blocks
 from hwgen.core.params import ParamError
 
-from .params_space import product_blocks, drawn_params, extremes
+from .params_space import drawn_params, extremes, outside, product_blocks
 
 NAMES = product_blocks()
 
@@ -33,6 +33,23 @@ def test_each_parameter_at_its_extremes(name):
                     names(other, message) for other in param.depends_on), (
                     f"{name}: {param.name}={value!r} with every other parameter at its default "
                     f"is rejected, and no parameter adapts: {message}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_parameter_just_outside_its_range_is_refused(name):
+    """Each value just outside a declared range (below the minimum, above the maximum, off
+    the step, an unknown choice, a flag that is not one), the others at their defaults, is
+    refused in one line naming the parameter and the value."""
+    cls = blocks.block_class(name)
+    tried = 0
+    for param in cls.params:
+        for value in outside(param) or (["maybe"] if param.type is bool else []):
+            tried += 1
+            with pytest.raises(ParamError) as refused:
+                cls(**{param.name: value})
+            message = str(refused.value)
+            assert "\n" not in message and names(param.name, message, value), message
+    assert tried or not any(p.type is not str or p.choices for p in cls.params), name
 
 
 def names(parameter: str, message: str, value=None) -> bool:

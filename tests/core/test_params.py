@@ -44,8 +44,8 @@ def test_cross_parameter_rules():
                                          rf"\(automatic\) or {need}..256"):
         blocks.get("mac_array", acc_width=need - 1)
     assert blocks.get("mac_array", acc_width=need).info()["acc_width"] == need
-    with pytest.raises(ParamError, match=r"requant: shift=8 must be below in_width=8: allowed 0..7"):
-        blocks.get("requant", in_width=8, shift=8)
+    with pytest.raises(ParamError, match=r"requant: shift=9 exceeds in_width=8: allowed 0..8"):
+        blocks.get("requant", in_width=8, shift=9)
 
 
 def test_errors_come_before_elaboration(monkeypatch):

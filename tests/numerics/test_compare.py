@@ -20,15 +20,16 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment, UnusedElaboratable
 
-from hwgen import blocks, toolchain
+from hwgen import blocks
 from hwgen.blocks.fp.golden import special_values
 from hwgen.core.params import ParamError
-from hwgen.generate import generate
 from hwgen.numerics import golden
 from hwgen.numerics.formats import PRESETS, FloatFormat
 from hwgen.numerics.rtl import FloatCompare, FloatMinMax
 from sim.pysim import simulate_pysim
 from sim.runner import simulate
+from tests.support.numerics import (check_float_format_parameters, check_unstalled_cycles,
+                                    lint_clean)
 from tests.support.suite_points import lint_points
 
 OPS = ("min", "max", "compare")
@@ -240,11 +241,8 @@ def test_verilator(op, fmt, ftz, latency, rtl_out, tmp_path):
                       out=tmp_path / "stalled")
     check(result, inputs, op, block.fmt, ftz)
 
-    # Unstalled, the measured cycle count is the model's (same build, so this is quick).
     short = {k: v[:2000] for k, v in inputs.items()}
-    clean = simulate(block, short, seed=seed, rtl_out=rtl_out, out=tmp_path / "clean")
-    assert clean.passed, clean.summary()["verdict"]
-    assert clean.cycles == block.model(block.workload(short)).cycles == 2000 + latency + 1
+    check_unstalled_cycles(block, short, latency, seed, rtl_out, tmp_path / "clean")
 
 
 @pytest.mark.verilator
@@ -328,29 +326,17 @@ def test_lint(name, fmt, latency, rtl_out):
     params = dict(fmt=fmt, latency=latency, ftz=bool(latency % 2))
     if name == "fp_minmax":
         params["op"] = "max" if latency % 2 else "min"
-    generated = generate(blocks.get(name, **params), rtl_out)
-    assert toolchain.lint(generated.verilog, generated.top) == []
+    lint_clean(name, params, rtl_out)
 
 
 @pytest.mark.parametrize("name", ["fp_minmax", "fp_compare"])
 def test_parameters(name):
-    assert blocks.get(name).fmt == PRESETS["bf16"]
-    assert blocks.get(name, fmt="6, 9").fmt == FloatFormat(6, 9)
-    assert blocks.get(name, fmt="fp8_e5m2", latency="3", ftz="yes").p.latency == 3
-    for bad, why in [("fp64", "expected one of"), ("12,3", "exponent width 12"),
-                     ("5,0", "mantissa width 0")]:
-        with pytest.raises(ParamError, match=rf"{name}: fmt='{bad}' is not a float format: .*{why}"):
-            blocks.get(name, fmt=bad)
-    with pytest.raises(ParamError, match="latency=5 is out of range: allowed 0..4"):
-        blocks.get(name, latency=5)
-    with pytest.raises(ParamError, match="latency=-1 is out of range: allowed 0..4"):
-        blocks.get(name, latency=-1)
+    check_float_format_parameters(name)
     if name == "fp_minmax":
         assert blocks.get(name).p.op == "min"
-        with pytest.raises(ParamError, match="op='add' is out of range: allowed one of min, max"):
-            blocks.get(name, op="add")
     else:
-        with pytest.raises(ParamError, match="op"):
+        # a comparison returns every relation at once: it takes no op
+        with pytest.raises(ParamError, match="fp_compare has no parameter op"):
             blocks.get(name, op="min")
 
 

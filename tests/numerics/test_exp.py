@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import inspect
 import math
+from functools import partial
 
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 
-from hwgen import blocks, toolchain
-from hwgen.core.params import ParamError
-from hwgen.generate import generate
+from hwgen import blocks
 from hwgen.numerics import golden
 from hwgen.numerics.formats import PRESETS, FloatFormat
 from hwgen.numerics.rtl import FloatExp, FloatGelu
 from hwgen.numerics.rtl.exp import exp_table, gelu_table
-from sim.pysim import simulate_pysim
-from sim.runner import simulate
+from tests.support.numerics import (check_16_bit_formats_only, check_unary_pysim,
+                                    check_unstalled_cycles, lint_clean,
+                                    simulate_every_16_bit_input)
 
 FORMATS = ("fp16", "bf16")
 ALL = np.arange(1 << 16, dtype=np.uint64)
@@ -251,16 +251,9 @@ PYSIM_POINTS = [
 
 @pytest.mark.parametrize("name, params", PYSIM_POINTS)
 def test_pysim(name, params):
-    block = blocks.get(name, **params)
-    seed = PYSIM_POINTS.index((name, params))
-    inputs = {"a": edge_inputs(block.fmt, np.random.default_rng(seed), 1000)}
-    result = simulate_pysim(block, inputs, seed=seed, idle=0.2, backpressure=0.3)
-    assert result.passed, result.summary()["verdict"]
-    got = np.asarray(result.outputs["y"], dtype=np.uint64)
-    algorithm = {k: v for k, v in params.items() if k not in ("fmt", "ftz", "latency")}
     unit = "exp" if name == "fp_exp" else "gelu"
-    want = twin(unit, inputs["a"], block.fmt, params.get("ftz", False), **algorithm)
-    assert np.array_equal(got, want)
+    check_unary_pysim(name, params, seed=PYSIM_POINTS.index((name, params)),
+                      inputs=partial(edge_inputs, n=1000), twin=partial(twin, unit))
 
 
 # -- the RTL on Verilator, exhaustively ---------------------------------------------------------
@@ -280,24 +273,14 @@ def test_verilator_exhaustive(name, params, unit, rtl_out, tmp_path):
     """All 65,536 inputs, shuffled, with idle gaps and backpressure; then an unstalled run
     whose cycle count is the model's. Defaults (latency 1) except for the exp2 point."""
     block = blocks.get(name, **params)
-    inputs = block.stimulus(np.random.default_rng(4), 1 << 16)
-    assert np.array_equal(np.sort(inputs["a"]), ALL)
-    result = simulate(block, inputs, seed=5, idle=0.1, backpressure=0.2, rtl_out=rtl_out,
-                      out=tmp_path / "stalled")
-    assert result.passed, result.summary()["verdict"]
-    got = np.asarray(result.outputs["y"], dtype=np.uint64)
+    a, got = simulate_every_16_bit_input(block, rtl_out, tmp_path / "stalled")
     ftz = params.get("ftz", False)
-    assert np.array_equal(got, twin(unit, inputs["a"], block.fmt, ftz))
+    assert np.array_equal(got, twin(unit, a, block.fmt, ftz))
     if not ftz:   # and the twin's error bound therefore holds for the hardware
-        x = golden.decode(inputs["a"], block.fmt)
+        x = golden.decode(a, block.fmt)
         errors = ulp_errors(block.fmt, got, x, unit, keep=x > -4)
         assert errors.max() <= 0.62
-
-    latency = block.p.latency
-    short = {"a": inputs["a"][:1000]}
-    clean = simulate(block, short, seed=5, rtl_out=rtl_out, out=tmp_path / "clean")
-    assert clean.passed, clean.summary()["verdict"]
-    assert clean.cycles == block.model(block.workload(short)).cycles == 1000 + latency + 1
+    check_unstalled_cycles(block, {"a": a[:1000]}, block.p.latency, 5, rtl_out, tmp_path / "clean")
 
 
 # -- lint, parameters, ports, stimulus ----------------------------------------------------------
@@ -314,8 +297,7 @@ def test_lint(name, fmt, latency, rtl_out):
     else:
         params.update(range=(8, 4)[latency % 2], segments=(64, 8, 256, 16, 32)[latency],
                       degree=(3, 1, 5, 2, 4)[latency])
-    generated = generate(blocks.get(name, **params), rtl_out)
-    assert toolchain.lint(generated.verilog, generated.top) == []
+    lint_clean(name, params, rtl_out)
 
 
 def test_parameters():
@@ -332,20 +314,7 @@ def test_parameters():
         assert {name: signature[name].default for name in defaults} == defaults
     assert blocks.get("fp_exp", fmt="fp16", base="2", table_bits="8").op == "exp2"
     for name in ("fp_exp", "fp_gelu"):
-        for fmt in ("fp32", "fp8_e4m3", "5,10"):
-            with pytest.raises(ParamError, match=rf"{name}: parameter fmt='{fmt}' is out of "
-                                                 r"range: allowed one of fp16, bf16"):
-                blocks.get(name, fmt=fmt)
-        with pytest.raises(ParamError, match="latency=5 is out of range: allowed 0..4"):
-            blocks.get(name, latency=5)
-    for name, param, bad, allowed in [
-            ("fp_exp", "base", "10", "one of e, 2"), ("fp_exp", "table_bits", 1, "2..8"),
-            ("fp_exp", "table_bits", 9, "2..8"), ("fp_exp", "degree", 5, "1..4"),
-            ("fp_gelu", "range", 5, "one of 4, 8"), ("fp_gelu", "degree", 0, "1..5"),
-            ("fp_gelu", "segments", 48, "one of 8, 16, 32, 64, 128, 256")]:
-        with pytest.raises(ParamError, match=f"{name}: parameter {param}={bad!r} is out of "
-                                             f"range: allowed {allowed}"):
-            blocks.get(name, **{param: bad})
+        check_16_bit_formats_only(name)
 
 
 # A constructor that refuses its arguments still leaves an (unused) Elaboratable behind.

@@ -20,15 +20,15 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 
-from hwgen import blocks, toolchain
+from hwgen import blocks
 from hwgen.blocks.fp.golden import special_values as block_special_values
-from hwgen.core.params import ParamError
-from hwgen.generate import generate
 from hwgen.numerics import golden
 from hwgen.numerics.formats import PRESETS, FloatFormat, parse_format
 from hwgen.numerics.rtl import FloatFMA
 from sim.pysim import simulate_pysim
 from sim.runner import simulate
+from tests.support.numerics import (check_float_format_parameters, check_unstalled_cycles,
+                                    lint_clean)
 from tests.support.suite_points import lint_points
 
 NAMES = ("a", "b", "c")
@@ -238,11 +238,8 @@ def test_verilator(fmt, ftz, latency, rtl_out, tmp_path):
                       out=tmp_path / "stalled")
     check(result, inputs, block.fmt, ftz)
 
-    # Unstalled, the measured cycle count is the model's (same build, so this is quick).
     short = {k: v[-2000:] for k, v in inputs.items()}
-    clean = simulate(block, short, seed=seed, rtl_out=rtl_out, out=tmp_path / "clean")
-    assert clean.passed, clean.summary()["verdict"]
-    assert clean.cycles == block.model(block.workload(short)).cycles == 2000 + latency + 1
+    check_unstalled_cycles(block, short, latency, seed, rtl_out, tmp_path / "clean")
 
 
 @pytest.mark.verilator
@@ -267,27 +264,11 @@ LINT_POINTS = lint_points((*PRESETS, "6,9", "3,2", "2,1"))
 
 @pytest.mark.parametrize("fmt, latency", LINT_POINTS + [("11,52", 3)])
 def test_lint(fmt, latency, rtl_out):
-    block = blocks.get("fp_fma", fmt=fmt, latency=latency, ftz=bool(latency % 2))
-    generated = generate(block, rtl_out)
-    assert toolchain.lint(generated.verilog, generated.top) == []
+    lint_clean("fp_fma", dict(fmt=fmt, latency=latency, ftz=bool(latency % 2)), rtl_out)
 
 
 def test_parameters():
-    assert blocks.get("fp_fma").fmt == PRESETS["bf16"]
-    assert blocks.get("fp_fma", fmt="6, 9").fmt == FloatFormat(6, 9)
-    block = blocks.get("fp_fma", fmt="fp8_e5m2", latency="3", ftz="yes")
-    assert (block.p.latency, block.p.ftz) == (3, True)
-    for bad, why in [("fp64", "expected one of"), ("12,3", "exponent width 12"),
-                     ("5,0", "mantissa width 0")]:
-        message = rf"fp_fma: fmt='{bad}' is not a float format: .*{why}"
-        with pytest.raises(ParamError, match=message):
-            blocks.get("fp_fma", fmt=bad)
-    with pytest.raises(ParamError, match="latency=5 is out of range: allowed 0..4"):
-        blocks.get("fp_fma", latency=5)
-    with pytest.raises(ParamError, match="latency=-1 is out of range: allowed 0..4"):
-        blocks.get("fp_fma", latency=-1)
-    with pytest.raises(ParamError, match="ftz='maybe': expected true or false"):
-        blocks.get("fp_fma", ftz="maybe")
+    check_float_format_parameters("fp_fma")
 
 
 def test_ports_info_and_model():

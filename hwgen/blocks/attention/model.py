@@ -193,7 +193,12 @@ class _Query:
             # ---- this cycle's handshakes ----------------------------------------------------
             fire = False
             if busy and steps[step][5]:
-                fire = len(chans[steps[step][4]].pages) < p.flash_queue
+                # room in the channel's queue and in the side's order FIFO (flash_channels x
+                # flash_queue entries: a page stays there until its last beat is consumed, after
+                # it left the channel's queue, so with few entries this room binds too)
+                side = 1 if steps[step][0] in (KIND_V, KIND_MEAN) else 0
+                fire = (len(chans[steps[step][4]].pages) < p.flash_queue
+                        and len(order[side]) < p.flash_channels * p.flash_queue)
             take_a = take_b = None
             row_done = take_v = cm_now = pop_weight = False
             credit = (scores + inflight < SCORE_FIFO_DEPTH) if self.online else True

@@ -23,6 +23,9 @@ KIND_K, KIND_V, KIND_CM, KIND_MEAN = 0, 1, 2, 3
 def _rules(p):
     if p["lanes"] > p["head_dim"]:
         return f"lanes={p['lanes']} exceeds head_dim={p['head_dim']}: allowed 2..{p['head_dim']}"
+    # top_r and top_k size SparF's selection; a dense engine has none, so any value builds it
+    if p["mode"] != "sparf":
+        return None
     if p["top_r"] > p["head_dim"]:
         return f"top_r={p['top_r']} exceeds head_dim={p['head_dim']}: allowed 1..{p['head_dim']}"
     if p["top_k"] > p["max_seq_len"]:

@@ -62,6 +62,7 @@ def schedule(params) -> dict[str, int]:
         "load_miss": accept + lookup + 1 + place,
         "load_response": lookup + 2,
         "clear": g.hbm_words,
+        "read_page": read_page,
     }
 
 
@@ -91,12 +92,15 @@ def controller_cycles(params, workload: Mapping[str, object]) -> dict[str, int]:
         last_out = at + s["load_response"]
         idle_from = at + s["load_hit" if index in hits else "load_miss"]
     seal = g.pages * s["seal_page"] if queries else 0
+    # the leaky test variant skips the page read (and the slot search after it) of these
+    skipped = set(workload.get("skipped_reads", ()))
     for index in range(queries):
         at = accept()
         if index == 0:
             at += seal
-        last_out = at + s["response"]
-        idle_from = at + s["query"]
+        saved = s["read_page"] + 1 if index in skipped else 0
+        last_out = at + s["response"] - saved
+        idle_from = at + s["query"] - saved
     total = last_out + 1 if loads or queries else 0
     return {**s, "seal": seal, "total": total}
 

@@ -104,6 +104,10 @@ class Reference:
         self.sealed = False
         self.trace: list[HostRequest] = []
         self.events: list[int] = []
+        # queries (counted from the first after the bulk load) whose page read the leaky
+        # variant skipped: their time differs, which is the leak
+        self.skipped_reads: list[int] = []
+        self._queries = 0
         self.stats = Stats() if track_stats else None
         self._queued_total = 0
         self._in_hbm = 0
@@ -192,6 +196,9 @@ class Reference:
         slots = None
         if labelled or not self.leaky:
             slots = self._read_page(page)
+        else:
+            self.skipped_reads.append(self._queries)
+        self._queries += 1
         old = 0
         if entry is not None:
             if entry.state == IN_HOST:

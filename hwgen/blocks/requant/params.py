@@ -6,10 +6,12 @@ from ...core.params import Param, ParamSet
 from ...numerics.formats import OVERFLOWS, ROUNDINGS
 
 
-def _shift_below_width(p):
-    if p["shift"] >= p["in_width"]:
-        return (f"shift={p['shift']} must be below in_width={p['in_width']}: "
-                f"allowed 0..{p['in_width'] - 1}")
+def _shift_within_width(p):
+    # shift = in_width is a division by the whole input range: the result is the rounding of
+    # x / 2**in_width (0, or -1..1 signed), still a well-defined requantization
+    if p["shift"] > p["in_width"]:
+        return (f"shift={p['shift']} exceeds in_width={p['in_width']}: "
+                f"allowed 0..{p['in_width']}")
     return None
 
 
@@ -26,5 +28,5 @@ PARAMS = ParamSet(
         Param("overflow", str, "saturate", "a result outside the output range: clamp, or keep "
               "its low bits", choices=OVERFLOWS),
     ),
-    rules=(_shift_below_width,),
+    rules=(_shift_within_width,),
 )

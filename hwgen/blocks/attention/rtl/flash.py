@@ -7,7 +7,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ....core.logic import equals, select
+from ....core.logic import SyncFIFO, equals, select
 from ..params import KIND_CM, KIND_K, KIND_MEAN, KIND_V
 from .common import SIDE_A, SIDE_B, Config, beat_layout, bit_of, channel_shape, entry_layout, page_layout
 
@@ -206,7 +206,7 @@ class PageFilter(wiring.Component):
         m = Module()
         p, geo, cfg = self.cfg.p, self.cfg.geo, self.cfg
         B, PB = geo.beats_per_row, geo.page_beats
-        m.submodules.pages = queue = fifo.SyncFIFO(width=entry_layout(cfg).size, depth=p.flash_queue)
+        m.submodules.pages = queue = SyncFIFO(width=entry_layout(cfg).size, depth=p.flash_queue)
         wiring.connect(m, wiring.flipped(self.asked), queue.w_stream)
         head = data.View(entry_layout(cfg), queue.r_data)
 
@@ -267,7 +267,7 @@ class Consumers(wiring.Component):
         depth = F * self.cfg.p.flash_queue
         takes = []
         for side, name in enumerate(("a", "b")):
-            order = fifo.SyncFIFO(width=max(1, (F - 1).bit_length()), depth=depth)
+            order = SyncFIFO(width=max(1, (F - 1).bit_length()), depth=depth)
             m.submodules[f"order_{name}"] = order
             wiring.connect(m, wiring.flipped(self.order[side]), order.w_stream)
             cur = order.r_data if F > 1 else Const(0, 1)

@@ -4,11 +4,11 @@ score memory (two_pass, SparF) and the online softmax (online)."""
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ....core.logic import delay, equals, select
+from ....core.logic import SyncFIFO, delay, equals, select
 from ....numerics.rtl import FloatFMA, FloatMinMax
 from ...common.bank_mac.rtl import BankMac, mac_latency
 from ..params import KIND_CM, KIND_K, LEVEL_LATENCY, MUL_LATENCY, SCORE_FIFO_DEPTH
@@ -203,10 +203,10 @@ class OnlineSoftmax(wiring.Component):
         m = Module()
         D = self.cfg.D
         ops = Operators(m, D)
-        m.submodules.score_fifo = scores = fifo.SyncFIFO(width=32, depth=SCORE_FIFO_DEPTH)
+        m.submodules.score_fifo = scores = SyncFIFO(width=32, depth=SCORE_FIFO_DEPTH)
         m.d.comb += [scores.w_data.eq(self.scores.payload.value), scores.w_en.eq(self.scores.valid)]
         m.d.comb += self.credit.eq(scores.level + self.inflight < SCORE_FIFO_DEPTH)
-        m.submodules.weight_fifo = weights = fifo.SyncFIFO(width=2 * 16, depth=4)
+        m.submodules.weight_fifo = weights = SyncFIFO(width=2 * 16, depth=4)
         wiring.connect(m, weights.r_stream, wiring.flipped(self.weights))
 
         m_run = Signal(32, init=NEG_INF32)

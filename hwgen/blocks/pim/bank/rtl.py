@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, enum, fifo, stream
+from amaranth.lib import data, enum, stream
 from amaranth.lib.wiring import In, Out
 
 from ....core.block import Block, register
@@ -20,7 +20,7 @@ from ....numerics import golden as twins
 from . import golden as mac_golden, model
 from ...common.dtypes import acc_bits, acc_format, acc_kind, element_bits, element_format, is_float
 from ...common.bank_mac.rtl import BankMac
-from ....core.logic import delay
+from ....core.logic import SyncFIFO, delay
 from .params import PARAMS, mac_latency, tree_depth
 
 
@@ -100,7 +100,7 @@ class PimBankMac(Block):
     def elaborate(self, platform):
         m = Module()
         m.submodules.core = core = BankMac(**self.param_values)
-        m.submodules.fifo = results = fifo.SyncFIFO(width=self.acc_bits, depth=self.fifo_depth)
+        m.submodules.fifo = results = SyncFIFO(width=self.acc_bits, depth=self.fifo_depth)
         beat = self.ops.payload
 
         # Credits: accept an operation only if every read already in the pipeline, plus this

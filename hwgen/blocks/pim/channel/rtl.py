@@ -23,14 +23,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo, stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ....core.block import Block, TraceSignature, register
 from ....core.ints import index_bits
-from ....core.logic import StateMachine
+from ....core.logic import StateMachine, select
 from ...common import dtypes
 from . import golden as channel_golden, model
 from ...common.bank_mac.rtl import BankMac, mac_latency
@@ -147,12 +147,14 @@ class PimChannel(Block):
         m.d.sync += now.eq(now + 1)
 
         # -- the arrays and the global buffer ---------------------------------------------------
+        # (at least two words each: a one-word memory has a zero-width address, which Verilog
+        # cannot declare)
         arrays = []
         for bank in range(p.banks):
-            array = Memory(shape=unsigned(column_shape.size), depth=words, init=[])
+            array = Memory(shape=unsigned(column_shape.size), depth=max(2, words), init=[])
             m.submodules[f"array{bank}"] = array
             arrays.append(array)
-        m.submodules.gbuf = gbuf = Memory(shape=column_shape, depth=p.gb_columns, init=[])
+        m.submodules.gbuf = gbuf = Memory(shape=column_shape, depth=max(2, p.gb_columns), init=[])
         gb_write = gbuf.write_port()
         gb_read = gbuf.read_port(transparent_for=())
         array_writes = [a.write_port(granularity=self.element_bits) for a in arrays]
@@ -172,24 +174,24 @@ class PimChannel(Block):
         col = Signal(index_bits(p.row_columns))
         open_row = Signal.like(row)
         is_open = Signal()
-        act_index = Signal(range(p.banks))
+        act_index = Signal(index_bits(p.banks))
         refresh_base = Signal(CYCLE_BITS)
         refresh_pending = Signal()
         timer_started = Signal()
         last_count = Signal.like(self.host.payload.last_count)
 
         act_banks = act_order(p.banks, p.bank_groups)
-        act_bank = Signal(range(p.banks))
-        m.d.comb += act_bank.eq(Array(Const(b, range(p.banks)) for b in act_banks)[act_index])
-        act_group = Signal(range(p.bank_groups))
-        m.d.comb += act_group.eq(Array(Const(bank_group(b, p.banks, p.bank_groups), range(p.bank_groups))
-                                       for b in act_banks)[act_index])
+        act_bank = Signal(index_bits(p.banks))
+        m.d.comb += act_bank.eq(select([Const(b, index_bits(p.banks)) for b in act_banks], act_index))
+        act_group = Signal(index_bits(p.bank_groups))
+        m.d.comb += act_group.eq(select([Const(bank_group(b, p.banks, p.bank_groups), index_bits(p.bank_groups))
+                                         for b in act_banks], act_index))
 
         # -- timing state: the issue cycles of earlier commands ------------------------------------
         ring = max(4, p.banks)
         act_time = [Signal(CYCLE_BITS, name=f"act_time{k}") for k in range(ring)]   # newest first
-        act_bank_of = [Signal(range(p.banks), name=f"act_bank{k}") for k in range(ring)]
-        act_group_of = [Signal(range(p.bank_groups), name=f"act_group{k}") for k in range(ring)]
+        act_bank_of = [Signal(index_bits(p.banks), name=f"act_bank{k}") for k in range(ring)]
+        act_group_of = [Signal(index_bits(p.bank_groups), name=f"act_group{k}") for k in range(ring)]
         act_seen = [Signal(name=f"act_seen{k}") for k in range(ring)]
         last_pre, last_ref, last_col, last_mac = (Signal(CYCLE_BITS, name=n) for n in
                                                    ("last_pre", "last_ref", "last_col", "last_mac"))
@@ -438,7 +440,9 @@ class PimChannel(Block):
         lanes and spans DRAM rows, so padding, row switches and partial slots are exercised."""
         p = self.p
         rows = rows or min(3 * p.banks - 1, p.bank_rows * p.banks)
-        cols = cols or max(1, min(p.gb_columns * p.lanes, 2 * p.lanes + 3))
+        # as many beats per matrix row as the global buffer and each bank's DRAM rows hold
+        beats = min(p.gb_columns, p.bank_rows * p.row_columns // slots(rows, p.banks))
+        cols = cols or max(1, min(beats * p.lanes, 2 * p.lanes + 3))
         return {"W": channel_golden.element_stimulus(rng, p.dtype, (rows, cols)),
                 "x": channel_golden.element_stimulus(rng, p.dtype, (n, cols))}
 

@@ -132,8 +132,11 @@ def test_small_engine_bit_exact_model_exact_stalled_and_special(softmax, mode, r
     """The small engine in each mode: every length bit-exact with the model's cycle count and
     the pages the queries need (6 queries each where Amaranth's simulator ran 2); four
     stimulus kinds under 30% stalls on every stream and the flash; zeros, large magnitudes,
-    subnormals, Inf and NaN (the twin's IEEE behaviour, NaN canonical) over four seeds."""
+    subnormals, Inf and NaN (the twin's IEEE behaviour, NaN canonical) over four seeds. The
+    engine lints clean too (the Verilog the runs build)."""
     block = engine(**TINY, softmax=softmax, mode=mode)
+    generated = generate(block, rtl_out)
+    assert toolchain.lint(generated.verilog, generated.top) == []
     for seq_len in TINY_LENGTHS:
         inputs = inputs_for(block, seq_len, queries=6, seed=seq_len)
         result = simulate(block, inputs, seed=seq_len, rtl_out=rtl_out, out=tmp_path / f"len{seq_len}")
@@ -189,8 +192,10 @@ SMALLEST = dict(head_dim=8, lanes=8, max_seq_len=16, flash_channels=1, top_k=16,
 SMALLEST_KINDS = in_suite_or_long(KINDS, suite=[k for k in KINDS if k not in VERILATOR_KINDS])
 
 
-# (the conformance suite lints a two_pass dense engine smaller still: lanes 2, one-entry queues)
-@pytest.mark.parametrize("softmax, mode", in_suite_or_long(KINDS, suite=[("online", "sparf")]))
+# With ``-m long``: in the suite the small engine above lints its two Verilator pairings, and the
+# conformance suite a two_pass dense engine smaller still (lanes 2, one-entry queues).
+@pytest.mark.long
+@pytest.mark.parametrize("softmax, mode", KINDS)
 def test_lint_clean_smallest_engines(softmax, mode, rtl_out):
     # (the Verilator points below are linted too: 1 channel and head_dim 64 in the suite, 4 and 8
     # channels and head_dim 128 with -m long)

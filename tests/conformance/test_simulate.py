@@ -134,8 +134,9 @@ def test_fuzzed_draws_lint_and_simulate(name, rtl_out):
 
     draw()
     print(f"{name}: {counts}")
-    valid = counts["simulated"] + counts["linted, too long to simulate"]
-    assert valid >= (valid + counts["rejected"]) / 2, counts
+    # (the share of valid draws is held to half over the 100 draws of test_params.py; eight
+    # draws are too few for a rate, but one must have been simulated)
+    assert counts["simulated"] >= 1, counts
 
 
 RULED = [name for name in NAMES if blocks.block_class(name).params.rules]

@@ -25,6 +25,11 @@ from .params import (KIND_CM, KIND_K, KIND_MEAN, KIND_V, LEVEL_LATENCY, MUL_LATE
 WEIGHT_FIFO_DEPTH = 4
 
 
+def side_of(kind: int) -> int:
+    """The consumer side of a page: B for V and V-mean pages, A for K and channel-major."""
+    return 1 if kind in (KIND_V, KIND_MEAN) else 0
+
+
 def pages_read(p, workload) -> int:
     """Flash pages one workload reads."""
     geo = geometry(p)
@@ -196,9 +201,8 @@ class _Query:
                 # room in the channel's queue and in the side's order FIFO (flash_channels x
                 # flash_queue entries: a page stays there until its last beat is consumed, after
                 # it left the channel's queue, so with few entries this room binds too)
-                side = 1 if steps[step][0] in (KIND_V, KIND_MEAN) else 0
                 fire = (len(chans[steps[step][4]].pages) < p.flash_queue
-                        and len(order[side]) < p.flash_channels * p.flash_queue)
+                        and len(order[side_of(steps[step][0])]) < p.flash_channels * p.flash_queue)
             take_a = take_b = None
             row_done = take_v = cm_now = pop_weight = False
             credit = (scores + inflight < SCORE_FIFO_DEPTH) if self.online else True
@@ -244,7 +248,7 @@ class _Query:
             if fire:
                 kind_, j, c, b, ch, _ = steps[step]
                 chans[ch].pages.append([kind_, j, c, b, x + chans[ch].latency])
-                order[1 if kind_ in (KIND_V, KIND_MEAN) else 0].append(ch)
+                order[side_of(kind_)].append(ch)
             if busy and (fire or not steps[step][5]):
                 if step == last_k:
                     k_done = True

@@ -182,15 +182,15 @@ class OmapController(Block):
         queries = np.nonzero(ops != LOAD)[0]
         loads = int(queries[0]) if len(queries) else len(ops)
         found = self.golden(inputs)["found"][:loads]
-        load = {"loads": loads, "queries": len(ops) - loads,
-                "load_hits": tuple(int(i) for i in np.nonzero(found)[0])}
+        workload = {"loads": loads, "queries": len(ops) - loads,
+                    "load_hits": tuple(int(i) for i in np.nonzero(found)[0])}
         if self.p.leak == "no_dummy_read":
             # which queries skip their page read depends on the map's state: the reference
             # (a model of the controller independent of its RTL) says
             ref, _ = reference.run(self.param_values, ops, checked["key"], checked["value"],
                                    encrypt=False, record=False)
-            load["skipped_reads"] = tuple(ref.skipped_reads)
-        return load
+            workload["skipped_reads"] = tuple(ref.skipped_reads)
+        return workload
 
     def model(self, workload):
         cycles = controller_cycles(self.param_values, workload)

@@ -166,6 +166,7 @@ class PimChannel(Block):
             macs.append(mac)
 
         # -- sequencer state ------------------------------------------------------------------------
+        bank_bits, group_bits = index_bits(p.banks), index_bits(p.bank_groups)
         phase = StateMachine(m, ("IDLE", "WR_GB", "PRE", "REF", "ACT", "MAC", "RD"))
         beats = Signal.like(self.host.payload.beats)
         slots_left = Signal.like(self.host.payload.slots)
@@ -174,24 +175,24 @@ class PimChannel(Block):
         col = Signal(index_bits(p.row_columns))
         open_row = Signal.like(row)
         is_open = Signal()
-        act_index = Signal(index_bits(p.banks))
+        act_index = Signal(bank_bits)
         refresh_base = Signal(CYCLE_BITS)
         refresh_pending = Signal()
         timer_started = Signal()
         last_count = Signal.like(self.host.payload.last_count)
 
         act_banks = act_order(p.banks, p.bank_groups)
-        act_bank = Signal(index_bits(p.banks))
-        m.d.comb += act_bank.eq(select([Const(b, index_bits(p.banks)) for b in act_banks], act_index))
-        act_group = Signal(index_bits(p.bank_groups))
-        m.d.comb += act_group.eq(select([Const(bank_group(b, p.banks, p.bank_groups), index_bits(p.bank_groups))
+        act_bank = Signal(bank_bits)
+        m.d.comb += act_bank.eq(select([Const(b, bank_bits) for b in act_banks], act_index))
+        act_group = Signal(group_bits)
+        m.d.comb += act_group.eq(select([Const(bank_group(b, p.banks, p.bank_groups), group_bits)
                                          for b in act_banks], act_index))
 
         # -- timing state: the issue cycles of earlier commands ------------------------------------
         ring = max(4, p.banks)
         act_time = [Signal(CYCLE_BITS, name=f"act_time{k}") for k in range(ring)]   # newest first
-        act_bank_of = [Signal(index_bits(p.banks), name=f"act_bank{k}") for k in range(ring)]
-        act_group_of = [Signal(index_bits(p.bank_groups), name=f"act_group{k}") for k in range(ring)]
+        act_bank_of = [Signal(bank_bits, name=f"act_bank{k}") for k in range(ring)]
+        act_group_of = [Signal(group_bits, name=f"act_group{k}") for k in range(ring)]
         act_seen = [Signal(name=f"act_seen{k}") for k in range(ring)]
         last_pre, last_ref, last_col, last_mac = (Signal(CYCLE_BITS, name=n) for n in
                                                    ("last_pre", "last_ref", "last_col", "last_mac"))

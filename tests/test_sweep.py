@@ -74,6 +74,7 @@ def test_example_spec_parses():
     assert set(spec.metrics) == {"lint", "sim", "model", "synth_generic", "synth_ecp5"}
 
 
+@pytest.mark.long
 @pytest.mark.verilator
 def test_local_pool_and_dask_agree(tmp_path):
     from distributed import LocalCluster

@@ -1,5 +1,6 @@
 """The two benches and the two simulators, on every registered block and example graph at its
-flow point (``hwgen.flow.designs``), on one build per design and simulator:
+flow point (``hwgen.flow.designs``), on one build per design and simulator (the slowest
+engines' second runs with ``-m long``):
 
 * the compiled bench and the python bench give the same outputs, cycle count, output beat
   edges, observation and memory traces and memory images, under stalls on every stream;
@@ -27,6 +28,16 @@ DESIGNS = {design.name: (design, model) for design, model in flow.designs()}
 VECTORS = {"omap_controller": 3, "attention_engine": 2, "spgemm_hash": 8, "pim_channel": 2,
            "pim_vector_unit": 3}
 STALLS = {"idle": 0.15, "backpressure": 0.25}
+# The engines whose python-bench or Icarus run takes 10-25 s: with ``-m long`` only (their
+# compiled-bench run on Verilator is checked in the suite by their family's tests and the
+# flow). The small designs exercise every bench feature (stalls, traces, memories) in seconds.
+SLOW_ON_PYTHON_BENCH = {"omap_controller", "pim_channel", "pim_host_splice"}
+SLOW_ON_ICARUS = {"omap_controller", "attention_engine"}
+
+
+def every_design(long_only):
+    return [pytest.param(name, marks=[pytest.mark.long] if name in long_only else [])
+            for name in sorted(DESIGNS)]
 
 needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
                                   reason="Icarus Verilog (iverilog) is not on PATH")
@@ -54,7 +65,7 @@ def assert_same_run(a, b) -> None:
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("name", sorted(DESIGNS))
+@pytest.mark.parametrize("name", every_design(long_only=SLOW_ON_PYTHON_BENCH))
 def test_compiled_and_python_benches_agree(name, rtl_out, tmp_path):
     design, _ = DESIGNS[name]
     inputs = inputs_for(name)
@@ -97,7 +108,7 @@ def test_a_broken_design_fails_on_both_benches(simulator, rtl_out, tmp_path):
 
 @needs_icarus
 @pytest.mark.verilator
-@pytest.mark.parametrize("name", sorted(DESIGNS))
+@pytest.mark.parametrize("name", every_design(long_only=SLOW_ON_ICARUS))
 def test_every_design_passes_on_icarus(name, rtl_out, tmp_path):
     design, model = DESIGNS[name]
     inputs = inputs_for(name, seed=4)

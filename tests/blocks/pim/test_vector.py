@@ -221,8 +221,8 @@ def test_bad_fields_are_rejected():
 
 # -- RTL: lint and Amaranth's simulator -------------------------------------------------------------
 
-@pytest.mark.parametrize("params", [dict(), dict(lanes=3, max_len=256, ftz=True),
-                                    dict(lanes=1, max_len=300, eps=0)])
+# (the defaults are linted by the flow, ``tests/test_cli.py::test_flow``)
+@pytest.mark.parametrize("params", [dict(lanes=3, max_len=256, ftz=True), dict(lanes=1, max_len=300, eps=0)])
 def test_lint_clean(params, rtl_out):
     block = blocks.get("pim_vector_unit", **params)
     generated = generate(block, rtl_out)

@@ -30,7 +30,7 @@ from sim.pysim import simulate_pysim
 from sim.runner import simulate
 from tests.support.numerics import (check_float_format_parameters, check_unstalled_cycles,
                                     lint_clean)
-from tests.support.suite_points import lint_points
+from tests.support.suite_points import in_suite_or_long, lint_points
 
 OPS = ("min", "max", "compare")
 LT, EQ, GT, UNORDERED = 1, 2, 4, 8          # the one-hot flag word of fp_compare
@@ -229,10 +229,12 @@ VERILATOR_POINTS = [
     ("compare", "bf16", True, 3), ("min", "bf16", False, 0),
     ("compare", "fp32", False, 4), ("max", "fp32", True, 1),
 ]
+# one point per format in the suite (each op once), the other three with ``-m long``
+VERILATOR_IN_SUITE = [("compare", "fp16", False, 1), ("min", "bf16", False, 0), ("max", "fp32", True, 1)]
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("op, fmt, ftz, latency", VERILATOR_POINTS)
+@pytest.mark.parametrize("op, fmt, ftz, latency", in_suite_or_long(VERILATOR_POINTS, VERILATOR_IN_SUITE))
 def test_verilator(op, fmt, ftz, latency, rtl_out, tmp_path):
     block = make_block(op, fmt, ftz, latency)
     seed = 60 + VERILATOR_POINTS.index((op, fmt, ftz, latency))

@@ -31,7 +31,7 @@ from sim.pysim import simulate_pysim
 from sim.runner import simulate
 from tests.support.numerics import (check_float_format_parameters, check_unstalled_cycles,
                                     lint_clean, run_operator)
-from tests.support.suite_points import lint_points
+from tests.support.suite_points import in_suite_or_long, lint_points
 
 OPS = ("mul", "add", "sub")
 FORMATS = ("fp16", "bf16", "fp32", "6,9")
@@ -277,13 +277,16 @@ VERILATOR_POINTS = [("fp16", False, 1), ("bf16", True, 3), ("fp32", False, 4)]
 
 
 # Subtraction is addition with the second sign inverted: one point of it (bf16, FTZ) on
-# Verilator, multiplication and addition at all three.
+# Verilator, multiplication and addition at all three. The suite runs one point per format
+# (each op once; Amaranth's simulator runs every op at every format, and the exhaustive fp8
+# runs below every op on Verilator), the other four with ``-m long``.
 VERILATOR_RUNS = [(op, *point) for op in OPS for point in VERILATOR_POINTS
                   if op != "sub" or point[0] == "bf16"]
+VERILATOR_IN_SUITE = [("add", "fp16", False, 1), ("mul", "fp32", False, 4), ("sub", "bf16", True, 3)]
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("op, fmt, ftz, latency", VERILATOR_RUNS)
+@pytest.mark.parametrize("op, fmt, ftz, latency", in_suite_or_long(VERILATOR_RUNS, VERILATOR_IN_SUITE))
 def test_verilator(op, fmt, ftz, latency, rtl_out, tmp_path):
     block = make_block(op, fmt, ftz, latency)
     seed = 7 + OPS.index(op)

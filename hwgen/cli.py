@@ -8,9 +8,43 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .core import checks
 
 EXIT_MISMATCH = 1
 EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in hwgen's one-line form (``hwgen: error: ...``, exit 2)
+    instead of a usage block and a second line."""
+
+    def error(self, message):
+        # an option's own check already names it: "argument --seed: --seed=-1 is out of..."
+        head, sep, rest = message.partition(": ")
+        if sep and head.startswith("argument ") and rest.startswith("-"):
+            message = rest
+        self.exit(EXIT_USAGE, f"hwgen: error: {message} (see '{self.prog} --help')\n")
+
+
+def _checked(check, option: str, *bounds, **kwargs):
+    """An argparse ``type``: ``check(option, text, *bounds, **kwargs)``, one of
+    ``hwgen.core.checks``' checks, whose one-line error argparse then reports."""
+    def parse(text):
+        try:
+            return check(option, text, *bounds, **kwargs)
+        except checks.InputError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse.__name__ = option  # argparse names a type in some of its own messages
+    return parse
+
+
+def _writable(args, *options) -> None:
+    """Every output folder given (or defaulted) is writable, before any work starts."""
+    for option in options:
+        value = getattr(args, option.lstrip("-").replace("-", "_"))
+        if value is not None:
+            checks.writable_folder(option, value)
 
 
 def _block(args):
@@ -54,7 +88,9 @@ def cmd_list(args):
 def cmd_generate(args):
     from .generate import generate
 
-    generated = generate(_block(args), args.rtl_out)
+    block = _block(args)
+    _writable(args, "--rtl-out")
+    generated = generate(block, args.rtl_out)
     print(generated.verilog)
     print(generated.directory / "manifest.json")
     return 0
@@ -64,7 +100,9 @@ def cmd_lint(args):
     from . import toolchain
     from .generate import generate
 
-    generated = generate(_block(args), args.rtl_out)
+    block = _block(args)
+    _writable(args, "--rtl-out")
+    generated = generate(block, args.rtl_out)
     warnings = toolchain.lint(generated.verilog, generated.top)
     for line in warnings:
         print(line)
@@ -79,18 +117,14 @@ def cmd_sim(args):
 
     check_choices(args.bench, args.simulator)
     block = _block(args)
+    if args.matrix is not None and args.stimulus:
+        raise ValueError("give --stimulus or --matrix, not both")
     inputs = load_npz(args.stimulus) if args.stimulus else None
     if args.matrix is not None:
-        if args.stimulus:
-            raise ValueError("give --stimulus or --matrix, not both")
         if not hasattr(block, "matrix_inputs"):
             raise ValueError(f"{block.name} takes no --matrix (its inputs: --stimulus IN.npz)")
         inputs = block.matrix_inputs(args.matrix, values=args.values, seed=args.seed)
-    for name, value in (("--idle", args.idle), ("--backpressure", args.backpressure)):
-        if not 0 <= value < 1:
-            raise ValueError(f"{name}={value} is out of range: allowed 0 <= p < 1")
-    if args.vectors < 1:
-        raise ValueError(f"--vectors={args.vectors} is out of range: allowed >= 1")
+    _writable(args, "--rtl-out", "--out")
     started = time.perf_counter()
     result = simulate(block, inputs, vectors=args.vectors, seed=args.seed, idle=args.idle,
                       backpressure=args.backpressure, waves=args.waves, out=args.out,
@@ -118,8 +152,7 @@ def cmd_flow(args):
     from . import flow
 
     check_choices(args.bench, args.simulator)
-    if args.vectors < 1:
-        raise ValueError(f"--vectors={args.vectors} is out of range: allowed >= 1")
+    _writable(args, "--rtl-out")
     started = time.perf_counter()
     rows = flow.run(vectors=args.vectors, seed=args.seed, rtl_out=args.rtl_out,
                     bench=args.bench, simulator=args.simulator,
@@ -134,7 +167,9 @@ def cmd_synth(args):
     from .generate import generate
     from .synth import synthesize
 
-    generated = generate(_block(args), args.rtl_out)
+    block = _block(args)
+    _writable(args, "--rtl-out", "--out")  # before synthesis, not after it
+    generated = generate(block, args.rtl_out)
     out = args.out or generated.directory / f"synth-{args.target}"
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     say(f"synth: {generated.top} ({generated.manifest['param_hash']}) for {args.target}")
@@ -157,12 +192,10 @@ def cmd_sweep(args):
     from .sweep import load_spec, run_sweep
     from .sweep.progress import SweepProgress
 
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers={args.workers} is out of range: allowed >= 1")
     if args.resume and args.fresh:
         raise ValueError("--resume and --fresh exclude each other")
     spec = load_spec(args.spec)
-    out = args.out or Path("rtl_out") / "sweeps" / spec.name
+    out = checks.writable_folder("--out", args.out or Path("rtl_out") / "sweeps" / spec.name)
     db_path = out / "sweep.db"
     with SweepProgress(spec, quiet=args.quiet) as progress:
         counts = run_sweep(spec, db_path, workers=args.workers, dask=args.dask, resume=args.resume,
@@ -176,7 +209,7 @@ def cmd_sweep(args):
 def cmd_sweep_report(args):
     from .sweep.report import format_front, write_report
 
-    out = args.out or args.db.parent
+    out = checks.writable_folder("--out", args.out or args.db.parent)
     written = write_report(args.db, out, x=args.x, y=args.y, x_sense=args.x_sense, y_sense=args.y_sense)
     print(format_front(written["front"], written["x"], written["y"]))
     for key in ("csv", "markdown", "png", "svg"):
@@ -231,7 +264,7 @@ def _add_model_parsers(models):
 
 
 def sweep_report_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="hwgen sweep report",
         description="Write report.csv, report.md and a Pareto plot (PNG, SVG) of a sweep "
                     "database, and print the Pareto points. Both metrics are minimized unless "
@@ -248,7 +281,7 @@ def sweep_report_parser() -> argparse.ArgumentParser:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="hwgen",
         description="Parameterized accelerator blocks: Verilog, lint, cocotb/Verilator "
                     "simulation against NumPy golden models, performance models.")
@@ -281,8 +314,8 @@ def parser() -> argparse.ArgumentParser:
                                    "<memory>_trace: one row per request, int64 columns) and, "
                                    "with --waves, an FST. Exits 0 on match, 1 on mismatch.")
     _add_block_args(p)
-    p.add_argument("--seed", type=int, default=1, help="random seed for stimulus and stalls (default 1)")
-    p.add_argument("--vectors", type=int, default=1000, help="random vectors (default 1000)")
+    p.add_argument("--seed", type=_checked(checks.seed, "--seed"), default=1, help="random seed for stimulus and stalls (default 1)")
+    p.add_argument("--vectors", type=_checked(checks.vectors, "--vectors"), default=1000, help="random vectors (default 1000)")
     p.add_argument("--stimulus", type=Path, metavar="IN.npz",
                    help="use these input arrays instead of random ones (fields: see docs/<block>.md)")
     p.add_argument("--matrix", type=Path, metavar="FILE.mtx",
@@ -291,9 +324,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--values", choices=("random", "ones", "file"), default="random",
                    help="with --matrix: the values (pattern files: random or ones; default random, "
                         "seeded by --seed)")
-    p.add_argument("--idle", type=float, default=0.0, metavar="P",
+    p.add_argument("--idle", type=_checked(checks.probability, "--idle"), default=0.0, metavar="P",
                    help="chance an input driver leaves a cycle empty (default 0)")
-    p.add_argument("--backpressure", type=float, default=0.0, metavar="P",
+    p.add_argument("--backpressure", type=_checked(checks.probability, "--backpressure"), default=0.0, metavar="P",
                    help="chance an output monitor holds ready low (default 0)")
     p.add_argument("--waves", action="store_true", help="write an FST waveform and print its path")
     _add_bench_args(p)
@@ -310,8 +343,9 @@ def parser() -> argparse.ArgumentParser:
     _add_block_args(p)
     p.add_argument("--target", choices=("generic", "ecp5"), default="generic")
     p.add_argument("--device", choices=("25k", "45k", "85k"), default="25k", help="ECP5 density")
-    p.add_argument("--freq", type=float, default=100.0, metavar="MHZ", help="clock target (default 100)")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--freq", type=_checked(checks.real, "--freq", checks.MIN_FREQ_MHZ, checks.MAX_FREQ_MHZ),
+                   default=100.0, metavar="MHZ", help="clock target (default 100)")
+    p.add_argument("--seed", type=_checked(checks.seed, "--seed"), default=1, help="nextpnr placement seed (default 1)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="folder for synth.json (default: <rtl-out>/<block>-<hash>/synth-<target>)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -323,7 +357,7 @@ def parser() -> argparse.ArgumentParser:
                                    "<out>/sweep.db at once. 'hwgen sweep report DB' writes reports.")
     p.add_argument("spec", type=Path, metavar="SPEC.toml")
     p.add_argument("--out", type=Path, metavar="DIR", help="folder for sweep.db (default: rtl_out/sweeps/<name>)")
-    p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: cores)")
+    p.add_argument("--workers", type=_checked(checks.integer, "--workers", 1, checks.MAX_WORKERS), metavar="N", help="local worker processes (default: cores)")
     p.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--resume", action="store_true", help="run only the points missing from sweep.db")
     p.add_argument("--fresh", action="store_true", help="delete sweep.db and start over")
@@ -339,8 +373,8 @@ def parser() -> argparse.ArgumentParser:
                        description="For every registered block (and example graph) at its "
                                    "defaults: generate, lint, simulate under stalls and without, "
                                    "evaluate the model; print a table, save <rtl-out>/flow.json.")
-    p.add_argument("--vectors", type=int, default=1000, help="vectors per design (default 1000)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--vectors", type=_checked(checks.vectors, "--vectors"), default=1000, help="vectors per design (default 1000)")
+    p.add_argument("--seed", type=_checked(checks.seed, "--seed"), default=1, help="random seed (default 1)")
     _add_bench_args(p)
     p.add_argument("-o", "--rtl-out", type=Path, default=Path("rtl_out"), metavar="DIR")
     p.set_defaults(run=cmd_flow)

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .core import checks
 from .generate import Generated
 from .toolchain import ToolError
 
@@ -138,8 +139,8 @@ def synth_ecp5(generated: Generated, device: str = "25k", freq: float = 100.0, s
     if device not in DEVICES:
         raise ValueError(f"--device={device} is not an ECP5 device hwgen knows: allowed "
                          f"{', '.join(DEVICES)}")
-    if not 1 <= freq <= 1000:
-        raise ValueError(f"--freq={freq} is out of range: allowed 1..1000 MHz")
+    freq = checks.real("--freq", freq, checks.MIN_FREQ_MHZ, checks.MAX_FREQ_MHZ)
+    seed = checks.seed("--seed", seed)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hwgen-synth-") as scratch:
         work = Path(scratch)

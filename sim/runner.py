@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -29,13 +30,15 @@ from typing import Mapping
 import numpy as np
 
 from hwgen import generate as gen
-from hwgen.core import dtypes, fields as field_checks
+from hwgen.core import checks, dtypes, fields as field_checks
 from sim import payload, simulators
 from sim.scoreboard import Verdict, compare
 from sim.simulators import SimError, cache_root  # noqa: F401  (part of this module's API)
 from sim.stream import DRAIN_CYCLES, stall_plan
 
 BENCHES = ("compiled", "python")
+# the largest random stimulus generated at once (``--vectors`` beyond it is refused, named)
+MAX_STIMULUS_BYTES = 4 << 30
 
 
 @dataclass
@@ -108,24 +111,51 @@ class Prepared:
     drain_cycles: int = 0
 
 
-def stimulus_fields(design, seed: int) -> dict:
-    """Two vectors of the block's own stimulus: the fields it takes and their kinds, which the
-    generic input checks compare given inputs with. Empty for a design whose stimulus does not
-    work on its own (a test's bundle of units driven with given inputs only): then the block's
-    own checks are all there is."""
+def stimulus_fields(design, seed: int, vectors: int = 2) -> dict:
+    """``vectors`` vectors of the block's own stimulus: the fields it takes and their kinds,
+    which the generic input checks compare given inputs with. Empty for a design whose stimulus
+    does not work on its own (a test's bundle of units driven with given inputs only): then the
+    block's own checks are all there is."""
     try:
-        return dict(design.stimulus(np.random.default_rng(seed), 2))
+        return dict(design.stimulus(np.random.default_rng(seed), vectors))
     except Exception:  # noqa: BLE001  (any failure means: no reference to check against)
         return {}
+
+
+def per_vector_fields(design, seed: int) -> list[str]:
+    """The fields with one entry per vector (leading length 2 in a 2-vector stimulus and 3 in a
+    3-vector one): ``fp_add``'s a and b, ``mac_array``'s a and b, ``omap_controller``'s op,
+    key and value. Given inputs must agree on their length; CSR arrays, a KV cache or a weight
+    matrix are not among them."""
+    two, three = stimulus_fields(design, seed, 2), stimulus_fields(design, seed, 3)
+    return [name for name in two if name in three and np.ndim(two[name]) and np.ndim(three[name])
+            and np.shape(two[name])[0] == 2 and np.shape(three[name])[0] == 3]
+
+
+def check_stimulus_size(design, vectors: int, seed: int) -> None:
+    """Refuse a random stimulus that would not fit in memory, before generating it: its size
+    is measured on 2 and 4 vectors and extrapolated."""
+    small, large = stimulus_fields(design, seed, 2), stimulus_fields(design, seed, 4)
+    if not small or not large:
+        return
+    size = lambda fields: sum(np.asarray(v).nbytes for v in fields.values())  # noqa: E731
+    per_vector = max(size(large) - size(small), 0) / 2
+    if per_vector and vectors * per_vector > MAX_STIMULUS_BYTES:
+        allowed = int(MAX_STIMULUS_BYTES // per_vector)
+        raise ValueError(f"--vectors={vectors}: {design.name}'s stimulus would take "
+                         f"{vectors * per_vector / 2**30:.1f} GiB ({per_vector:.0f} bytes per vector); "
+                         f"allowed up to {allowed} vectors here ({MAX_STIMULUS_BYTES >> 30} GiB)")
 
 
 def prepare(design, inputs: Mapping[str, np.ndarray] | None, vectors: int, seed: int) -> Prepared:
     from amaranth.lib.wiring import In, Out
 
     if inputs is None:
+        check_stimulus_size(design, vectors, seed)
         inputs = reference = design.stimulus(np.random.default_rng(seed), vectors)
     else:
         reference = stimulus_fields(design, seed)
+        field_checks.check_lengths(design.name, inputs, per_vector_fields(design, seed))
     # inputs of a float format may come in its dtype (float16, ml_dtypes.bfloat16, ...): the
     # block and its golden model take the patterns
     inputs = dtypes.from_natural(inputs, field_dtypes(design), design.name)
@@ -416,8 +446,8 @@ def simulate(design, inputs: Mapping[str, np.ndarray] | None = None, *, vectors:
     to ``out`` (default ``<rtl_out>/<ident>/sim``).
     """
     check_choices(bench, simulator)
+    prepared = prepare(design, inputs, vectors, seed)  # bad inputs fail here, before any Verilog
     generated = gen.generate(design, rtl_out)
-    prepared = prepare(design, inputs, vectors, seed)  # bad inputs fail here, before a build
     job = bench_job(prepared, seed, idle, backpressure, model_cycles(design, prepared.inputs))
     top = wrap(generated, job)   # a stimulus too large for the stores fails here
     build_dir = simulators.build([generated.verilog, top.verilog], top.name, top.ports, simulator, waves)
@@ -581,12 +611,32 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
     """Load fields saved by ``save_npz`` (or by hand): string arrays of decimal integers come
     back as Python ints (dtype object), so any width round-trips, and 2-byte voids (how NumPy
     stores ``ml_dtypes.bfloat16``) as ``ml_dtypes.bfloat16``. Never unpickles."""
-    if not Path(path).exists():
-        raise FileNotFoundError(f"stimulus file {path} does not exist")
+    path = checks.input_file("stimulus file", path)
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if not head:
+        raise ValueError(f"stimulus file {path} is empty: expected a NumPy .npz archive "
+                         f"(numpy.savez)")
+    if head[:2] != b"PK":  # every .npz is a zip archive
+        raise ValueError(f"stimulus file {path} is not a NumPy .npz archive (numpy.savez writes "
+                         f"one; this file starts with {head!r})")
     fields = {}
-    with np.load(path, allow_pickle=False) as npz:
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise ValueError(f"stimulus file {path} cannot be read as .npz: {error}") from None
+    with npz:
+        if not npz.files:
+            raise ValueError(f"stimulus file {path} holds no fields")
         for name in npz.files:
-            value = npz[name]
+            try:
+                value = npz[name]
+            except ValueError:  # an object array: reading it would unpickle
+                raise ValueError(f"stimulus file {path}: field '{name}' holds Python objects "
+                                 f"(pickled); save numbers (or decimal strings for wide "
+                                 f"integers)") from None
+            except (OSError, zipfile.BadZipFile, EOFError) as error:
+                raise ValueError(f"stimulus file {path}: field '{name}' cannot be read: {error}") from None
             if value.dtype.kind == "U":
                 try:
                     value = np.vectorize(int, otypes=[object])(value) if value.size else value.astype(object)

@@ -56,4 +56,4 @@ def test_synth_command_line(tmp_path):
     assert result["params"]["shift"] == 2
     bad = subprocess.run([sys.executable, "-m", "hwgen", "synth", "requant", "--target", "ecp5",
                           "--freq", "0"], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert bad.returncode == 2 and "--freq=0.0 is out of range" in bad.stderr
+    assert bad.returncode == 2 and "--freq=0 is out of range: allowed 1 <= x <= 1000" in bad.stderr

@@ -78,3 +78,20 @@ def check_inputs(block: str, inputs, reference, float_fields=()) -> None:
             if low < -(1 << 63) or high >= 1 << 64:
                 raise ValueError(f"{block} field '{name}' holds {low if low < -(1 << 63) else high}: "
                                  f"outside 64-bit integers")
+
+
+def check_lengths(block: str, inputs, per_vector) -> None:
+    """The fields with one entry per vector (``per_vector``, from the block's own stimulus)
+    that ``inputs`` has agree on their length, and hold at least one vector: a simulation of
+    nothing would pass without checking anything."""
+    given = [(name, np.shape(inputs[name])) for name in per_vector if name in inputs]
+    lengths = [(name, shape[0] if shape else None) for name, shape in given]
+    scalars = [name for name, length in lengths if length is None]
+    if scalars:
+        raise ValueError(f"{block} field '{scalars[0]}' is a scalar: expected one entry per vector")
+    if lengths and len({length for _, length in lengths}) > 1:
+        described = ", ".join(f"'{name}' {length}" for name, length in lengths)
+        raise ValueError(f"{block} fields {described} differ in length: they hold one entry per "
+                         f"vector and must have the same length")
+    if lengths and lengths[0][1] == 0:
+        raise ValueError(f"{block} field '{lengths[0][0]}' is empty: give at least one vector")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
@@ -76,6 +77,14 @@ class Param:
                 raise ParamError(
                     f"parameter {self.name}={text!r}: expected an integer, allowed {self.allowed()}"
                 ) from None
+        if self.type is float:
+            try:
+                value = float(text)
+            except ValueError:
+                raise ParamError(
+                    f"parameter {self.name}={text!r}: expected a number, allowed {self.allowed()}"
+                ) from None
+            return self.check(value)  # NaN and infinities are refused here, named
         return self.type(text)
 
     def check(self, value: Any) -> Any:
@@ -94,6 +103,10 @@ class Param:
                 f"parameter {self.name}={value!r}: expected {self.type.__name__}, "
                 f"allowed {self.allowed()}"
             )
+        elif self.type is float and not math.isfinite(value):
+            # NaN passes every comparison of a range check, and no hardware is built from it
+            raise ParamError(f"parameter {self.name}={value!r}: expected a finite number, "
+                             f"allowed {self.allowed()}")
         out_of_range = (
             (self.choices is not None and value not in self.choices)
             or (self.min is not None and value < self.min)

@@ -202,6 +202,12 @@ _REGISTRY: dict[str, SystemModel] = {}
 
 def register(model: SystemModel) -> SystemModel:
     """Make ``model`` available by name to :func:`get` and ``hwgen model``."""
+    for p in model.params:
+        # without a ceiling, --batch 99999999999999999999 runs (or allocates) instead of
+        # being refused in one line
+        if p.type in (int, float, tuple) and p.choices is None and p.max is None:
+            raise ValueError(f"system model {model.name}: argument {p.name} declares no maximum "
+                             f"(give max= or choices=)")
     known = _REGISTRY.get(model.name)
     where = lambda m: f"{m.run.__module__}.{m.run.__qualname__}"  # noqa: E731
     if known is not None and where(known) != where(model):

@@ -64,8 +64,19 @@ def import_extras(imports) -> None:
             importlib.import_module(item)
 
 
+class PointFailed(Exception):
+    """A point whose measurement ran but shows a fault: a simulation mismatch, time-out or
+    protocol problem, lint warnings, a model giving negative counts. Recorded as ``failed``
+    with the reason and the metrics measured (a sweep is not a list of ok points that aren't)."""
+
+    def __init__(self, reason: str, metrics: dict[str, Any]):
+        super().__init__(reason)
+        self.metrics = metrics
+
+
 def evaluate(task: dict[str, Any]) -> dict[str, Any]:
-    """The metrics of one point (raises ParamError for an invalid point)."""
+    """The metrics of one point (raises ParamError for an invalid point, PointFailed for a
+    fault found)."""
     from .. import blocks, toolchain
     from ..generate import generate
 
@@ -105,6 +116,9 @@ def evaluate(task: dict[str, Any]) -> dict[str, Any]:
 
             report = synth_generic(generated, progress=_to_stderr)
             metrics.update(generic_cells=report["cells"], generic_cells_by_type=report["cells_by_type"])
+        faults = _faults(metrics)
+        if faults:
+            raise PointFailed("; ".join(faults), metrics)
         if "synth_ecp5" in wanted:
             from ..synth import ECP5_CELLS, synth_ecp5
 
@@ -116,6 +130,20 @@ def evaluate(task: dict[str, Any]) -> dict[str, Any]:
             metrics.update(ecp5_fmax_mhz=report["fmax_mhz"], ecp5_timing_met=report["timing_met"],
                            ecp5_comb_utilization=report["comb_utilization"])
     return metrics
+
+
+def _faults(metrics: dict[str, Any]) -> list[str]:
+    """What in the measured metrics means the point failed."""
+    faults = []
+    if metrics.get("lint_clean") is False:
+        faults.append(f"lint: {metrics['lint_warnings']} warnings")
+    if metrics.get("sim_pass") is False:
+        faults.append(f"simulation: {metrics['sim_verdict']}")
+    negative = [name for name in ("model_cycles", "model_latency", "model_busy", "model_bytes_moved")
+                if isinstance(metrics.get(name), (int, float)) and metrics[name] < 0]
+    if negative:
+        faults.append(f"model: {negative[0]}={metrics[negative[0]]} is negative")
+    return faults
 
 
 def _to_stderr(line: str) -> None:
@@ -164,6 +192,8 @@ def main(argv: list[str]) -> int:
         result = {"status": "ok", "metrics": evaluate(task), "error": None}
     except ParamError as error:
         result = {"status": "invalid", "metrics": {}, "error": str(error)}
+    except PointFailed as failure:
+        result = {"status": "failed", "metrics": failure.metrics, "error": str(failure)}
     except Exception as error:  # recorded with the point; the sweep goes on
         where = traceback.extract_tb(error.__traceback__)[-1]
         result = {"status": "failed", "metrics": {},

@@ -64,7 +64,7 @@ def table(db_path: Path | str) -> list[dict[str, Any]]:
     """One flat dict per point, in ``point_id`` order, every dict holding every column (``None``
     where a point lacks a value). Dict-valued metrics such as ``generic_cells_by_type`` do not
     fit a column and are left out; read them from the database."""
-    db = SweepDB(db_path)
+    db = SweepDB.read_only(db_path)
     try:
         points = list(db.rows())
     finally:
@@ -335,7 +335,7 @@ def _swept_axes(db_path: Path) -> list[str] | None:
     """The axes of the spec that made the sweep, if the database records it."""
     import json
 
-    db = SweepDB(db_path)
+    db = SweepDB.read_only(db_path)
     try:
         spec = db.meta("spec")
     finally:
@@ -345,7 +345,7 @@ def _swept_axes(db_path: Path) -> list[str] | None:
 
 def _title(db_path: Path) -> str:
     """The swept block(s), for headings."""
-    db = SweepDB(db_path)
+    db = SweepDB.read_only(db_path)
     try:
         blocks = sorted({point.block for point in db.rows()})
     finally:
@@ -366,8 +366,7 @@ def write_report(db_path: Path | str, out_dir: Path | str, x: str | None = None,
     _check_sense("x_sense", x_sense)
     _check_sense("y_sense", y_sense)
     db_path, out_dir = Path(db_path), Path(out_dir)
-    if not db_path.exists():  # SweepDB would create an empty one
-        raise FileNotFoundError(f"sweep database {db_path} does not exist")
+    SweepDB.read_only(db_path).close()  # a clear error for a file that is not a sweep's
     rows = table(db_path)
     title = _title(db_path)
 

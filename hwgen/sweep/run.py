@@ -20,7 +20,7 @@ from .. import blocks
 from ..core.params import ParamError
 from .point import code_version, die_with_parent, import_extras, point_key, run_point
 from .spec import SpecError, SweepSpec
-from .store import PointCache, SweepDB
+from .store import PointCache, SweepDB, SweepLock
 
 
 @dataclass
@@ -111,9 +111,18 @@ def run_sweep(spec: SweepSpec, db_path: Path, *, workers: int | None = None,
     import_extras(spec.imports)
     blocks.block_class(spec.block)  # an unknown block is a ParamError naming the known ones
     version = code_version()
+    with SweepLock(db_path):  # one writer per database, from --fresh's delete to the last point
+        return _run_locked(spec, Path(db_path), version, workers, dask, resume, fresh, use_cache,
+                           report or (lambda event, info: None))
+
+
+def _run_locked(spec, db_path, version, workers, dask, resume, fresh, use_cache, report):
     db = open_db(spec, db_path, resume, fresh)
-    cache = PointCache() if use_cache else None
-    report = report or (lambda event, info: None)
+    try:
+        cache = PointCache() if use_cache else None
+    except BaseException:
+        db.close()
+        raise
     try:
         tasks = plan(spec, db, cache, version)
         report("planned", {"total": len(spec.points()), "remaining": len(tasks),

@@ -24,8 +24,11 @@ flight. Schema::
 from __future__ import annotations
 
 import datetime
+import fcntl
 import json
+import os
 import sqlite3
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -67,6 +70,10 @@ class PointRow:
     finished_at: str
 
 
+class StoreError(ValueError):
+    """A sweep database or point cache that cannot be used as asked; the message names it."""
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(path, timeout=60, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
@@ -75,11 +82,41 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class SweepDB:
+    """A sweep's database. ``SweepDB(path)`` opens it for writing (created if missing; the
+    caller holds the sweep's lock, see :class:`SweepLock`); ``SweepDB.read_only(path)`` opens an
+    existing one for reports, changing nothing in it, and refuses a file that is not one."""
+
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.connection = _connect(self.path)
-        self.connection.executescript(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.connection = _connect(self.path)
+            self.connection.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(f"sweep database {self.path}: {error}") from None
+
+    @classmethod
+    def read_only(cls, path: Path | str) -> "SweepDB":
+        path = Path(path)
+        if not path.exists():
+            raise StoreError(f"sweep database {path} does not exist")
+        if not path.is_file():
+            raise StoreError(f"sweep database {path} is a folder, not a file")
+        db = cls.__new__(cls)
+        db.path = path
+        try:
+            db.connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                            timeout=60, isolation_level=None)
+            tables = {row[0] for row in db.connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.Error as error:
+            raise StoreError(f"{path} is not a sweep database ({error})") from None
+        columns = [row[1] for row in db.connection.execute("PRAGMA table_info(points)")]
+        if "meta" not in tables or columns != list(PointRow.__dataclass_fields__):
+            db.close()
+            raise StoreError(f"{path} is not a sweep database (no sweep's meta and points "
+                             f"tables): give the sweep.db that 'hwgen sweep' wrote")
+        return db
 
     def close(self) -> None:
         self.connection.close()
@@ -126,18 +163,47 @@ class PointCache:
     (``$HWGEN_CACHE_DIR/points.sqlite`` or ``~/.cache/hwgen/points.sqlite``). Only points that
     completed (``ok``) are cached: a failure or time-out may be the machine's, not the point's."""
 
-    def __init__(self, path: Path | str | None = None):
-        if path is None:
-            path = cache_root() / "points.sqlite"
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.connection = _connect(Path(path))
-        self.connection.execute(
-            "CREATE TABLE IF NOT EXISTS points (point_key TEXT PRIMARY KEY, metrics TEXT NOT NULL)")
+    def __init__(self, path: Path | str | None = None, warn=None):
+        self.path = Path(path) if path is not None else cache_root() / "points.sqlite"
+        try:
+            self.connection = self._open()
+        except sqlite3.DatabaseError as error:
+            # only a cache: a corrupt one is set aside and rebuilt, with a warning naming it
+            (warn or _warn)(f"hwgen: warning: point cache {self.path} is unreadable ({error}); "
+                            f"moved to {self.path.name}.corrupt and started afresh")
+            for suffix in ("", "-wal", "-shm"):
+                old = Path(f"{self.path}{suffix}")
+                if old.exists():
+                    old.replace(Path(f"{self.path}{suffix}.corrupt"))
+            self.connection = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(f"point cache {self.path}: {error}") from None
+        connection = _connect(self.path)
+        try:
+            connection.execute("CREATE TABLE IF NOT EXISTS points "
+                               "(point_key TEXT PRIMARY KEY, metrics TEXT NOT NULL)")
+            columns = [row[1] for row in connection.execute("PRAGMA table_info(points)")]
+            if columns != ["point_key", "metrics"]:
+                raise sqlite3.DatabaseError(f"its points table has columns {', '.join(columns)}")
+            connection.execute("SELECT COUNT(*) FROM points").fetchone()
+            if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+        except sqlite3.DatabaseError:
+            connection.close()
+            raise
+        return connection
 
     def get(self, point_key: str) -> dict | None:
         row = self.connection.execute("SELECT metrics FROM points WHERE point_key = ?",
                                       (point_key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        try:
+            return json.loads(row[0]) if row else None
+        except ValueError:  # a damaged entry: computed again
+            return None
 
     def put(self, point_key: str, metrics: dict) -> None:
         self.connection.execute("INSERT OR REPLACE INTO points VALUES (?, ?)",
@@ -145,3 +211,48 @@ class PointCache:
 
     def close(self) -> None:
         self.connection.close()
+
+
+def _warn(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class SweepLock:
+    """An exclusive lock on a sweep's database (``<db>.lock``, holding the owner's pid), held
+    for a whole run: a second sweep (or a ``--resume``) on the same database is refused in one
+    line naming the holder, instead of both running the same points. The lock goes with the
+    process that holds it, killed or not (``flock``)."""
+
+    def __init__(self, db_path: Path | str):
+        self.path = Path(f"{db_path}.lock")
+        self.handle = None
+
+    def __enter__(self) -> "SweepLock":
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+")
+        except OSError as error:
+            raise StoreError(f"sweep lock {self.path}: {error}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            db = self.path.with_name(self.path.name[:-len(".lock")])
+            raise StoreError(f"{db} is in use by another sweep (pid {holder}); wait for it to "
+                             f"finish, or give this one another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self.handle = handle
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.handle is not None:
+            self.handle.seek(0)
+            self.handle.truncate()
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None

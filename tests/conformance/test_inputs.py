@@ -1,6 +1,7 @@
 """The error contract on bad input fields, for every registered block from the registry alone:
-a missing field, an extra axis, strings, NaN in an integer field and an integer beyond 64 bits
-are each refused before any build with one line that names the block and the field."""
+a missing field, an extra axis, strings, NaN in an integer field, an integer beyond 64 bits, a
+per-vector field one entry shorter than the others and per-vector fields left empty are each
+refused before any build with one line that names the block and the field."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from hwgen import blocks
-from sim.runner import prepare
+from sim.runner import per_vector_fields, prepare
 
 from .params_space import product_blocks
 
@@ -20,7 +21,7 @@ def small(name):
     return cls(**cls.flow_params)
 
 
-def spoiled(inputs: dict, name: str) -> dict[str, dict]:
+def spoiled(inputs: dict, name: str, per_vector: list[str]) -> dict[str, dict]:
     """Each way of spoiling field ``name`` that no block may accept."""
     values = np.asarray(inputs[name])
     rest = {key: value for key, value in inputs.items() if key != name}
@@ -29,6 +30,8 @@ def spoiled(inputs: dict, name: str) -> dict[str, dict]:
         "extra axis": {**rest, name: values[..., None]},
         "strings": {**rest, name: np.full(values.shape, "x")},
     }
+    if name in per_vector and len(per_vector) > 1:
+        cases["one entry short"] = {**rest, name: values[:-1]}
     if values.dtype.kind in "iu" and values.size:
         cases["NaN in an integer field"] = {**rest, name: np.where(np.arange(values.size).reshape(values.shape) == 0,
                                                                    np.nan, values.astype(float))}
@@ -42,8 +45,17 @@ def test_bad_fields_are_refused_in_one_line_naming_the_field(name):
     inputs = block.stimulus(np.random.default_rng(3), 4)
     prepare(block, inputs, 4, 1)  # the block's own stimulus is accepted
     problems = []
+    per_vector = per_vector_fields(block, 1)
+    if per_vector:
+        empty = {**inputs, **{field: np.asarray(inputs[field])[:0] for field in per_vector}}
+        try:
+            prepare(block, empty, 4, 1)
+            problems.append("empty per-vector fields: accepted")
+        except ValueError as error:
+            if f"field '{per_vector[0]}' is empty" not in str(error):
+                problems.append(f"empty per-vector fields: {error}")
     for field in inputs:
-        for case, bad in spoiled(inputs, field).items():
+        for case, bad in spoiled(inputs, field, per_vector).items():
             try:
                 prepare(block, bad, 4, 1)
                 problems.append(f"{field}, {case}: accepted")

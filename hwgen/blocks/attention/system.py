@@ -37,6 +37,7 @@ FLASH_LATENCY = 5700             # page read, cycles: 20 us at 285 MHz
 FLASH_QUEUE = 16                 # page reads outstanding per flash channel (the engine's default)
 SYSTEMS = ("baseline", "dense", "sparf")
 BATCHES = (4, 8, 16, 32, 64, 128, 256)
+MAX_BATCH = 4096                # sequences per decode step (the paper runs up to 256)
 SEQUENCES = (1024, 2048)
 DRIVES = (1, 2, 4, 8, 16)
 MAX_SEQ = 4096                   # input = output length (contexts up to 8192)
@@ -433,7 +434,7 @@ def _engine_rule(v) -> str | None:
 CLI_PARAMS = ParamSet(
     params=(
         Arg("model", str, "opt-13b", "the model shape, or all", choices=(*MODELS, "all"), metavar="NAME"),
-        int_list("batch", BATCHES, "batch sizes", min=1),
+        int_list("batch", BATCHES, "batch sizes", min=1, max=MAX_BATCH),
         int_list("seq", SEQUENCES, "input = output lengths", min=1, max=MAX_SEQ),
         int_list("drives", DRIVES, "drive counts", min=1, max=MAX_DRIVES),
         Arg("system", str, "all", "the system, or all", choices=(*SYSTEMS, "all"), metavar="NAME"),

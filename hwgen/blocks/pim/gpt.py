@@ -404,9 +404,10 @@ CLI_PARAMS = ParamSet(
             choices=(*MODELS, "all"), metavar="NAME"),
         Arg("channels", int, 8, "PIM channels in parallel", min=1, max=MAX_CHANNELS, metavar="N"),
         Arg("context", int, 512, "tokens in the KV cache, the new one included, up to the "
-            "model's context", min=1, metavar="N"),
-        Arg("asic_lanes", int, 16, "ASIC vector lanes", min=1, metavar="N"),
-        Arg("asic_clock_ns", float, None, "ASIC clock period in ns", above=0, unset="tCK", metavar="NS"),
+            "model's context", min=1, max=1 << 20, metavar="N"),
+        Arg("asic_lanes", int, 16, "ASIC vector lanes", min=1, max=4096, metavar="N"),
+        Arg("asic_clock_ns", float, None, "ASIC clock period in ns", above=0, max=1000,
+            unset="tCK", metavar="NS"),
         Arg("json", bool, False, "print the result(s) as JSON"),
     ),
     rules=(_context_rule,),

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...core import checks
+
 __all__ = [
     "Csr", "edge_cases", "from_bits", "ones", "power_law_rows", "random_values", "read_mtx",
     "rmat", "to_bits", "uniform_random", "VALUE_MODES", "VALUE_TYPES", "write_mtx",
@@ -31,6 +33,9 @@ __all__ = [
 
 VALUE_TYPES = ("int32", "fp32")
 VALUE_MODES = ("ones", "random", "file")
+# rows and columns a Matrix Market file may declare: the CSR row pointers (8 bytes a row) and
+# the product's per-row work stay within a few hundred MiB
+MAX_MTX_DIMENSION = 1 << 24
 RANDOM_INT_LIMIT = 8            # random int32 values: -8..8, never 0
 _MASK32 = (1 << 32) - 1
 _ONE_BITS = {"int32": 1, "fp32": 0x3F800000}
@@ -356,9 +361,7 @@ def read_mtx(path, values: str = "ones", seed: int = 0, value_type: str = "int32
     check_value_type(value_type)
     if values not in VALUE_MODES:
         raise ValueError(f"values={values!r} is out of range: allowed {', '.join(VALUE_MODES)}")
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"matrix file {path} does not exist")
+    path = checks.input_file("matrix file", path)
     with open(path, encoding="ascii", errors="replace") as f:
         lines = f.read().splitlines()
     if not lines or not lines[0].lower().startswith("%%matrixmarket"):
@@ -397,6 +400,15 @@ def read_mtx(path, values: str = "ones", seed: int = 0, value_type: str = "int32
         raise _mtx_error(path, n + 1, "size line: rows, cols and entries must be >= 0")
     if symmetry != "general" and rows != cols:
         raise _mtx_error(path, n + 1, f"a {symmetry} matrix must be square, got {rows} x {cols}")
+    # checked before anything is allocated: the entries against the lines that could hold them,
+    # the sizes against the stated limit (row pointers and products grow with them)
+    if max(rows, cols) > MAX_MTX_DIMENSION:
+        raise _mtx_error(path, n + 1, f"size line declares {rows} x {cols}: allowed up to "
+                                      f"{MAX_MTX_DIMENSION} rows and columns")
+    entry_lines = len(lines) - n - 1
+    if declared > entry_lines:
+        raise _mtx_error(path, n + 1, f"size line declares {declared} entries, the file has only "
+                                      f"{entry_lines} lines after it")
 
     tokens = 2 if field == "pattern" else 3
     r = np.empty(declared, dtype=np.int64)

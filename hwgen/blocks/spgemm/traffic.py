@@ -560,15 +560,15 @@ def format_notes(results: list[Traffic]) -> str:
 CLI_PARAMS = ParamSet(params=(
     Arg("matrix", Path, None, "Matrix Market coordinate file", required=True, metavar="FILE.mtx"),
     Arg("dataflow", str, "all", "the dataflow, or all", choices=(*DATAFLOWS, "all"), metavar="NAME"),
-    Arg("bandwidth", float, DEFAULT_BANDWIDTH_GBS, "DRAM GB/s", above=0, metavar="GBS"),
-    Arg("clock", float, DEFAULT_CLOCK_MHZ, "clock in MHz", above=0, metavar="MHZ"),
+    Arg("bandwidth", float, DEFAULT_BANDWIDTH_GBS, "DRAM GB/s", above=0, max=100_000, metavar="GBS"),
+    Arg("clock", float, DEFAULT_CLOCK_MHZ, "clock in MHz", above=0, max=10_000, metavar="MHZ"),
     Arg("values", str, "ones", "values for the matrix; the traffic does not depend on them",
         choices=("ones", "random"), metavar="KIND"),
-    Arg("multipliers", int, DEFAULT_MULTIPLIERS, "multipliers", min=1, metavar="N"),
+    Arg("multipliers", int, DEFAULT_MULTIPLIERS, "multipliers", min=1, max=1 << 16, metavar="N"),
     Arg("cache", float, DEFAULT_CACHE_BYTES / 1024, "B buffer / row buffer / FiberCache in KiB, 0 for "
-        "none", min=0, metavar="KIB"),
-    Arg("table", int, DEFAULT_TABLE_ENTRIES, "row-wise accumulator entries", min=1, metavar="N"),
-    Arg("ways", int, DEFAULT_MERGE_WAYS, "SpArch merger ways", min=2, metavar="N"),
+        "none", min=0, max=1 << 20, metavar="KIB"),
+    Arg("table", int, DEFAULT_TABLE_ENTRIES, "row-wise accumulator entries", min=1, max=1 << 24, metavar="N"),
+    Arg("ways", int, DEFAULT_MERGE_WAYS, "SpArch merger ways", min=2, max=1 << 16, metavar="N"),
     Arg("json", bool, False, "print every row as JSON"),
 ))
 

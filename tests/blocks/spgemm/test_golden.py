@@ -179,7 +179,10 @@ def test_read_symmetry_kinds_fields_and_duplicates(tmp_path):
     ("%%MatrixMarket matrix coordinate real general\n% only comments\n", ":2: end of file before the size line"),
     ("%%MatrixMarket matrix coordinate real general\n2 x 1\n1 1 1\n", ":2: size line '2 x 1'"),
     ("%%MatrixMarket matrix coordinate real symmetric\n2 3 1\n1 1 1\n", ":2: a symmetric matrix must be square"),
-    ("%%MatrixMarket matrix coordinate real general\n2 2 2\n1 1 1\n", ":3: the size line declares 2 entries, the file has 1"),
+    ("%%MatrixMarket matrix coordinate real general\n2 2 2\n1 1 1\n% end\n", ":4: the size line declares 2 entries, the file has 1"),
+    # checked before anything is allocated
+    ("%%MatrixMarket matrix coordinate real general\n2 2 5\n1 1 1\n", ":2: size line declares 5 entries, the file has only 1 lines"),
+    ("%%MatrixMarket matrix coordinate real general\n16777217 2 1\n1 1 1\n", ":2: size line declares 16777217 x 2: allowed up to 16777216"),
     ("%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1 1\n2 2 2\n", ":4: more entries than the 1"),
     ("%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1\n", ":3: expected 3 fields for a real entry, got 2"),
     ("%%MatrixMarket matrix coordinate real general\n2 2 1\n3 1 1\n", ":3: entry \\(3, 1\\) is outside"),

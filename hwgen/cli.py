@@ -1,4 +1,4 @@
-"""The ``hwgen`` command line: list, generate, lint, sim, flow, model."""
+"""The ``hwgen`` command line: list, generate, lint, sim, synth, formal, sweep, model, flow."""
 
 from __future__ import annotations
 
@@ -188,6 +188,25 @@ def cmd_synth(args):
     return 0
 
 
+def cmd_formal(args):
+    from . import formal
+    from .generate import generate
+
+    block = _block(args)
+    _writable(args, "--rtl-out", "--out")
+    formal.tools_present()  # a missing solver is one line naming its package, before any work
+    generated = generate(block, args.rtl_out)
+    out = args.out or generated.directory / f"formal-{args.mode}"
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    result = formal.check(generated, out, mode=args.mode, depth=args.depth, timeout=args.timeout,
+                          relations=block.beat_relations(), progress=say)
+    print(formal.table(result))
+    print(f"  {Path(result.directory) / 'formal.json'}")
+    if result.status == "TIMEOUT":
+        print(f"  timed out after {args.timeout:g} s with depth {result.depth_reached} of {result.depth} checked")
+    return 0 if result.passed else EXIT_MISMATCH
+
+
 def cmd_sweep(args):
     from .sweep import load_spec, run_sweep
     from .sweep.progress import SweepProgress
@@ -350,6 +369,28 @@ def parser() -> argparse.ArgumentParser:
                    help="folder for synth.json (default: <rtl-out>/<block>-<hash>/synth-<target>)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=cmd_synth)
+
+    p = sub.add_parser("formal", help="prove a block's stream interfaces (SymbiYosys, Yices)",
+                       description="Wrap the block's generated Verilog in a harness that assumes the "
+                                   "stream rules on every input and asserts them on every output "
+                                   "(valid held and payload stable until ready, no valid in reset), "
+                                   "and run SymbiYosys with the Yices solver: bmc checks every state "
+                                   "up to --depth cycles, prove adds k-induction (for all time when it "
+                                   "closes), cover shows each stream can move a beat. Writes "
+                                   "formal.json and, on a failure, counterexample.vcd. Exits 0 on "
+                                   "pass, 1 on a failed property or a time-out, 2 on bad input. "
+                                   "See docs/formal.md.")
+    _add_block_args(p)
+    p.add_argument("--mode", choices=("bmc", "prove", "cover"), default="bmc")
+    p.add_argument("--depth", type=_checked(checks.integer, "--depth", 1, 1000), default=20, metavar="N",
+                   help="cycles after reset (bmc, cover) or the induction length (prove); default 20")
+    p.add_argument("--timeout", type=_checked(checks.real, "--timeout", 1, 7 * 24 * 3600), default=600.0,
+                   metavar="S", help="seconds before the check stops and reports the depth reached "
+                                     "(default 600)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="folder for formal.json and the traces (default: <rtl-out>/<block>-<hash>/formal-<mode>)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(run=cmd_formal)
 
     p = sub.add_parser("sweep", help="sweep parameters (see also: hwgen sweep report --help)",
                        description="Run the parameter sweep described by SPEC.toml on a local process "

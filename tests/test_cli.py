@@ -21,7 +21,7 @@ from tests.support.cli import hwgen
 
 
 
-@pytest.mark.parametrize("command", ["list", "generate", "lint", "sim", "synth", "sweep", "flow", "model"])
+@pytest.mark.parametrize("command", ["list", "generate", "lint", "sim", "synth", "formal", "sweep", "flow", "model"])
 def test_every_command_has_help(command):
     done = hwgen(command, "--help")
     assert done.returncode == 0 and "usage: hwgen " + command in done.stdout

@@ -205,6 +205,14 @@ class Block(wiring.Component):
         one message each; the runners add them to the verdict. None by default."""
         return []
 
+    def beat_relations(self) -> list[tuple[str, str, int]]:
+        """Output streams that carry exactly one beat per beat of an input stream, for the
+        formal checks (``hwgen formal``, docs/formal.md): ``(output, input, drain)``, where
+        ``drain`` bounds the cycles from the last input beat to the last output beat while the
+        output is always ready. The harness then asserts that no output beat appears without
+        its input beat, and that after ``drain`` such cycles none is missing. None by default."""
+        return []
+
     def info(self) -> dict[str, Any]:
         """Derived quantities worth reporting (e.g. an accumulator width) in the manifest."""
         return {}

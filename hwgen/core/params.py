@@ -195,6 +195,26 @@ class ParamSet:
         return values
 
 
+def smallest_point(cls) -> dict[str, Any]:
+    """The parameters of block class ``cls``'s smallest configuration: each integer parameter
+    (that does not follow others) at its least value, in declaration order, where the
+    parameters set so far allow it; the rest at their defaults. Cheap designs for checks that
+    grow with size (formal proofs, Amaranth's simulator)."""
+    values: dict[str, Any] = {}
+    for param in cls.params:
+        if param.type is not int or param.follows is not None:
+            continue
+        least = min(param.choices) if param.choices else param.min
+        if least is None:
+            continue
+        try:
+            cls.params.resolve(cls.name, {**values, param.name: least})
+        except ParamError:
+            continue
+        values[param.name] = least
+    return values
+
+
 def params_hash(block: str, values: Mapping[str, Any]) -> str:
     """8 hex digits identifying a block and its full parameter set (the output folder name)."""
     text = json.dumps({"block": block, "params": dict(values)}, sort_keys=True)

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from hwgen import blocks, toolchain
-from hwgen.core.params import ParamError
+from hwgen.core.params import ParamError, smallest_point
 from hwgen.generate import generate
 from sim.pysim import simulate_pysim
 
@@ -46,24 +46,6 @@ def bit_exact_and_model_exact(block, seed: int) -> None:
     modelled = block.model(block.workload(inputs)).cycles
     assert clean.passed and clean.cycles == modelled, (
         block.name, dict(block.param_values), clean.summary()["verdict"], clean.cycles, modelled)
-
-
-def smallest_point(cls) -> dict:
-    """Each integer parameter (that does not follow others) at its least value, in declaration
-    order, where the parameters set so far allow it; the rest at their defaults."""
-    values = {}
-    for param in cls.params:
-        if param.type is not int or param.follows is not None:
-            continue
-        least = min(param.choices) if param.choices else param.min
-        if least is None:
-            continue
-        try:
-            cls(**values, **{param.name: least})
-        except ParamError:
-            continue
-        values[param.name] = least
-    return values
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -123,6 +123,7 @@ def test_hwgen_bench_verilog_is_deterministic(tmp_path):
     assert str(tmp_path) not in texts[0] and "src =" not in texts[0]
 
 
+@pytest.mark.long
 def test_hwgen_bench_synthesizes_around_its_cells(tmp_path):
     """The agents are ordinary logic: Yosys elaborates hwgen_bench to cells (``prep``: the
     front of synthesis, where anything unsynthesizable is refused) with the I/O cells and the

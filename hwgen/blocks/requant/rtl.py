@@ -36,6 +36,9 @@ class Requant(Block):
     def info(self):
         return {"latency": model.LATENCY}
 
+    def beat_relations(self):
+        return [("scaled", "samples", model.LATENCY + 2)]
+
     def field_dtypes(self):
         # x: in_width-bit integers, y: out_width-bit; in int8..int64 (uint8..uint64 unsigned),
         # Python ints beyond 64 bits

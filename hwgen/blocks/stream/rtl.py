@@ -116,6 +116,10 @@ class StreamFork(_Fanout):
     def outputs(self) -> int:
         return self.p.outputs
 
+    def beat_relations(self):
+        # every output gets every beat; a FIFO of depth beats drains behind it
+        return [(name, "a", self.LATENCY + self.p.depth + 2) for name in self._out_names()]
+
     def elaborate(self, platform):
         m = Module()
         width = self.p.lanes * self.p.width

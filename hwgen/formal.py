@@ -91,6 +91,16 @@ def streams_of(ports: list[dict]) -> list[Stream]:
     return sorted(found, key=lambda s: s.name)
 
 
+def reset_in_first_cycle(m: Module):
+    """Assume the sync domain's reset in cycle 0 and never again; return the reset signal. (A
+    reset-less register counts the cycle, so the reset does not clear it.)"""
+    rst = ResetSignal()
+    started = Signal(reset_less=True)
+    m.d.sync += started.eq(1)
+    m.d.comb += Assume(rst == ~started)
+    return rst
+
+
 class Harness(Elaboratable):
     """The design (an ``Instance`` of its generated module) with its stream rules assumed on
     the inputs and asserted on the outputs. ``free`` are the harness's inputs: everything the
@@ -112,11 +122,7 @@ class Harness(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        rst = ResetSignal()
-        # reset in the first cycle only (a reset-less register, so the reset does not clear it)
-        started = Signal(reset_less=True)
-        m.d.sync += started.eq(1)
-        m.d.comb += Assume(rst == ~started)
+        rst = reset_in_first_cycle(m)
 
         connections = {("o_" if p["direction"] == "output" else "i_") + p["name"]: self.signals[p["name"]]
                        for p in self.ports}
@@ -428,10 +434,7 @@ class Miter(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        rst = ResetSignal()
-        started = Signal(reset_less=True)
-        m.d.sync += started.eq(1)
-        m.d.comb += Assume(rst == ~started)
+        rst = reset_in_first_cycle(m)
         m.submodules.reference = ref = self.reference
         m.submodules.candidate = cand = self.candidate
         for name, (payload, valid) in self.free.items():

@@ -382,9 +382,9 @@ def parser() -> argparse.ArgumentParser:
                                    "See docs/formal.md.")
     _add_block_args(p)
     p.add_argument("--mode", choices=("bmc", "prove", "cover"), default="bmc")
-    p.add_argument("--depth", type=_checked(checks.integer, "--depth", 1, 1000), default=20, metavar="N",
+    p.add_argument("--depth", type=_checked(checks.integer, "--depth", 1, checks.MAX_FORMAL_DEPTH), default=20, metavar="N",
                    help="cycles after reset (bmc, cover) or the induction length (prove); default 20")
-    p.add_argument("--timeout", type=_checked(checks.real, "--timeout", 1, 7 * 24 * 3600), default=600.0,
+    p.add_argument("--timeout", type=_checked(checks.real, "--timeout", 1, checks.MAX_SECONDS), default=600.0,
                    metavar="S", help="seconds before the check stops and reports the depth reached "
                                      "(default 600)")
     p.add_argument("--out", type=Path, metavar="DIR",

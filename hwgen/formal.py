@@ -46,7 +46,6 @@ from .toolchain import ToolError
 
 MODES = ("bmc", "prove", "cover")
 DEFAULT_DEPTH = 20
-MAX_DEPTH = 1000
 TOP = "formal_top"
 # SymbiYosys's engine: yosys-smtbmc with Yices 2, a fast solver for the bit-vector problems a
 # BMC of a datapath gives, and one a wheel installs with its binary (z3-solver ships a Python
@@ -65,7 +64,7 @@ BEAT_OUT = "a beat leaves"
 BEAT_IN = "a beat enters"
 NONE_CREATED = "no beat without its input beat"
 NONE_LOST = "no beat lost"
-COUNT_BITS = 16   # beat counters: far beyond any depth checked (MAX_DEPTH)
+COUNT_BITS = 16   # beat counters: far beyond any depth checked (checks.MAX_FORMAL_DEPTH)
 
 
 @dataclass(frozen=True)
@@ -254,7 +253,7 @@ def check(generated: Generated, out: Path | str, *, mode: str = "bmc", depth: in
     checked by BMC to the same depth, in ``out/beats``: the result merges the two."""
     if mode not in MODES:
         raise ValueError(f"--mode {mode!r} is not known: choose {', '.join(MODES)}")
-    depth = checks.integer("--depth", depth, 1, MAX_DEPTH)
+    depth = checks.integer("--depth", depth, 1, checks.MAX_FORMAL_DEPTH)
     say = progress or (lambda line: None)
     out = checks.writable_folder("--out", out).resolve()
     say(f"formal: {generated.top} ({mode}, depth {depth})")
@@ -281,6 +280,7 @@ def _finish(result: FormalResult, out: Path) -> FormalResult:
     if result.counterexample:
         shutil.copyfile(result.counterexample, out / "counterexample.vcd")
         result.counterexample = str(out / "counterexample.vcd")
+        result.failure += f"; counterexample {result.counterexample}"
     (out / "formal.json").write_text(json.dumps(result.as_dict(), indent=2, sort_keys=True) + "\n")
     return result
 
@@ -292,9 +292,7 @@ def _run(generated: Generated, out: Path, mode: str, depth: int, timeout, relati
     (out / "harness.il").write_text(text)
     shutil.copyfile(generated.verilog, out / "dut.v")
     (out / "formal.sby").write_text(sby_script(mode, depth))
-    properties = [p for p in properties_of(text) if p.kind != "assume"]
-    wanted = [p for p in properties if (p.kind == "cover") == (mode == "cover")]
-
+    wanted = [p for p in properties_of(text) if p.kind == ("cover" if mode == "cover" else "assert")]
     status, log, wall = _sby(out, timeout)
     return _read(generated.top, mode, depth, status, log, out / "formal", wanted, wall)
 
@@ -335,9 +333,9 @@ def _read(top, mode, depth, status, log, work, wanted, wall) -> FormalResult:
     status = status or (done.group(1) if done else "ERROR")
     # the deepest step whose assertions were checked (the base case of a proof, or the BMC)
     reached = max([int(step) for step in _STEP.findall(log)] or [0])
-    induction = "Temporal induction successful" in log
     if mode == "prove" and status == "UNKNOWN" and not _FAILED.search(log):
         status = "PASS"  # the base case held to the depth; the induction did not close: bounded
+    proven = mode == "prove" and status == "PASS" and "Temporal induction successful" in log
     failure = counterexample = None
     if mode == "cover":
         for m in _REACHED.finditer(log):
@@ -365,19 +363,16 @@ def _read(top, mode, depth, status, log, work, wanted, wall) -> FormalResult:
                 p.status = "fail" if p is prop else "unknown"
             if prop is not None:
                 prop.step = step
-            failure = (f"'{text}' fails at cycle {step} (port {prop.stream if prop else '?'}); "
-                       f"counterexample {work.name}/engine_0/trace.vcd")
+            failure = f"'{text}' fails at cycle {step} (port {prop.stream if prop else '?'})"
             trace = work / "engine_0" / "trace.vcd"
             counterexample = str(trace) if trace.exists() else None
             reached = step
         else:
-            proven = mode == "prove" and status == "PASS" and induction
             for p in wanted:
                 p.status = ("proven" if proven else "pass") if status == "PASS" else "unknown"
             if status == "PASS":
                 reached = depth
-    return FormalResult(top, mode, depth, status, reached, mode == "prove" and status == "PASS" and induction,
-                        wall, wanted, failure, counterexample)
+    return FormalResult(top, mode, depth, status, reached, proven, wall, wanted, failure, counterexample)
 
 
 def tools_present() -> None:
@@ -475,7 +470,7 @@ def equivalence(reference, candidate, out: Path | str, *, depth: int = DEFAULT_D
                 timeout: float | None = None) -> FormalResult:
     """BMC of ``Miter(reference, candidate)`` to ``depth`` cycles (both variants elaborated from
     Amaranth into one model); the result also goes to ``out/formal.json``."""
-    depth = checks.integer("--depth", depth, 1, MAX_DEPTH)
+    depth = checks.integer("--depth", depth, 1, checks.MAX_FORMAL_DEPTH)
     out = checks.writable_folder("--out", out).resolve()
     miter = Miter(reference, candidate, queue)
     ports = [s for pair in miter.free.values() for s in pair]

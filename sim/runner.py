@@ -122,12 +122,13 @@ def stimulus_fields(design, seed: int, vectors: int = 2) -> dict:
         return {}
 
 
-def per_vector_fields(design, seed: int) -> list[str]:
-    """The fields with one entry per vector (leading length 2 in a 2-vector stimulus and 3 in a
-    3-vector one): ``fp_add``'s a and b, ``mac_array``'s a and b, ``omap_controller``'s op,
-    key and value. Given inputs must agree on their length; CSR arrays, a KV cache or a weight
-    matrix are not among them."""
-    two, three = stimulus_fields(design, seed, 2), stimulus_fields(design, seed, 3)
+def per_vector_fields(design, seed: int, two: dict | None = None) -> list[str]:
+    """The fields with one entry per vector (leading length 2 in a 2-vector stimulus, ``two``
+    if given, and 3 in a 3-vector one): ``fp_add``'s a and b, ``mac_array``'s a and b,
+    ``omap_controller``'s op, key and value. Given inputs must agree on their length; CSR
+    arrays, a KV cache or a weight matrix are not among them."""
+    two = stimulus_fields(design, seed, 2) if two is None else two
+    three = stimulus_fields(design, seed, 3)
     return [name for name in two if name in three and np.ndim(two[name]) and np.ndim(three[name])
             and np.shape(two[name])[0] == 2 and np.shape(three[name])[0] == 3]
 
@@ -155,7 +156,7 @@ def prepare(design, inputs: Mapping[str, np.ndarray] | None, vectors: int, seed:
         inputs = reference = design.stimulus(np.random.default_rng(seed), vectors)
     else:
         reference = stimulus_fields(design, seed)
-        field_checks.check_lengths(design.name, inputs, per_vector_fields(design, seed))
+        field_checks.check_lengths(design.name, inputs, per_vector_fields(design, seed, reference))
     # inputs of a float format may come in its dtype (float16, ml_dtypes.bfloat16, ...): the
     # block and its golden model take the patterns
     inputs = dtypes.from_natural(inputs, field_dtypes(design), design.name)

@@ -7,7 +7,6 @@ their own follow the table."""
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys

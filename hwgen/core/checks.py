@@ -17,6 +17,11 @@ from pathlib import Path
 
 MAX_VECTORS = 10_000_000
 MAX_SEED = (1 << 32) - 1
+MIN_FREQ_MHZ = 1.0      # a clock target for synthesis, in MHz; ECP5 logic tops out near 400
+MAX_FREQ_MHZ = 1000.0
+MAX_WORKERS = 1024
+MAX_SECONDS = 7 * 24 * 3600   # a time-out: a sweep point's, a formal check's
+MAX_FORMAL_DEPTH = 1000       # cycles a formal check unrolls
 
 
 class InputError(ValueError):
@@ -42,18 +47,19 @@ def integer(option: str, value, low: int | None = None, high: int | None = None)
 
 
 def real(option: str, value, low: float | None = None, high: float | None = None, *,
-         high_open: bool = False, low_open: bool = False) -> float:
-    """``value`` as a finite float within the bounds (closed unless ``*_open``)."""
+         high_open: bool = False) -> float:
+    """``value`` as a finite float within ``low..high`` (the upper bound excluded if
+    ``high_open``)."""
     if isinstance(value, bool):
         raise InputError(f"{option}={value!r}: expected a number")
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise InputError(f"{option}={value!r}: expected a number") from None
-    allowed = _real_range(low, high, low_open, high_open)
+    allowed = _real_range(low, high, high_open)
     if not math.isfinite(number):
         raise InputError(f"{option}={value}: expected a finite number, allowed {allowed}")
-    if ((low is not None and (number < low or (low_open and number == low)))
+    if ((low is not None and number < low)
             or (high is not None and (number > high or (high_open and number == high)))):
         raise InputError(f"{option}={value} is out of range: allowed {allowed}")
     return number
@@ -69,10 +75,10 @@ def _range(low, high, lead: str = ",") -> str:
     return ""
 
 
-def _real_range(low, high, low_open, high_open) -> str:
+def _real_range(low, high, high_open) -> str:
     parts = []
     if low is not None:
-        parts.append(f"{low:g} {'<' if low_open else '<='} x")
+        parts.append(f"{low:g} <= x")
     if high is not None:
         parts.append(f"{'' if parts else 'x '}{'<' if high_open else '<='} {high:g}")
     return " ".join(parts) or "any finite number"
@@ -116,7 +122,3 @@ def input_file(what: str, path: Path | str) -> Path:
     if not os.access(path, os.R_OK):
         raise InputError(f"{what} {path} cannot be read (permission denied)")
     return path
-
-MIN_FREQ_MHZ = 1.0      # a clock target for synthesis, in MHz; ECP5 logic tops out near 400
-MAX_FREQ_MHZ = 1000.0
-MAX_WORKERS = 1024

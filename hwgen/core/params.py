@@ -79,12 +79,11 @@ class Param:
                 ) from None
         if self.type is float:
             try:
-                value = float(text)
+                return float(text)  # NaN and infinities parse, and check() refuses them
             except ValueError:
                 raise ParamError(
                     f"parameter {self.name}={text!r}: expected a number, allowed {self.allowed()}"
                 ) from None
-            return self.check(value)  # NaN and infinities are refused here, named
         return self.type(text)
 
     def check(self, value: Any) -> Any:

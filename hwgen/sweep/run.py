@@ -112,17 +112,17 @@ def run_sweep(spec: SweepSpec, db_path: Path, *, workers: int | None = None,
     blocks.block_class(spec.block)  # an unknown block is a ParamError naming the known ones
     version = code_version()
     with SweepLock(db_path):  # one writer per database, from --fresh's delete to the last point
-        return _run_locked(spec, Path(db_path), version, workers, dask, resume, fresh, use_cache,
-                           report or (lambda event, info: None))
-
-
-def _run_locked(spec, db_path, version, workers, dask, resume, fresh, use_cache, report):
-    db = open_db(spec, db_path, resume, fresh)
-    try:
         cache = PointCache() if use_cache else None
-    except BaseException:
-        db.close()
-        raise
+        try:
+            return _run_locked(spec, Path(db_path), version, workers, dask, resume, fresh, cache,
+                               report or (lambda event, info: None))
+        finally:
+            if cache is not None:
+                cache.close()
+
+
+def _run_locked(spec, db_path, version, workers, dask, resume, fresh, cache, report):
+    db = open_db(spec, db_path, resume, fresh)
     try:
         tasks = plan(spec, db, cache, version)
         report("planned", {"total": len(spec.points()), "remaining": len(tasks),
@@ -146,7 +146,5 @@ def _run_locked(spec, db_path, version, workers, dask, resume, fresh, use_cache,
         return db.counts()
     finally:
         db.close()
-        if cache is not None:
-            cache.close()
 
 

@@ -58,7 +58,6 @@ _METRIC_OPTIONS = {
     "synth_generic": set(),
     "synth_ecp5": {"device", "freq", "seed"},
 }
-_ECP5_DEVICES = ("25k", "45k", "85k")
 _TOP_KEYS = {"block", "name", "timeout", "imports", "fixed", "axes", "derived", "metrics"}
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
               ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
@@ -67,7 +66,6 @@ MAX_MAGNITUDE = 1 << 64       # a derived value (and every step of computing it)
 MAX_EXPONENT = 64
 MAX_EXPRESSION = 500          # characters of one derived expression
 DERIVED_SECONDS = 5.0         # evaluating every derived expression at every point
-MAX_TIMEOUT = 7 * 24 * 3600   # seconds per point
 MAX_WORKLOAD = 10 ** 12       # a model workload count
 
 
@@ -252,9 +250,9 @@ def parse_spec(data: dict[str, Any], default_name: str = "sweep", base: Path | N
 
     timeout = data.get("timeout", 600)
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not \
-            (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+            (math.isfinite(timeout) and 0 < timeout <= checks.MAX_SECONDS):
         raise SpecError(f"timeout={timeout!r}: expected a number of seconds, 0 < timeout <= "
-                        f"{MAX_TIMEOUT} (7 days)")
+                        f"{checks.MAX_SECONDS} (7 days)")
     imports = data.get("imports", [])
     if not isinstance(imports, list) or not all(isinstance(i, str) for i in imports):
         raise SpecError("imports: expected a list of module names or .py paths")
@@ -284,9 +282,11 @@ def _checked_options(metric: str, options: dict[str, Any]) -> dict[str, Any]:
             elif metric == "sim":  # idle, backpressure
                 checks.probability(option, _number(option, value))
             elif metric == "synth_ecp5" and key == "device":
-                if value not in _ECP5_DEVICES:
+                from ..synth import DEVICES
+
+                if value not in DEVICES:
                     raise SpecError(f"{option}={value!r} is not an ECP5 density: allowed "
-                                    f"{', '.join(_ECP5_DEVICES)}")
+                                    f"{', '.join(DEVICES)}")
             elif metric == "synth_ecp5" and key == "freq":
                 checks.real(option, _number(option, value), checks.MIN_FREQ_MHZ, checks.MAX_FREQ_MHZ)
             elif metric == "model":

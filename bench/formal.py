@@ -11,9 +11,10 @@ For each block: ``bmc`` to ``--depth`` cycles, ``prove`` (k-induction with k = `
 reported with the depth it reached. The suite (tests/test_formal.py) runs the cheap part of
 this at each block's smallest point.
 
-``--equivalence``: every float unit with a ``latency`` parameter, latency 0 against its maximum
-at fp16 (where it has a format), by a miter (``hwgen.formal.equivalence``) checked to
-``--depth`` cycles.
+``--equivalence``: every pair of variants a block declares (``Block.equivalent_variants``):
+each float unit's latency 0 against its maximum at fp16, ``mac_array``'s ``tree_stages`` 0
+against the whole tree, ``requant`` against its reference from the spec; by a miter
+(``hwgen.formal.equivalence``) checked to ``--depth`` cycles.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hwgen import blocks, formal  # noqa: E402
-from hwgen.core.params import smallest_point  # noqa: E402
 from hwgen.generate import generate  # noqa: E402
 
 
@@ -47,14 +47,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="hwgen-formal-") as scratch:
         for name in args.blocks.split(","):
             cls = blocks.block_class(name)
-            params = dict(cls.flow_params) if args.point == "flow" else smallest_point(cls)
+            params = dict(cls.flow_params) if args.point == "flow" else formal.formal_point(cls)
             block = cls(**params)
             generated = generate(block, Path(scratch) / "rtl")
             print(f"\n## {name} ({args.point} point: {params or 'defaults'})\n")
             print("| property | mode | depth | result | cycle | s |\n| --- | --- | --- | --- | --- | --- |")
             for mode, depth in (("bmc", args.depth), ("prove", args.depth), ("cover", args.cover_depth)):
                 result = formal.check(generated, Path(scratch) / name / mode, mode=mode, depth=depth,
-                                      timeout=args.timeout, relations=block.beat_relations())
+                                      timeout=args.timeout, relations=block.beat_relations(),
+                                      covers=block.formal_covers)
                 reached = f"{result.depth_reached}/{depth}"
                 for p in result.properties:
                     print(f"| {p.text} | {mode} | {reached} | {p.status or result.status.lower()} | "
@@ -69,23 +70,30 @@ def main() -> int:
     return 0
 
 
+def variant_pairs():
+    """(name, reference, candidate): the variants each registered block declares
+    (``Block.equivalent_variants``) at its defaults, float units at fp16. mac_array at its
+    default lanes and width, with 2 beats a vector, so that results leave within a few cycles
+    (16 beats a vector would leave none within a BMC's reach)."""
+    for name in blocks.names():
+        cls = blocks.block_class(name)
+        params = {"fmt": "fp16"} if "fmt" in cls.params.names() else {}
+        if name == "mac_array":
+            params = {"vector_length": 2}
+        for reference, candidate in cls(**params).equivalent_variants():
+            yield name, reference, candidate
+
+
 def equivalences(args) -> int:
-    print("| block | reference | candidate | depth | result | s |\n| --- | --- | --- | --- | --- | --- |")
+    print("| block | variants | depth | result | s |\n| --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory(prefix="hwgen-equiv-") as scratch:
-        for name in blocks.names():
-            cls = blocks.block_class(name)
-            names = cls.params.names()
-            if "latency" not in names:
-                continue
-            fixed = {"fmt": "fp16"} if "fmt" in names else {}
-            fast = cls(**fixed, latency=0)
-            slow = cls(**fixed, latency=cls.params["latency"].max)
+        for name, fast, slow in variant_pairs():
             result = formal.equivalence(fast, slow, Path(scratch) / name, depth=args.depth,
                                         timeout=args.timeout)
-            print(f"| {name} | latency 0 | latency {slow.p.latency} | {result.depth_reached}/{args.depth} | "
-                  f"{result.status} | {result.wall_s:.1f} |")
+            print(f"| {name} | {formal.pair_text(fast, slow)} | {result.depth_reached}/{args.depth} | "
+                  f"{result.status} | {result.wall_s:.1f} |", flush=True)
             if result.failure:
-                print(f"\n{name}: {result.failure}\n")
+                print(f"\n{name}: {result.failure}\n", flush=True)
     return 0
 
 

@@ -154,8 +154,14 @@ def cmd_flow(args):
     check_choices(args.bench, args.simulator)
     _writable(args, "--rtl-out")
     started = time.perf_counter()
+    options = None
+    if args.formal:
+        from . import formal
+
+        formal.tools_present()  # a missing solver is one line naming its package, before any work
+        options = flow.FormalOptions(depth=args.formal_depth, timeout=args.formal_timeout)
     rows = flow.run(vectors=args.vectors, seed=args.seed, rtl_out=args.rtl_out,
-                    bench=args.bench, simulator=args.simulator,
+                    bench=args.bench, simulator=args.simulator, formal=options,
                     progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(flow.table(rows))
     print(f"flow: {sum(r.ok for r in rows)}/{len(rows)} ok in {time.perf_counter() - started:.1f} s; "
@@ -194,17 +200,49 @@ def cmd_formal(args):
 
     block = _block(args)
     _writable(args, "--rtl-out", "--out")
-    formal.tools_present()  # a missing solver is one line naming its package, before any work
+    solver = args.solver or (formal.EQUIVALENCE_SOLVER if args.mode == formal.EQUIVALENCE else formal.CHECK_SOLVER)
+    formal.tools_present([solver])  # a missing solver is one line naming its package, before any work
+    if args.mode == formal.EQUIVALENCE:
+        return _formal_equivalence(block, args, solver)
     generated = generate(block, args.rtl_out)
     out = args.out or generated.directory / f"formal-{args.mode}"
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = formal.check(generated, out, mode=args.mode, depth=args.depth, timeout=args.timeout,
-                          relations=block.beat_relations(), progress=say)
+                          relations=block.beat_relations(), covers=block.formal_covers,
+                          scenario=formal.Scenario.of(block) if args.mode == "cover" else None,
+                          solver=solver, progress=say)
+    _print_formal(result, args.timeout)
+    return 0 if result.passed else EXIT_MISMATCH
+
+
+def _formal_equivalence(block, args, solver):
+    """Each pair the block declares (``Block.equivalent_variants``) through a miter."""
+    from . import formal
+
+    pairs = block.equivalent_variants()
+    if not pairs:
+        raise checks.InputError(f"--mode equivalence: {block.name} declares no equivalent variants "
+                         f"(blocks that do: {', '.join(formal.blocks_with_variants())})")
+    out = args.out or Path(args.rtl_out) / f"{block.name}-equivalence"
+    passed = True
+    for index, (reference, candidate) in enumerate(pairs):
+        if not args.quiet:
+            print(f"formal: {formal.pair_text(reference, candidate)} (miter, depth {args.depth})",
+                  file=sys.stderr, flush=True)
+        result = formal.equivalence(reference, candidate, Path(out) / str(index), depth=args.depth,
+                                    timeout=args.timeout, solver=solver)
+        _print_formal(result, args.timeout)
+        passed = passed and result.passed
+    return 0 if passed else EXIT_MISMATCH
+
+
+def _print_formal(result, timeout):
+    from . import formal
+
     print(formal.table(result))
     print(f"  {Path(result.directory) / 'formal.json'}")
     if result.status == "TIMEOUT":
-        print(f"  timed out after {args.timeout:g} s with depth {result.depth_reached} of {result.depth} checked")
-    return 0 if result.passed else EXIT_MISMATCH
+        print(f"  timed out after {timeout:g} s with depth {result.depth_reached} of {result.depth} checked")
 
 
 def cmd_sweep(args):
@@ -376,12 +414,18 @@ def parser() -> argparse.ArgumentParser:
                                    "(valid held and payload stable until ready, no valid in reset), "
                                    "and run SymbiYosys with the Yices solver: bmc checks every state "
                                    "up to --depth cycles, prove adds k-induction (for all time when it "
-                                   "closes), cover shows each stream can move a beat. Writes "
+                                   "closes), cover shows each stream can move a beat, equivalence "
+                                   "checks the block's declared variants (operator latency 0 against "
+                                   "its maximum, adder-tree registers, a reference from the spec) "
+                                   "give the same beats, by a miter, to --depth cycles. Writes "
                                    "formal.json and, on a failure, counterexample.vcd. Exits 0 on "
                                    "pass, 1 on a failed property or a time-out, 2 on bad input. "
                                    "See docs/formal.md.")
     _add_block_args(p)
-    p.add_argument("--mode", choices=("bmc", "prove", "cover"), default="bmc")
+    p.add_argument("--mode", choices=("bmc", "prove", "cover", "equivalence"), default="bmc")
+    p.add_argument("--solver", choices=("yices", "boolector"),
+                   help="the SMT solver (default boolector: its word-level rewriting sees two "
+                        "variants' shared datapath; yices for a second opinion)")
     p.add_argument("--depth", type=_checked(checks.integer, "--depth", 1, checks.MAX_FORMAL_DEPTH), default=20, metavar="N",
                    help="cycles after reset (bmc, cover) or the induction length (prove); default 20")
     p.add_argument("--timeout", type=_checked(checks.real, "--timeout", 1, checks.MAX_SECONDS), default=600.0,
@@ -410,14 +454,26 @@ def parser() -> argparse.ArgumentParser:
                        description="Performance models of whole systems built from the blocks.")
     _add_model_parsers(p.add_subparsers(dest="model_command", metavar="MODEL", required=True))
 
+    from .flow import FormalOptions
+
+    flow_defaults = FormalOptions()
     p = sub.add_parser("flow", help="generate, lint, simulate and model every block",
                        description="For every registered block (and example graph) at its "
                                    "defaults: generate, lint, simulate under stalls and without, "
-                                   "evaluate the model; print a table, save <rtl-out>/flow.json.")
+                                   "evaluate the model; with --formal, check every stream's "
+                                   "rules by BMC (see hwgen formal); print a table, save "
+                                   "<rtl-out>/flow.json.")
     p.add_argument("--vectors", type=_checked(checks.vectors, "--vectors"), default=1000, help="vectors per design (default 1000)")
     p.add_argument("--seed", type=_checked(checks.seed, "--seed"), default=1, help="random seed (default 1)")
     _add_bench_args(p)
     p.add_argument("-o", "--rtl-out", type=Path, default=Path("rtl_out"), metavar="DIR")
+    p.add_argument("--formal", action="store_true",
+                   help="add a column: each design's stream rules (and beat counts) by BMC")
+    p.add_argument("--formal-depth", type=_checked(checks.integer, "--formal-depth", 1, checks.MAX_FORMAL_DEPTH),
+                   default=flow_defaults.depth, metavar="N", help=f"BMC depth (default {flow_defaults.depth})")
+    p.add_argument("--formal-timeout", type=_checked(checks.real, "--formal-timeout", 1, checks.MAX_SECONDS),
+                   default=flow_defaults.timeout, metavar="S",
+                   help=f"seconds per design before it reports the depth reached (default {flow_defaults.timeout:g})")
     p.set_defaults(run=cmd_flow)
     return top
 

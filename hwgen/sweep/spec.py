@@ -50,14 +50,16 @@ from typing import Any
 
 from ..core import checks
 
-METRICS = ("lint", "sim", "model", "synth_generic", "synth_ecp5")
+METRICS = ("lint", "sim", "model", "synth_generic", "synth_ecp5", "formal")
 _METRIC_OPTIONS = {
     "lint": set(),
     "sim": {"vectors", "seed", "idle", "backpressure"},
     "model": None,  # a workload: whatever keys the block's model takes
     "synth_generic": set(),
     "synth_ecp5": {"device", "freq", "seed"},
+    "formal": {"mode", "depth", "timeout"},
 }
+FORMAL_MODES = ("bmc", "prove", "cover")   # hwgen.formal.MODES (not imported: it loads Amaranth)
 _TOP_KEYS = {"block", "name", "timeout", "imports", "fixed", "axes", "derived", "metrics"}
 _OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
               ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
@@ -289,6 +291,13 @@ def _checked_options(metric: str, options: dict[str, Any]) -> dict[str, Any]:
                                     f"{', '.join(DEVICES)}")
             elif metric == "synth_ecp5" and key == "freq":
                 checks.real(option, _number(option, value), checks.MIN_FREQ_MHZ, checks.MAX_FREQ_MHZ)
+            elif metric == "formal" and key == "mode":
+                if value not in FORMAL_MODES:
+                    raise SpecError(f"{option}={value!r}: allowed {', '.join(FORMAL_MODES)}")
+            elif metric == "formal" and key == "depth":
+                checks.integer(option, _number(option, value), 1, checks.MAX_FORMAL_DEPTH)
+            elif metric == "formal":  # timeout
+                checks.real(option, _number(option, value), 1, checks.MAX_SECONDS)
             elif metric == "model":
                 if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_WORKLOAD:
                     raise SpecError(f"{option}={value!r}: expected an integer count, allowed "

@@ -54,6 +54,10 @@ class MacArray(Block):
             "latency": model.pipeline_latency(self.p.tree_stages),
         }
 
+    def equivalent_variants(self):
+        # registers in the adder tree delay the sums, they change none
+        return [(self.variant(tree_stages=0), self.variant(tree_stages=tree_depth(self.p.lanes)))]
+
     def field_dtypes(self):
         # a, b: width-bit integers, y: acc_width-bit; in int8..int64 (uint8..uint64 unsigned),
         # Python ints beyond 64 bits

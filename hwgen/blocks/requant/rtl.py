@@ -39,6 +39,12 @@ class Requant(Block):
     def beat_relations(self):
         return [("scaled", "samples", model.LATENCY + 2)]
 
+    def equivalent_variants(self):
+        # against requant written again from its specification (spec.py), not from the
+        # numerics library's shift_round and saturate (imported here: spec.py subclasses Requant)
+        from .spec import RequantSpec
+        return [(RequantSpec(**self.param_values), self)]
+
     def field_dtypes(self):
         # x: in_width-bit integers, y: out_width-bit; in int8..int64 (uint8..uint64 unsigned),
         # Python ints beyond 64 bits

@@ -120,6 +120,10 @@ class StreamFork(_Fanout):
         # every output gets every beat; a FIFO of depth beats drains behind it
         return [(name, "a", self.LATENCY + self.p.depth + 2) for name in self._out_names()]
 
+    def formal_covers(self, m, port):
+        # the input is refused only when some output's FIFO is full
+        return [("a", "a FIFO full: the input waits", port("a__valid") & ~port("a__ready"))]
+
     def elaborate(self, platform):
         m = Module()
         width = self.p.lanes * self.p.width

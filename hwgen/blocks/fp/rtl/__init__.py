@@ -67,6 +67,13 @@ class FloatBlock(Block):
         # one result per operand beat, latency register stages plus the output register behind
         return [("result", "operands", model.pipeline_latency(self.p.latency) + 2)]
 
+    def equivalent_variants(self):
+        # the pipeline registers move no bit: the unregistered unit is the reference
+        if "latency" not in self.params.names():
+            return []
+        deepest = self.params["latency"].max
+        return [(self.variant(latency=0), self.variant(latency=deepest))]
+
     def info(self):
         fmt = self.fmt
         return {

@@ -61,6 +61,17 @@ class OmapController(Block):
         cycles = schedule(self.param_values)
         return cycles["query"] - cycles["response"] + 32
 
+    def formal_covers(self, m, port):
+        host = self.formal_payload(port, "host_request")
+        # every query ends by writing a page back to the host
+        return [("host_request", "a page flushed to the host",
+                 port("host_request__valid") & port("host_request__ready") & host.write)]
+
+    def formal_scenario(self):
+        # one PUT: the controller clears HBM, seeds its DRBG, reads a page, answers, flushes
+        return {"op": np.array([PUT], dtype=np.uint64), "key": np.array([5], dtype=np.uint64),
+                "value": np.array([7], dtype=np.uint64)}
+
     def info(self):
         g = self.geometry
         return {"buckets": g.buckets, "pages": g.pages, "hbm_width": g.hbm_width,

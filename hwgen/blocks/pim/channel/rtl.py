@@ -58,6 +58,9 @@ class PimChannel(Block):
     # The default channel (16 banks x 16 bf16 lanes, 2 MiB of arrays) takes minutes to build;
     # the flow runs a 4-bank, 4-lane channel with the same controller and timing.
     flow_params = {"banks": 4, "lanes": 4, "row_columns": 16, "bank_rows": 16, "gb_columns": 16}
+    # every DRAM timing a few cycles (the rules between them kept), a refresh due every 16
+    formal_params = {"timing": "gddr6_2000,CL=2,RCDRD=2,RCDWR=2,RP=2,RAS=3,RC=5,CCDS=1,CCDL=1,"
+                               "RRDS=1,RRDL=1,FAW=4,RFC=3,REFI=16,RTP=1"}
 
     # -- derived quantities -------------------------------------------------------------------
     @property
@@ -124,6 +127,11 @@ class PimChannel(Block):
             }))),
             "cmd": Out(TraceSignature(command_layout(p))),
         }
+
+    def formal_covers(self, m, port):
+        command = self.formal_payload(port, "cmd")
+        return [("cmd", "a refresh issues", port("cmd__valid") & (command.cmd == Command.REF)),
+                ("cmd", "a MAC issues", port("cmd__valid") & (command.cmd == Command.MAC_ABK))]
 
     def info(self):
         return {"acc_bits": self.acc_bits, "read_latency": self.read_latency,

@@ -29,6 +29,9 @@ class SpgemmHash(Block):
     summary = ("sparse C = A x B, row-wise (Gustavson) with partial products merged in a "
                "banked hash table (SMASH); A, B, C in CSR in memory")
     address_bits = ADDRESS_BITS
+    # the modulo hash: the multiplicative one's 32-bit multiply is hard for a SAT solver, and
+    # the deep cover (a table overflow) needs every probe of a full bank
+    formal_params = {"hash": "modulo"}
 
     def signature_members(self):
         p = self.p
@@ -43,6 +46,20 @@ class SpgemmHash(Block):
                 "address": ADDRESS_BITS, "write": 1, "data": word}))),
             "mem_response": In(stream.Signature(word)),
         }
+
+    def formal_covers(self, m, port):
+        # the table's overflow flag (rtl/table.py): the pass is abandoned and redone on half
+        # its column window
+        return [("table", "an overflow pass (a row redone)", port("engine.overflow"))]
+
+    def formal_scenario(self):
+        # one product per column of C's only row, one column more than the table holds: some
+        # bank must overflow (a free search does not get that deep)
+        columns = self.p.table_size + 1
+        ones = np.ones(columns, dtype=np.int32)
+        return {"A_indptr": np.array([0, 1]), "A_indices": np.array([0]), "A_data": ones[:1],
+                "A_shape": np.array([1, 1]), "B_indptr": np.array([0, columns]),
+                "B_indices": np.arange(columns), "B_data": ones, "B_shape": np.array([1, columns])}
 
     def elaborate(self, platform):
         m = Module()

@@ -55,7 +55,8 @@ def main() -> int:
             for mode, depth in (("bmc", args.depth), ("prove", args.depth), ("cover", args.cover_depth)):
                 result = formal.check(generated, Path(scratch) / name / mode, mode=mode, depth=depth,
                                       timeout=args.timeout, relations=block.beat_relations(),
-                                      covers=block.formal_covers)
+                                      covers=block.formal_covers,
+                                      scenario=formal.Scenario.of(block) if mode == "cover" else None)
                 reached = f"{result.depth_reached}/{depth}"
                 for p in result.properties:
                     print(f"| {p.text} | {mode} | {reached} | {p.status or result.status.lower()} | "

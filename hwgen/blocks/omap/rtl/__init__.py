@@ -63,12 +63,14 @@ class OmapController(Block):
 
     def formal_covers(self, m, port):
         host = self.formal_payload(port, "host_request")
-        # every query ends by writing a page back to the host
-        return [("host_request", "a page flushed to the host",
+        # a page (slot) written to the host: the first query's seal writes every page, and
+        # every query ends with a flush
+        return [("host_request", "a page written to the host",
                  port("host_request__valid") & port("host_request__ready") & host.write)]
 
     def formal_scenario(self):
-        # one PUT: the controller clears HBM, seeds its DRBG, reads a page, answers, flushes
+        # one PUT: the controller clears HBM, seeds its DRBG, takes the request and seals the
+        # map (writes every page), then reads a page, answers and flushes
         return {"op": np.array([PUT], dtype=np.uint64), "key": np.array([5], dtype=np.uint64),
                 "value": np.array([7], dtype=np.uint64)}
 

@@ -451,6 +451,7 @@ def _solver_path(out: Path, solver: str) -> str:
     executable = tool(SOLVERS[solver][0])
     if solver == "yices":
         return str(Path(executable).parent)
+    _compiled(executable)
     # smtbmc runs "boolector": a shim by that name in the check's folder runs the wheel's
     shims = out / "solver"
     shims.mkdir(exist_ok=True)
@@ -458,6 +459,14 @@ def _solver_path(out: Path, solver: str) -> str:
     shim.write_text(f'#!/bin/sh\nexec "{executable}" "$@"\n')
     shim.chmod(0o755)
     return str(shims)
+
+
+@functools.cache
+def _compiled(executable: str) -> None:
+    """Run a YoWASP tool once, so that its first-run compilation (half a minute, cached after)
+    happens here: it announces itself on stderr, which smtbmc would read as the solver's
+    answer, and two engines would compile it at once."""
+    subprocess.run([executable, "--version"], capture_output=True, check=False)
 
 
 def _sby(out: Path, timeout, solver: str = CHECK_SOLVER) -> tuple[str | None, str, float]:
@@ -478,9 +487,28 @@ def _sby(out: Path, timeout, solver: str = CHECK_SOLVER) -> tuple[str | None, st
             child.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             status = "TIMEOUT"
-            os.killpg(child.pid, signal.SIGKILL)
+            _stop_session(child.pid)
             child.wait()
     return status, (out / "sby.log").read_text(errors="replace"), round(time.perf_counter() - started, 2)
+
+
+def _stop_session(leader: int) -> None:
+    """Kill every process in the session ``leader`` leads. SymbiYosys starts each engine in a
+    process group of its own, so killing its group would leave the solvers running on."""
+    members = {leader}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            # pid (comm) state ppid pgrp session ...: comm may hold spaces, so split after it
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == leader:
+            members.add(int(entry.name))
+    for pid in members:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 _DONE = re.compile(r"DONE \((\w+), rc=\d+\)")

@@ -454,9 +454,6 @@ def parser() -> argparse.ArgumentParser:
                        description="Performance models of whole systems built from the blocks.")
     _add_model_parsers(p.add_subparsers(dest="model_command", metavar="MODEL", required=True))
 
-    from .flow import FormalOptions
-
-    flow_defaults = FormalOptions()
     p = sub.add_parser("flow", help="generate, lint, simulate and model every block",
                        description="For every registered block (and example graph) at its "
                                    "defaults: generate, lint, simulate under stalls and without, "
@@ -470,10 +467,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--formal", action="store_true",
                    help="add a column: each design's stream rules (and beat counts) by BMC")
     p.add_argument("--formal-depth", type=_checked(checks.integer, "--formal-depth", 1, checks.MAX_FORMAL_DEPTH),
-                   default=flow_defaults.depth, metavar="N", help=f"BMC depth (default {flow_defaults.depth})")
+                   default=checks.FLOW_FORMAL_DEPTH, metavar="N", help=f"BMC depth (default {checks.FLOW_FORMAL_DEPTH})")
     p.add_argument("--formal-timeout", type=_checked(checks.real, "--formal-timeout", 1, checks.MAX_SECONDS),
-                   default=flow_defaults.timeout, metavar="S",
-                   help=f"seconds per design before it reports the depth reached (default {flow_defaults.timeout:g})")
+                   default=checks.FLOW_FORMAL_SECONDS, metavar="S",
+                   help=f"seconds per design before it reports the depth reached (default {checks.FLOW_FORMAL_SECONDS:g})")
     p.set_defaults(run=cmd_flow)
     return top
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import blocks, examples, generate as gen, toolchain
+from .core import checks
 
 # Correctness runs stall both sides of every stream; the cycle-count run stalls nothing, so its
 # count must equal the model's exactly.
@@ -42,8 +43,8 @@ class FlowRow:
 class FormalOptions:
     """``hwgen flow --formal``: the stream rules by BMC to ``depth`` cycles, each design
     stopped after ``timeout`` seconds with the depth it reached."""
-    depth: int = 10
-    timeout: float = 300.0
+    depth: int = checks.FLOW_FORMAL_DEPTH
+    timeout: float = checks.FLOW_FORMAL_SECONDS
 
 
 def run_design(design, model_cycles, vectors: int, seed: int, rtl_out: Path, bench: str = "compiled",

@@ -33,6 +33,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -462,6 +463,16 @@ def _solver_path(out: Path, solver: str) -> str:
 
 
 @functools.cache
+def _yosys_compiled() -> None:
+    """YoWASP Yosys compiled to native code (its first run on a machine, about 30 s) under the
+    lock ``hwgen synth`` takes for it, so that parallel checks wait for one compilation
+    instead of each doing their own."""
+    from .synth import run_tool
+    run_tool("yosys", ["-V"], cwd=Path(tempfile.gettempdir()),
+             progress=lambda line: print(line, file=sys.stderr, flush=True))
+
+
+@functools.cache
 def _compiled(executable: str) -> None:
     """Run a YoWASP tool once, so that its first-run compilation (half a minute, cached after)
     happens here: it announces itself on stderr, which smtbmc would read as the solver's
@@ -473,6 +484,7 @@ def _sby(out: Path, timeout, solver: str = CHECK_SOLVER) -> tuple[str | None, st
     """Run SymbiYosys on ``out/formal.sby`` (work folder ``out/formal``): the status if it
     timed out (else None: the log says), the log, the wall time."""
     executables = {key: tool(name) for key, name in TOOLS.items()}
+    _yosys_compiled()
     solver_dir = _solver_path(out, solver)
     command = [executables["sby"], "-f", "--yosys", executables["yosys"], "--smtbmc", executables["smtbmc"],
                "--witness", executables["witness"], "-d", str(out / "formal"), str(out / "formal.sby")]

@@ -22,6 +22,10 @@ MAX_FREQ_MHZ = 1000.0
 MAX_WORKERS = 1024
 MAX_SECONDS = 7 * 24 * 3600   # a time-out: a sweep point's, a formal check's
 MAX_FORMAL_DEPTH = 1000       # cycles a formal check unrolls
+# hwgen flow --formal: BMC depth and seconds per design (a default, not a limit; here so that
+# the command line reads it without importing the flow)
+FLOW_FORMAL_DEPTH = 10
+FLOW_FORMAL_SECONDS = 300.0
 
 
 class InputError(ValueError):

@@ -123,10 +123,16 @@ class Harness(Elaboratable):
         # internal wires a cover reads: the harness's input probe_<k> is tied to the design's
         # wire at path <k> by the SymbiYosys script (probe_script), after flattening
         self.probes: dict[str, tuple[Signal, str]] = {}
+        self.cover_flags: dict[str, str] = {}    # wire name -> the cover's text
         self.ports = [p for p in ports if p["name"] not in ("clk", "rst")]
         self.signals = {p["name"]: Signal(int(p["width"]), name=p["name"]) for p in self.ports}
-        self.free = [self.signals[p["name"]] for p in self.ports if p["direction"] == "input"]
         self.streams = streams_of(self.ports)
+        # a scenario drives every stream input the design has (_direct): those are not free
+        driven = set() if scenario is None else {
+            f"{s.name}__{part}" for s in self.streams
+            for part in (("ready",) if s.output else ("valid", "payload"))}
+        self.free = [self.signals[p["name"]] for p in self.ports
+                     if p["direction"] == "input" and p["name"] not in driven]
         # (output, input, drain): Block.beat_relations()
         self.relations = list(relations)
         known = {s.name for s in self.streams if s.has_ready}
@@ -162,7 +168,7 @@ class Harness(Elaboratable):
                 m.d.sync += offered.eq(payload)
                 with m.If(stalled):
                     m.d.comb += check(payload == offered, f"{stream.name}: {HELD_PAYLOAD}")
-            m.d.comb += Cover(valid & ready & ~rst, f"{stream.name}: {BEAT_OUT if stream.output else BEAT_IN}")
+            self._cover(m, valid & ready & ~rst, f"{stream.name}: {BEAT_OUT if stream.output else BEAT_IN}")
 
         for output, input_, drain in self.relations:
             self._beats(m, rst, output, input_, drain)
@@ -170,8 +176,14 @@ class Harness(Elaboratable):
             self._direct(m, rst)
         if self.covers is not None:
             for stream, text, condition in self.covers(m, self.port):
-                m.d.comb += Cover(condition & ~rst, f"{stream}: {text}")
+                self._cover(m, condition & ~rst, f"{stream}: {text}")
         return m
+
+    def _cover(self, m, condition, text: str) -> None:
+        # the condition on a wire of its own name, which a warm start's simulation watches
+        flag = Signal(name=f"cover_{len(self.cover_flags)}")
+        self.cover_flags[flag.name] = text
+        m.d.comb += [flag.eq(condition), Cover(flag, text)]
 
     def port(self, name: str, width: int = 1) -> Signal:
         """The harness's signal for one of the design's ports, by its name; or, for a dotted
@@ -195,14 +207,15 @@ class Harness(Elaboratable):
         return "\n".join(lines + ["cd ..", "opt_clean"]) + "\n"
 
     def _direct(self, m, rst) -> None:
-        """The scenario as assumptions: each input stream offers its words in order, then
-        nothing; each RAM answers every read the cycle after it, from its initial words;
-        every output is always ready. The design then has one trace, which a solver follows
-        to a depth a free search cannot reach."""
+        """The scenario drives the design's inputs: each input stream offers its words in
+        order, then nothing; each RAM answers every read the cycle after it, from its initial
+        words; every output is always ready. The harness is then a closed circuit with one
+        trace, which a solver follows by propagation to a depth a free search cannot reach,
+        and which a simulator can run ahead to a warm start (``Scenario.warm_cycles``)."""
         served = {port for ram in self.scenario.rams.values() for port in (ram["request"], ram["response"])}
         for stream in self.streams:
             if stream.output and stream.has_ready:
-                m.d.comb += Assume(self.signals[f"{stream.name}__ready"], f"{stream.name}: always ready")
+                m.d.comb += self.signals[f"{stream.name}__ready"].eq(1)
             elif not stream.output and stream.name not in served:
                 self._replay(m, rst, stream.name, self.scenario.words.get(stream.name, []))
         for name, ram in self.scenario.rams.items():
@@ -213,10 +226,12 @@ class Harness(Elaboratable):
         sent = Signal(range(len(words) + 1), name=f"{name}_replayed")
         with m.If(valid & self.signals[f"{name}__ready"] & ~rst):
             m.d.sync += sent.eq(sent + 1)
-        m.d.comb += Assume(valid == ((sent != len(words)) & ~rst), f"{name}: replays its beats")
-        for index, word in enumerate(words):
-            with m.If(sent == index):
-                m.d.comb += Assume(payload == word, f"{name}: replays beat {index}")
+        m.d.comb += valid.eq((sent != len(words)) & ~rst)
+        if payload is not None:
+            with m.Switch(sent):
+                for index, word in enumerate(words):
+                    with m.Case(index):
+                        m.d.comb += payload.eq(word)
 
     def _serve(self, m, rst, name: str, ram: dict, queue: int = 8) -> None:
         """A RAM as ``sim.ram`` serves it, with no wait: writes stored, each read answered the
@@ -239,10 +254,8 @@ class Harness(Elaboratable):
         pending = [Signal(len(payload), name=f"{name}_pending{k}") for k in range(queue)]
         count = Signal(range(queue + 1), name=f"{name}_pending")
         pop = valid & ready
-        m.d.comb += [Assume(valid == (count != 0), f"{name}: answers every read"),
+        m.d.comb += [valid.eq(count != 0), payload.eq(pending[0]),
                      Assume(~read | pop | (count != queue), f"{name}: at most {queue} reads pending")]
-        with m.If(count != 0):
-            m.d.comb += Assume(payload == pending[0], f"{name}: answers with the word read")
         after = Mux(pop, count - 1, count)
         for k, slot in enumerate(pending):
             shifted = Mux(pop, pending[k + 1] if k + 1 < queue else slot, slot)
@@ -295,6 +308,7 @@ class FormalResult:
     failure: str | None = None     # the one line: property, cycle, port (table() adds the trace)
     counterexample: str | None = None
     directory: str = ""
+    warm_start: int = 0            # cycles simulated before the search (a scenario's warm start)
 
     @property
     def passed(self) -> bool:
@@ -317,6 +331,9 @@ class Scenario:
     request, response, address_width, size, init), served in request order with writes stored."""
     words: dict[str, list[int]]
     rams: dict[str, dict]
+    # cycles simulated (Icarus, on the netlist the solver reads) before the solver's search
+    # starts from the state reached: Block.formal_warm_start()
+    warm_cycles: int = 0
 
     @classmethod
     def of(cls, block) -> "Scenario | None":
@@ -330,7 +347,7 @@ class Scenario:
         other = [name for name, job in prepared.memories.items() if job["kind"] != "ram"]
         if other:
             raise ValueError(f"{block.name}: a formal scenario serves RAMs only, not memory {other[0]!r}")
-        return cls(dict(prepared.words), dict(prepared.memories))
+        return cls(dict(prepared.words), dict(prepared.memories), block.formal_warm_start())
 
 
 def properties_of(harness_rtlil: str) -> list[Property]:
@@ -441,10 +458,196 @@ def _run(generated: Generated, out: Path, mode: str, depth: int, timeout, relati
     # the one trace by propagation (as SMT arrays with free contents, spgemm_hash's table
     # stalled Yices for minutes at one step)
     after_prep = ("memory_map\nopt -fast\n" if scenario is not None else "") + harness.probe_script()
-    (out / "formal.sby").write_text(sby_script(mode, depth, after_prep, solver))
     wanted = [p for p in properties_of(text) if p.kind == ("cover" if mode == "cover" else "assert")]
+    if scenario is not None and scenario.warm_cycles:
+        warm = WarmStart.run(out, after_prep, harness.cover_flags, scenario.warm_cycles, harness.free)
+        if all(p.text in warm.covered for p in wanted):
+            return warm.merged(FormalResult(generated.top, mode, depth, "PASS", 0, False, 0.0), wanted)
+        (out / "formal.sby").write_text(
+            # no waveform of the witnesses: the scenario's one trace is the simulation's, and
+            # writing it from the solver took longer than the search (2 minutes for 91 cycles)
+            f"[options]\nmode {mode}\ndepth {depth}\nvcd off\n\n[engines]\nsmtbmc {solver}\n\n"
+            f"[script]\nread_rtlil warm.il\nprep -top {TOP}\n\n[files]\nwarm.il\n")
+        status, log, wall = _sby(out, timeout, solver)
+        searched = [p for p in wanted if p.text not in warm.covered]
+        result = _read(generated.top, mode, depth, status, log, out / "formal", searched, wall)
+        return warm.merged(result, wanted)
+    (out / "formal.sby").write_text(sby_script(mode, depth, after_prep, solver))
     status, log, wall = _sby(out, timeout, solver)
     return _read(generated.top, mode, depth, status, log, out / "formal", wanted, wall)
+
+
+@dataclass
+class WarmStart:
+    """A directed scenario's first ``cycles`` cycles, simulated by Icarus Verilog on the netlist
+    the solver reads (the harness and the design after ``prep``, memories as flip-flops,
+    flattened), whose state then becomes the solver's initial state (``warm.il``: every
+    flip-flop's ``init``). The harness is a closed circuit under a scenario (one trace), so
+    the simulation and the solver follow the same trace; the solver's search then starts
+    where a search from reset would take many minutes to arrive (omap_controller's first
+    query ends past cycle 800). Covers met in the simulated cycles are reached there, at the
+    cycle the simulation saw them."""
+    cycles: int
+    covered: dict[str, int]     # cover text -> the cycle it was met in the simulation
+    seconds: float
+
+    @classmethod
+    def run(cls, out: Path, after_prep: str, cover_flags: dict[str, str], cycles: int, free=()) -> "WarmStart":
+        from sim.simulators import ICARUS_INSTALL
+
+        from .synth import run_tool
+
+        if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+            raise ToolError(f"a warm-started scenario runs on Icarus: {ICARUS_INSTALL}")
+        if free:
+            raise ToolError(f"a warm start simulates a closed harness: input {free[0].name} is not "
+                            f"driven by the scenario")
+        started = time.perf_counter()
+
+        # the netlist once for both: warm.il (the solver's, checks kept) and warm.v (Icarus's)
+        script = (f"read_verilog dut.v\nread_rtlil harness.il\nprep -top {TOP}\n{after_prep}"
+                  # private wire names public (Verilog writers rename the private ones, and
+                  # Icarus reads an escaped name that starts with $ as a system function)
+                  f"flatten\nopt_clean\nrename -enumerate -pattern warm_% w:*\n"
+                  f"write_rtlil prepared.il\nchformal -remove\nwrite_verilog -noattr warm.v\n")
+        (out / "warm.ys").write_text(script)
+        done = run_tool("yosys", ["-q", "warm.ys"], cwd=out, progress=lambda line: None)
+        if done.returncode != 0:
+            raise ToolError(f"yosys (warm start) failed: {(done.stderr or done.stdout).strip()[-300:]}")
+        prepared = (out / "prepared.il").read_text()
+        registers = _register_bits(prepared)
+        watched = [name for name in cover_flags if f"\\{name}\n" in prepared]
+        (out / "warm_tb.v").write_text(_warm_bench(cycles, registers, watched))
+        for command in (["iverilog", "-g2005", "-o", "warm.vvp", "warm_tb.v", "warm.v"], ["vvp", "-n", "warm.vvp"]):
+            ran = subprocess.run(command, cwd=out, capture_output=True, text=True)
+            if ran.returncode != 0:
+                raise ToolError(f"{command[0]} (warm start) failed: {(ran.stderr or ran.stdout).strip()[-300:]}")
+        values, covered, names = {}, {}, list(registers)
+        for line in ran.stdout.splitlines():
+            kind, name, value = line.split(" ", 2)
+            if kind == "state":
+                name = names[int(name)]
+                width, bits = registers[name]
+                if any(value[width - 1 - bit] not in "01" for bit in bits):
+                    raise ToolError(f"warm start: register {name.lstrip(chr(92))} is undefined ({value}) "
+                                    f"after {cycles} cycles of the scenario")
+                values[name] = value
+            elif kind == "cover":
+                covered.setdefault(cover_flags[name], int(value))
+        # covers met in the simulated cycles are not searched again
+        (out / "warm.il").write_text(_without_covers(_with_init(prepared, registers, values), set(covered)))
+        return cls(cycles, covered, round(time.perf_counter() - started, 2))
+
+    def merged(self, searched: FormalResult, wanted: list[Property]) -> FormalResult:
+        """The search's result with its cycles counted from reset, and the covers the
+        simulation met."""
+        for p in searched.properties:
+            if p.step is not None:
+                p.step += self.cycles
+        for p in wanted:
+            if p.text in self.covered:
+                p.status, p.step = "reached", self.covered[p.text]
+        searched.properties = wanted
+        steps = [p.step for p in wanted if p.step is not None]
+        searched.depth_reached = (max(steps) if searched.status == "PASS" and steps
+                                  else searched.depth_reached + self.cycles)
+        searched.wall_s = round(searched.wall_s + self.seconds, 2)
+        searched.warm_start = self.cycles
+        if searched.failure:
+            searched.failure = searched.failure.replace(
+                f"within {searched.depth} cycles", f"in cycles {self.cycles}..{self.cycles + searched.depth}")
+        return searched
+
+
+_WIRE = re.compile(r"^((?:  attribute [^\n]*\n)*)  wire ((?:\w+ [-\d]+ |upto |signed )*)(\S+)\n", re.M)
+
+
+def _register_bits(netlist: str) -> dict[str, tuple[int, list[int]]]:
+    """Each wire a flip-flop drives: its width and the bits (LSB = 0) flip-flops drive."""
+    widths = {}
+    for match in _WIRE.finditer(netlist):
+        options = match.group(2).split()
+        if "upto" in options or "offset" in options:
+            widths[match.group(3)] = None      # bit order not the Verilog one: refused below
+        else:
+            widths[match.group(3)] = int(options[options.index("width") + 1]) if "width" in options else 1
+    driven: dict[str, set[int]] = {}
+    for cell in re.finditer(r"^  cell \$\w*dff\w* \S+\n(?:    [^\n]*\n)*?    connect \\Q ([^\n]*)\n", netlist, re.M):
+        tokens = cell.group(1).replace("{", " ").replace("}", " ").split()
+        for index, token in enumerate(tokens):
+            if token.startswith("["):
+                continue
+            width = widths[token]
+            if width is None:
+                raise ToolError(f"warm start: flip-flop output {token} has a bit order hwgen cannot read")
+            select = tokens[index + 1] if index + 1 < len(tokens) and tokens[index + 1].startswith("[") else None
+            if select is None:
+                bits = range(width)
+            else:
+                high, _, low = select.strip("[]").partition(":")
+                bits = range(int(low or high), int(high) + 1)
+            driven.setdefault(token, set()).update(bits)
+    return {name: (widths[name], sorted(bits)) for name, bits in driven.items()}
+
+
+def _verilog_name(name: str) -> str:
+    return "top.\\" + name.lstrip("\\") + " "
+
+
+def _warm_bench(cycles: int, registers: dict, watched: list[str]) -> str:
+    """A bench that runs the harness from reset (asserted in cycle 0 only) for ``cycles``
+    clock edges, then prints every register's value: the state the solver's step 0 starts
+    from. Cycle k is sampled after k edges, before the next (the solver's step k), and each
+    cover flag's first cycle is printed."""
+    seen = max(len(watched), 1)
+    covers = "\n".join(f"      if ({_verilog_name(name)} && !seen[{k}]) begin seen[{k}] = 1; "
+                       f'$display("cover {name} %0d", cycle); end'
+                       for k, name in enumerate(watched))
+    states = "\n".join(f'    $display("state {k} %b", {_verilog_name(name)});' for k, name in enumerate(registers))
+    return f"""`timescale 1ns/1ns
+module warm_tb;
+  reg clk = 0, rst = 1;
+  reg seen [0:{seen - 1}];
+  integer cycle = 0, k;
+  {TOP} top(.clk(clk), .rst(rst));
+  initial begin
+    for (k = 0; k < {seen}; k = k + 1) seen[k] = 0;
+    repeat ({cycles}) begin
+      #1;
+{covers}
+      clk = 1;
+      #1 clk = 0; rst = 0; cycle = cycle + 1;
+    end
+    #1;
+{states}
+    $finish;
+  end
+endmodule
+"""
+
+
+def _without_covers(netlist: str, texts: set[str]) -> str:
+    """The netlist without the cover cells of these texts."""
+    def keep(match):
+        cell = match.group(0)
+        text = re.search(r'parameter \\FORMAT "([^"]*)"', cell)
+        return "" if '\\FLAVOR "cover"' in cell and text and text.group(1) in texts else cell
+    return re.sub(r"  cell \$check \S+\n.*?\n  end\n", keep, netlist, flags=re.S)
+
+
+def _with_init(netlist: str, registers: dict, values: dict[str, str]) -> str:
+    """The netlist with each register's simulated value as its ``init`` (bits no flip-flop
+    drives stay without one)."""
+    def replace(match):
+        attributes, options, name = match.group(1), match.group(2), match.group(3)
+        if name not in registers:
+            return match.group(0)
+        width, bits = registers[name]
+        value = values[name]
+        init = "".join(value[width - 1 - bit] if bit in bits else "x" for bit in range(width - 1, -1, -1))
+        kept = "".join(line + "\n" for line in attributes.splitlines() if not line.startswith("  attribute \\init "))
+        return f"{kept}  attribute \\init {width}'{init}\n  wire {options}{name}\n"
+    return _WIRE.sub(replace, netlist)
 
 
 def _solver_path(out: Path, solver: str) -> str:
@@ -594,7 +797,15 @@ def table(result: FormalResult) -> str:
     for p in result.properties:
         lines.append(f"{p.text:<44} {p.status:<9} {'' if p.step is None else p.step}")
     proven = sum(p.status == "proven" for p in result.properties)
-    if result.mode == "cover":
+    if result.mode == "cover" and result.warm_start:
+        warm = result.warm_start
+        if all((p.step or 0) < warm for p in result.properties if p.status == "reached") and result.passed:
+            bound = f"every cover reached in cycles 0..{warm}, simulated; the last at cycle {result.depth_reached}"
+        else:
+            bound = (f"cycles 0..{warm} simulated, then searched"
+                     + (f"; every cover reached by cycle {result.depth_reached}" if result.passed
+                        else f" to cycle {result.depth_reached} of {warm + result.depth}"))
+    elif result.mode == "cover":
         bound = (f"every cover reached by cycle {result.depth_reached}" if result.status == "PASS"
                  else f"{result.depth_reached} of {result.depth} cycles searched")
     elif proven:

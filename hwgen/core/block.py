@@ -235,6 +235,13 @@ class Block(wiring.Component):
         freely."""
         return None
 
+    def formal_warm_start(self) -> int:
+        """Cycles of the directed run (``formal_scenario``) to simulate before the solver's
+        search begins, from the state they reach (``hwgen.formal.WarmStart``): for covers
+        hundreds of cycles deep, which a solver reaches only after many minutes of
+        unrolling. 0 by default: the search starts at reset."""
+        return 0
+
     def formal_payload(self, port, stream: str):
         """Stream ``stream``'s payload in the formal harness, viewed through its layout."""
         shape = self.signature.members[stream].signature.members["payload"].shape

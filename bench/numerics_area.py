@@ -1,8 +1,11 @@
 """Area and speed of the floating-point operators (``hwgen.numerics.rtl``): Yosys generic cell
-counts of every operator at each preset and latency 0-3, and ECP5 LUT4 count and nextpnr Fmax
-of multiply and add at fp16, bf16 and fp32.
+counts of every operator at each preset and latency 0-3, and ECP5-85k LUT4, FF and DSP counts
+and nextpnr Fmax of the pipelined operators (multiply, add, FMA) at fp16, bf16 and fp32 at
+every latency of their plans; and the search that places those plans.
 
-    python bench/numerics_area.py [--workers N] [--skip-ecp5] [--only NAME ...] [--write-docs]
+    python bench/numerics_area.py [--workers N] [--skip-ecp5] [--skip-generic] [--only NAME ...]
+                                  [--write-docs]
+    python bench/numerics_area.py --search-plans FloatAdder ... [--plan-formats fp16 ...]
 
 What is measured is the operator component itself, not its stream block:
 
@@ -13,14 +16,20 @@ What is measured is the operator component itself, not its stream block:
   go untimed. LUT4 counts are the operator's (the sandwich adds flip-flops only); Fmax is the
   slowest stage, input and output stages included.
 
-``--write-docs`` replaces the text between the ``<!-- numerics-area -->`` markers in
-docs/numerics.md.
+``--write-docs`` replaces the tables between the ``<!-- numerics-area -->`` (generic) and
+``<!-- numerics-fmax -->`` (ECP5) markers in docs/numerics.md and, when every pipelined
+operator was measured, writes
+``hwgen/numerics/fmax.json``, the table ``target_mhz`` chooses a latency from.
+
+``--search-plans``: for each latency, the cut points to register (``hwgen.numerics.plans``),
+chosen greedily by measured Fmax; prints each step and the plan to paste.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import json
 import re
 import sys
 import tempfile
@@ -34,7 +43,8 @@ from amaranth.back import verilog  # noqa: E402
 from amaranth.hdl import Elaboratable, Module, Signal  # noqa: E402
 
 from hwgen.generate import Generated  # noqa: E402
-from hwgen.numerics import parse_format, rtl  # noqa: E402
+from hwgen.numerics import parse_format, plans, rtl, timing  # noqa: E402
+from hwgen.numerics.plans import max_latency  # noqa: E402
 from hwgen.synth import synth_ecp5, synth_generic  # noqa: E402
 
 from docs_tables import write_between_markers  # noqa: E402
@@ -42,7 +52,6 @@ from docs_tables import write_between_markers  # noqa: E402
 FORMATS = ["fp16", "bf16", "fp32"]
 FUNCTION_FORMATS = ["fp16", "bf16"]
 LATENCIES = [0, 1, 2, 3]
-ECP5_TARGET = {"device": "25k", "freq": 100.0, "seed": 1}
 
 FP32 = parse_format("fp32")
 
@@ -64,7 +73,10 @@ OPERATORS = {
     "inverse sqrt": (FUNCTION_FORMATS, lambda f, lat: rtl.FloatInverseSqrt(f, latency=lat)),
     "gelu": (FUNCTION_FORMATS, lambda f, lat: rtl.FloatGelu(f, latency=lat)),
 }
-ECP5_OPERATORS = ["multiply", "add"]
+# the pipelined operators: their Fmax at every latency of their plan is measured on ECP5-85k
+# and shipped as hwgen/numerics/fmax.json (target_mhz reads it)
+ECP5_OPERATORS = {"multiply": "MULTIPLY", "add": "ADD", "fma": "FMA"}
+ECP5_TARGET = {"device": "85k", "freq": 125.0, "seed": 1}
 
 
 class Sandwich(Elaboratable):
@@ -113,21 +125,74 @@ def measure(name: str, fmt_name: str, latency: int, target: str) -> dict:
         sandwich = Sandwich(operator)
         result = synth_ecp5(_generated(work, sandwich, sandwich.ports(), top),
                             progress=lambda _: None, **ECP5_TARGET)
-        return {"lut4": result["lut4"], "dsp": result["dsp"], "fmax": result["fmax_mhz"]}
+        return {"lut4": result["lut4"], "ff": result["ff"], "dsp": result["dsp"], "fmax": result["fmax_mhz"]}
 
 
-def pivot(results: dict, names: list[str], metric: str, digits: int = 0) -> list[str]:
-    """Rows: operator and format; columns: latency."""
-    header = ["operator", "format"] + [f"latency {lat}" for lat in LATENCIES]
+# --search-plans: the operators whose cut points a latency places, by class name
+PLANNED = {"FloatAdder": "add", "FloatMultiplier": "multiply", "FloatFMA": "fma"}
+
+
+def sandwich_fmax(cls_name: str, fmt_name: str, cuts: tuple[str, ...]) -> float:
+    """nextpnr Fmax of one operator with registers at exactly ``cuts`` (none at the output)."""
+    cls = getattr(rtl, cls_name)
+    operator = cls(parse_format(fmt_name), latency=len(cuts), cuts=cuts)
+    with tempfile.TemporaryDirectory(prefix="hwgen-numerics-plan-") as scratch:
+        sandwich = Sandwich(operator)
+        result = synth_ecp5(_generated(Path(scratch), sandwich, sandwich.ports(), "plan"),
+                            progress=lambda _: None, **ECP5_TARGET)
+    return result["fmax_mhz"]
+
+
+def search_plans(cls_name: str, formats: list[str], workers: int | None) -> dict[int, tuple[str, ...]]:
+    """The cuts each latency registers, placed by measurement: latency k keeps latency k-1's
+    cuts and adds the one cut point that raises the slowest format's Fmax most (greedy; an
+    exhaustive search is C(points, k) place-and-routes per latency). Prints each step."""
+    points = getattr(rtl, cls_name).CUTS
+    plan = {0: ()}
+    with cf.ProcessPoolExecutor(workers) as pool:
+        for latency in range(1, len(points) + 1):
+            trials = {}
+            for point in points:
+                if point in plan[latency - 1]:
+                    continue
+                cuts = tuple(p for p in points if p in plan[latency - 1] or p == point)
+                futures = [pool.submit(sandwich_fmax, cls_name, fmt, cuts) for fmt in formats]
+                trials[cuts] = [f.result() for f in futures]
+            best = max(trials, key=lambda cuts: (min(trials[cuts]), sum(trials[cuts])))
+            plan[latency] = best
+            shown = ", ".join(f"{fmt} {fmax:.1f}" for fmt, fmax in zip(formats, trials[best]))
+            print(f"{cls_name} latency {latency}: {best}: {shown} MHz", flush=True)
+    return plan
+
+
+def pivot(results: dict, names: list[str], metric: str, digits: int = 0,
+          latencies: dict[str, list[int]] | None = None) -> list[str]:
+    """Rows: operator and format; columns: latency (each operator's own, else LATENCIES)."""
+    columns = sorted({lat for name in names for lat in (latencies or {}).get(name, LATENCIES)})
+    header = ["operator", "format"] + [f"latency {lat}" for lat in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name in names:
         for fmt in OPERATORS[name][0]:
             cells = []
-            for latency in LATENCIES:
+            for latency in columns:
                 value = results.get((name, fmt, latency), {}).get(metric)
-                cells.append("n/a" if value is None else f"{value:.{digits}f}")
+                cells.append("" if value is None else f"{value:.{digits}f}")
             lines.append(f"| {name} | {fmt} | " + " | ".join(cells) + " |")
     return lines
+
+
+def plan_latencies(name: str) -> list[int]:
+    return list(range(max_latency(getattr(plans, ECP5_OPERATORS[name])) + 1))
+
+
+def write_table(results: dict, names: list[str]) -> None:
+    """hwgen/numerics/fmax.json: the Fmax of each operator, format and latency, with the hash
+    of the sources measured (tests/numerics/test_timing.py checks it is current)."""
+    fmax = {name: {fmt: [results[(name, fmt, lat)]["fmax"] for lat in plan_latencies(name)]
+                   for fmt in OPERATORS[name][0]} for name in names}
+    data = {"source_hash": timing.source_hash(), "fabric": timing.FABRIC, "fmax": fmax}
+    timing.TABLE.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {timing.TABLE}", file=sys.stderr)
 
 
 def run(jobs: list[tuple[str, str, int, str]], workers: int | None) -> dict:
@@ -151,34 +216,59 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--skip-ecp5", action="store_true")
+    parser.add_argument("--skip-generic", action="store_true",
+                        help="only the ECP5 tables (and fmax.json): the generic synthesis of the "
+                             "function units takes about half an hour")
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(OPERATORS),
                         help="measure only these operators")
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--search-plans", nargs="+", metavar="CLASS", choices=sorted(PLANNED),
+                        help="place each latency's cuts of these operators by measured Fmax "
+                             "(ECP5-85k, at --plan-formats) and print the PLAN")
+    parser.add_argument("--plan-formats", nargs="+", default=FORMATS, metavar="FMT",
+                        help="the formats whose slowest Fmax the plan search raises")
     args = parser.parse_args()
+    if args.search_plans:
+        for cls_name in args.search_plans:
+            plan = search_plans(cls_name, args.plan_formats, args.workers)
+            print(f"{cls_name}.PLAN = {plan}")
+        return
     names = [n for n in OPERATORS if not args.only or n in args.only]
 
-    generic = run([(n, f, lat, "generic") for n in names for f in OPERATORS[n][0]
-                   for lat in LATENCIES], args.workers)
-    out = ["Yosys generic cells of each operator (flattened `synth`, then `stat`):", ""]
-    out += pivot(generic, names, "cells")
+    if not args.skip_generic:
+        generic = run([(n, f, lat, "generic") for n in names for f in OPERATORS[n][0]
+                       for lat in LATENCIES], args.workers)
+        text = "\n".join(["Yosys generic cells of each operator (flattened `synth`, then `stat`):", ""]
+                         + pivot(generic, names, "cells"))
+        print(text)
+        if args.write_docs:
+            write_between_markers(ROOT / "docs" / "numerics.md", "numerics-area", text)
+    out = []
 
     ecp5_names = [n for n in ECP5_OPERATORS if n in names]
     if ecp5_names and not args.skip_ecp5:
         ecp5 = run([(n, f, lat, "ecp5") for n in ecp5_names for f in OPERATORS[n][0]
-                    for lat in LATENCIES], args.workers)
-        target = (f"LFE5U-{ECP5_TARGET['device'].upper()}, nextpnr seed {ECP5_TARGET['seed']}, "
-                  f"{ECP5_TARGET['freq']:.0f} MHz target, registered inputs and outputs")
-        out += ["", f"ECP5 ({target}): LUT4 count", ""]
-        out += pivot(ecp5, ecp5_names, "lut4")
+                    for lat in plan_latencies(n)], args.workers)
+        columns = {n: plan_latencies(n) for n in ecp5_names}
+        target = (f"LFE5UM-{ECP5_TARGET['device'].upper()}, nextpnr seed {ECP5_TARGET['seed']}, "
+                  f"{ECP5_TARGET['freq']:.0f} MHz target, registered inputs and outputs; each "
+                  f"latency's registers placed by its plan")
+        out += [f"ECP5 ({target}): LUT4 count", ""]
+        out += pivot(ecp5, ecp5_names, "lut4", latencies=columns)
+        out += ["", "ECP5 flip-flops", ""]
+        out += pivot(ecp5, ecp5_names, "ff", latencies=columns)
         out += ["", "ECP5 MULT18X18D count", ""]
-        out += pivot(ecp5, ecp5_names, "dsp")
+        out += pivot(ecp5, ecp5_names, "dsp", latencies=columns)
         out += ["", "nextpnr Fmax (MHz)", ""]
-        out += pivot(ecp5, ecp5_names, "fmax", digits=1)
+        out += pivot(ecp5, ecp5_names, "fmax", digits=1, latencies=columns)
+        if args.write_docs and set(ecp5_names) == set(ECP5_OPERATORS):
+            write_table(ecp5, ecp5_names)
 
-    text = "\n".join(out)
-    print(text)
-    if args.write_docs:
-        write_between_markers(ROOT / "docs" / "numerics.md", "numerics-area", text)
+    if out:
+        text = "\n".join(out)
+        print(text)
+        if args.write_docs:
+            write_between_markers(ROOT / "docs" / "numerics.md", "numerics-fmax", text)
 
 
 if __name__ == "__main__":

@@ -889,13 +889,16 @@ class Miter(Elaboratable):
             m.d.sync += count.eq(count - 1)
 
 
-def equivalence(reference, candidate, out: Path | str, *, depth: int = DEFAULT_DEPTH, queue: int = 8,
-                timeout: float | None = None, solver: str = EQUIVALENCE_SOLVER) -> FormalResult:
+def equivalence(reference, candidate, out: Path | str, *, depth: int = DEFAULT_DEPTH,
+                queue: int | None = None, timeout: float | None = None,
+                solver: str = EQUIVALENCE_SOLVER) -> FormalResult:
     """BMC of ``Miter(reference, candidate)`` to ``depth`` cycles (both variants elaborated from
-    Amaranth into one model); the result also goes to ``out/formal.json``."""
+    Amaranth into one model); the result also goes to ``out/formal.json``. ``queue``: the
+    beats the reference may run ahead (default ``depth``: no more can leave in that many
+    cycles, so however deep the candidate's pipeline, the queue never limits the check)."""
     depth = checks.integer("--depth", depth, 1, checks.MAX_FORMAL_DEPTH)
     out = checks.writable_folder("--out", out).resolve()
-    miter = Miter(reference, candidate, queue)
+    miter = Miter(reference, candidate, depth if queue is None else queue)
     ports = [s for pair in miter.free.values() for s in pair]
     text = rtlil.convert(miter, name=TOP, ports=ports, emit_src=False)
     (out / "harness.il").write_text(text)

@@ -197,7 +197,11 @@ def test_pysim(fmt, ftz, latency):
     check(result, inputs, block.fmt, ftz)
 
 
-@pytest.mark.parametrize("latency", [1, 3, 4])
+# the largest latency: every cut of the plan registered
+DEEPEST = blocks.block_class("fp_fma").params["latency"].max
+
+
+@pytest.mark.parametrize("latency", [1, 3, DEEPEST])
 @pytest.mark.parametrize("fmt", ["fp16", "6,9"])
 def test_pysim_other_latencies(fmt, latency):
     ftz = latency == 3
@@ -222,7 +226,7 @@ def test_pysim_exhaustive_smallest_format():
 # -- the RTL on Verilator -------------------------------------------------------------------------
 
 # One latency and ftz setting per format; pysim covers latencies 0 and 2 at every format.
-VERILATOR_POINTS = [("fp16", False, 1), ("bf16", True, 3), ("fp32", False, 4)]
+VERILATOR_POINTS = [("fp16", False, 1), ("bf16", True, 3), ("fp32", False, DEEPEST)]
 # fp16 with ``-m long`` (Amaranth's simulator runs it in the suite; Verilator runs bf16 and fp32
 # here and the default, bf16, in the flow)
 VERILATOR_IN_SUITE = VERILATOR_POINTS[1:]
@@ -262,7 +266,7 @@ def test_verilator_exhaustive_tiny_format(fmt, rtl_out, tmp_path):
 # -- lint, parameters, ports, stimulus, model -----------------------------------------------------
 
 # Every preset and tiny formats at two latencies (ftz alternating), and the widest format there is.
-LINT_POINTS = lint_points((*PRESETS, "6,9", "3,2", "2,1"))
+LINT_POINTS = lint_points((*PRESETS, "6,9", "3,2", "2,1"), DEEPEST + 1)
 
 
 @pytest.mark.parametrize("fmt, latency", LINT_POINTS + [("11,52", 3)])

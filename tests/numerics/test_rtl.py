@@ -146,7 +146,15 @@ def reference(op, a, b, fmt, ftz) -> np.ndarray:
 
 # -- helpers ------------------------------------------------------------------------------------
 
+def deepest(op) -> int:
+    """The operator's largest latency: every cut of its plan registered."""
+    return blocks.block_class("fp_mul" if op == "mul" else "fp_add").params["latency"].max
+
+
 def make_block(op, fmt, ftz=False, latency=1):
+    """``latency="max"``: the operator's largest."""
+    if latency == "max":
+        latency = deepest(op)
     params = dict(fmt=fmt, ftz=ftz, latency=latency)
     if op == "mul":
         block = blocks.get("fp_mul", **params)
@@ -247,14 +255,15 @@ def test_pysim(op, fmt, ftz, latency):
     check(result, inputs, op, block.fmt, ftz)
 
 
-@pytest.mark.parametrize("latency", [1, 3, 4])
+@pytest.mark.parametrize("latency", [1, 3, "max"])
 @pytest.mark.parametrize("fmt", ["fp16", "6,9"])
 @pytest.mark.parametrize("op", OPS)
 def test_pysim_other_latencies(op, fmt, latency):
     ftz = latency == 3
     block = make_block(op, fmt, ftz, latency)
-    inputs = vectors(block, seed=latency, pairs=500)
-    result = simulate_pysim(block, inputs, seed=latency, idle=0.2, backpressure=0.3)
+    seed = block.p.latency
+    inputs = vectors(block, seed=seed, pairs=500)
+    result = simulate_pysim(block, inputs, seed=seed, idle=0.2, backpressure=0.3)
     check(result, inputs, op, block.fmt, ftz)
 
 
@@ -273,7 +282,7 @@ def test_exhaustive_tiny_format(op, ftz):
 # -- the RTL on Verilator -----------------------------------------------------------------------
 
 # One latency (and FTZ setting) per format, chosen to cover what pysim runs least.
-VERILATOR_POINTS = [("fp16", False, 1), ("bf16", True, 3), ("fp32", False, 4)]
+VERILATOR_POINTS = [("fp16", False, 1), ("bf16", True, 3), ("fp32", False, "max")]
 
 
 # Subtraction is addition with the second sign inverted: one point of it (bf16, FTZ) on
@@ -282,7 +291,7 @@ VERILATOR_POINTS = [("fp16", False, 1), ("bf16", True, 3), ("fp32", False, 4)]
 # runs below every op on Verilator), the other four with ``-m long``.
 VERILATOR_RUNS = [(op, *point) for op in OPS for point in VERILATOR_POINTS
                   if op != "sub" or point[0] == "bf16"]
-VERILATOR_IN_SUITE = [("add", "fp16", False, 1), ("mul", "fp32", False, 4), ("sub", "bf16", True, 3)]
+VERILATOR_IN_SUITE = [("add", "fp16", False, 1), ("mul", "fp32", False, "max"), ("sub", "bf16", True, 3)]
 
 
 @pytest.mark.verilator
@@ -296,7 +305,7 @@ def test_verilator(op, fmt, ftz, latency, rtl_out, tmp_path):
     check(result, inputs, op, block.fmt, ftz)
 
     short = {k: v[:2000] for k, v in inputs.items()}
-    check_unstalled_cycles(block, short, latency, seed, rtl_out, tmp_path / "clean")
+    check_unstalled_cycles(block, short, block.p.latency, seed, rtl_out, tmp_path / "clean")
 
 
 @pytest.mark.verilator
@@ -329,8 +338,10 @@ def test_golden_twins_match_references(op, fmt, ftz):
 
 # -- lint, parameters, ports, stimulus, model -----------------------------------------------------
 
-@pytest.mark.parametrize("fmt, latency", lint_points(tuple(PRESETS) + ("6,9", "2,1", "11,52")))
-@pytest.mark.parametrize("name", ["fp_mul", "fp_add"])
+# every latency up to each operator's largest, on turning formats
+@pytest.mark.parametrize("name, fmt, latency", [
+    (name, fmt, latency) for name, op in (("fp_mul", "mul"), ("fp_add", "add"))
+    for fmt, latency in lint_points(tuple(PRESETS) + ("6,9", "2,1", "11,52"), deepest(op) + 1)])
 def test_lint(name, fmt, latency, rtl_out):
     # FTZ and subtraction alternate with the latency, so both settings are linted on most formats.
     params = dict(fmt=fmt, latency=latency, ftz=bool(latency % 2))

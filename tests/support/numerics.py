@@ -83,7 +83,8 @@ def check_float_format_parameters(name: str) -> None:
     flag refused); and each string that names no format refused with a message that names the
     block, the value and why."""
     block = blocks.get(name)
-    assert (block.fmt, block.p.latency, block.p.ftz) == (PRESETS["bf16"], 1, False)
+    default_latency = block.params["latency"].default   # the pipelined ones': their 100 MHz latency
+    assert (block.fmt, block.p.latency, block.p.ftz) == (PRESETS["bf16"], default_latency, False)
     assert blocks.get(name, fmt="6, 9").fmt == FloatFormat(6, 9)
     block = blocks.get(name, fmt="fp8_e5m2", latency="3", ftz="yes")
     assert (block.fmt, block.p.latency, block.p.ftz) == (PRESETS["fp8_e5m2"], 3, True)

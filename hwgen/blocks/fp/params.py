@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ...core.params import Param, ParamError, ParamSet
+from ...numerics import plans, timing
 from ...numerics.formats import PRESETS, FloatFormat, parse_format
+from ...numerics.plans import max_latency
 
 MAX_LATENCY = 4
+# The clock the pipelined operators' default latency reaches (at the default format, bf16, on
+# ECP5-85k: hwgen.numerics.timing); with target_mhz unset, latency follows the format
+DEFAULT_MHZ = 100.0
 
 
 def float_format(p: Mapping[str, Any]) -> FloatFormat:
@@ -25,23 +31,77 @@ def _fmt_is_a_format(p: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _common() -> tuple[Param, ...]:
+def _common(max_latency: int = MAX_LATENCY, operator: str | None = None) -> tuple[Param, ...]:
+    """fmt, ftz and latency; ``max_latency`` is the operator's last useful cut (its plan,
+    ``hwgen.numerics.plans``, where it has one). An ``operator`` with measured speeds
+    (``hwgen.numerics.timing``) also takes ``target_mhz``, which chooses the latency when it
+    is not given."""
+    latency = dict(min=0, max=max_latency)
+    default = 1
+    target = ()
+    if operator is not None:
+        # the default clock: the smallest latency that reaches it at the default format
+        default = _default_latency(operator)
+        latency["follows"] = functools.partial(_latency_for_target, operator)
+        latency["depends_on"] = ("target_mhz",)
+        target = (Param("target_mhz", float, 0.0,
+                        "clock target: the smallest latency that reaches it on ECP5-85k (the "
+                        "measured table, docs/numerics.md) when latency is not given; 0: none",
+                        min=0.0, max=1000.0, depends_on=("fmt",)),)
     return (
         Param("fmt", str, "bf16",
               f"float format: {', '.join(PRESETS)} or 'E,M' (exponent, mantissa bits)"),
         Param("ftz", bool, False, "flush subnormal inputs and results to zero"),
-        Param("latency", int, 1, "pipeline registers inside the operator (the stream adds one "
-              "output register)", min=0, max=MAX_LATENCY),
-    )
+        Param("latency", int, default, "pipeline registers inside the operator (the stream adds "
+              "one output register)", **latency),
+    ) + target
 
 
-MUL_PARAMS = ParamSet(params=_common(), rules=(_fmt_is_a_format,))
+def _preset(fmt: str) -> str:
+    """The preset name of a format (``5,10`` is fp16), else the format as given."""
+    wanted = parse_format(fmt)
+    return next((name for name in PRESETS if parse_format(name) == wanted), fmt)
+
+
+def _latency_for_target(operator: str, p: Mapping[str, Any]) -> int:
+    target = p["target_mhz"] or DEFAULT_MHZ
+    try:
+        return timing.latency_for(operator, _preset(p["fmt"]), target)
+    except ValueError:
+        # an unmeasured format: the default format's latency for the default clock (with a
+        # target, _target_reachable names the problem)
+        return _default_latency(operator)
+
+
+def _default_latency(operator: str) -> int:
+    """The smallest latency that reaches DEFAULT_MHZ at bf16; the largest when the table has
+    no figures for the operator (tests/numerics/test_timing.py fails on such a table)."""
+    try:
+        return timing.latency_for(operator, "bf16", DEFAULT_MHZ)
+    except (ValueError, OSError):
+        return max_latency(getattr(plans, {"multiply": "MULTIPLY"}.get(operator, operator.upper())))
+
+
+def _target_reachable(operator: str):
+    def rule(p: Mapping[str, Any]) -> str | None:
+        if not p["target_mhz"]:
+            return None
+        try:
+            timing.latency_for(operator, _preset(p["fmt"]), p["target_mhz"])
+        except ValueError as error:
+            return str(error)
+        return None
+    return rule
+
+
+MUL_PARAMS = ParamSet(params=_common(max_latency(plans.MULTIPLY), "multiply"),
+                      rules=(_fmt_is_a_format, _target_reachable("multiply")))
 
 ADD_PARAMS = ParamSet(
-    params=_common() + (
+    params=_common(max_latency(plans.ADD), "add") + (
         Param("op", str, "add", "add (a + b) or sub (a - b)", choices=("add", "sub")),
     ),
-    rules=(_fmt_is_a_format,),
+    rules=(_fmt_is_a_format, _target_reachable("add")),
 )
 
 MINMAX_PARAMS = ParamSet(
@@ -54,7 +114,8 @@ MINMAX_PARAMS = ParamSet(
 
 COMPARE_PARAMS = ParamSet(params=_common(), rules=(_fmt_is_a_format,))
 
-FMA_PARAMS = ParamSet(params=_common(), rules=(_fmt_is_a_format,))
+FMA_PARAMS = ParamSet(params=_common(max_latency(plans.FMA), "fma"),
+                      rules=(_fmt_is_a_format, _target_reachable("fma")))
 
 
 # -- function units (fp_recip, fp_rsqrt): fp16 and bf16 only ----------------------------------

@@ -33,8 +33,9 @@ from amaranth.lib.wiring import In, Out
 from ..formats import FloatFormat
 
 __all__ = [
-    "Stages", "leading_zeros", "normalize", "operator_ports", "override_special", "round_pack",
-    "special_layout", "unpack", "unpacked_layout",
+    "Stages", "count_shift", "count_zeros", "leading_zeros", "normalize", "operator_ports", "override_special",
+    "pack", "partial_products", "round_nearest", "sum_partials", "round_pack", "shift_normal", "shift_right_sticky", "special_layout", "unpack",
+    "unpacked_layout",
 ]
 
 
@@ -99,6 +100,30 @@ def unpack(m: Module, fmt: FloatFormat, bits: Value, *, ftz: bool, name: str) ->
     return u
 
 
+# -- significand products ----------------------------------------------------------------------
+
+# The widest unsigned operand one ECP5 MULT18X18D (18 x 18 bits, signed or unsigned) takes
+DSP_WIDTH = 18
+
+
+def partial_products(a: Value, b: Value, piece: int = DSP_WIDTH) -> list[tuple[int, Value]]:
+    """``a * b`` as partial products of operands at most ``piece`` bits wide, each with the
+    shift it takes in the sum: one DSP multiply each, which a pipelined operator registers
+    before :func:`sum_partials` adds them (one product when both fit)."""
+    def pieces(value):
+        return [(low, value[low:low + piece]) for low in range(0, len(value), piece)]
+    return [(low_a + low_b, part_a * part_b) for low_a, part_a in pieces(a) for low_b, part_b in pieces(b)]
+
+
+def sum_partials(partials: list[tuple[int, Value]], width: int) -> Value:
+    """The sum of shifted partial products, ``width`` bits (the whole product)."""
+    total = None
+    for shift, value in partials:
+        term = Cat(Const(0, shift), value) if shift else value
+        total = term if total is None else total + term
+    return total[:width]
+
+
 # -- leading zeros and normalization -----------------------------------------------------------
 
 def leading_zeros(value: Value) -> Value:
@@ -143,45 +168,84 @@ def normalize(m: Module, exp: Value, sig: Value, *, name: str) -> tuple[Value, V
       numbers): shift *right* to exponent 1, OR-ing every shifted-out bit into the lowest bit
       (a sticky bit, so rounding still sees that the value was inexact).
 
-    A zero ``sig`` leaves with exponent 1, so it packs as a zero.
-    """
+    A zero ``sig`` leaves with exponent 1, so it packs as a zero. In two steps, between which
+    a pipelined operator may cut: :func:`count_shift` (the leading-zero count, the shift and
+    the exponent) and :func:`shift_normal` (the shift alone)."""
+    shift = count_shift(m, exp, sig, name=name)
+    return shift["exp"], shift_normal(m, sig, shift["left"], shift.get("right"), name=name)
+
+
+def count_zeros(m: Module, exp: Value, sig: Value, *, name: str) -> dict[str, Value]:
+    """The leading-zero count of ``sig`` (``zeros``) and ``room``, how far it may move left
+    before its exponent reaches 1 (negative when ``exp`` is below 1): :func:`count_shift`'s
+    inputs, for an operator that cuts between the two."""
+    zeros = Signal(range(len(sig) + 1), name=f"{name}_lz")
+    room = Signal(signed(len(exp) + 1), name=f"{name}_room")
+    m.d.comb += [zeros.eq(leading_zeros(sig)), room.eq(exp - 1)]
+    return {"zeros": zeros, "room": room}
+
+
+def count_shift(m: Module, exp: Value, sig: Value, *, name: str, zeros: Value | None = None,
+                room: Value | None = None) -> dict[str, Value]:
+    """:func:`normalize`'s first step: how far ``sig`` moves and the exponent it then has.
+    ``left``: the left shift (the leading zeros, or fewer where the result is subnormal);
+    ``exp``: the result's exponent; for a signed ``exp`` also ``right``: the right shift (0
+    unless ``exp`` is below 1, and then ``left`` is 0). ``zeros`` and ``room`` are
+    :func:`count_zeros`'s, when the caller has them (else they are counted here)."""
     width = len(sig)
     is_signed = exp.shape().signed
     exp_width = len(exp) - 1 if is_signed else len(exp)
+    if zeros is None:
+        counted = count_zeros(m, exp, sig, name=name)
+        zeros, room = counted["zeros"], counted["room"]
+    left = Signal(range(width + 1), name=f"{name}_left")
     out_exp = Signal(unsigned(exp_width), name=f"{name}_exp")
-    out_sig = Signal(width, name=f"{name}_sig")
-    zeros = Signal(range(width + 1), name=f"{name}_lz")
-    room = Signal(signed(len(exp) + 1), name=f"{name}_room")  # left shift before exponent 1
-    m.d.comb += [zeros.eq(leading_zeros(sig)), room.eq(exp - 1)]
+    shift = {"left": left, "exp": out_exp}
 
     with m.If(zeros <= room):
-        m.d.comb += [
-            out_sig.eq((sig << zeros)[:width]),
-            out_exp.eq(Mux(~sig.any(), 1, exp - zeros)),
-        ]
+        m.d.comb += [left.eq(zeros), out_exp.eq(Mux(~sig.any(), 1, exp - zeros))]
     # Otherwise room < zeros <= width, so a non-negative room fits zeros' width.
-    subnormal = [out_sig.eq((sig << room[:len(zeros)])[:width]), out_exp.eq(1)]
+    subnormal = [left.eq(room[:len(zeros)]), out_exp.eq(1)]
     if not is_signed:
         with m.Else():  # exp >= 1 is the caller's promise for an unsigned exponent
             m.d.comb += subnormal
     else:
+        # 1 <= 1 - exp <= 2**(len(exp) - 1) + 1 fits len(exp) unsigned bits. Past `width`
+        # every bit is shifted out, so larger shifts are clamped (when they can occur).
+        right = Signal(range(min(width, (1 << len(exp)) - 1) + 1), name=f"{name}_right")
+        shift["right"] = right
         with m.Elif(room >= 0):
             m.d.comb += subnormal
         with m.Else():
-            # 1 <= 1 - exp <= 2**(len(exp) - 1) + 1 fits len(exp) unsigned bits. Past `width`
-            # every bit is shifted out, so larger shifts are clamped (when they can occur).
-            right = Signal(unsigned(len(exp)), name=f"{name}_right")
-            m.d.comb += right.eq((1 - exp)[:len(exp)])
+            below = (1 - exp)[:len(exp)]
             if (1 << len(exp)) - 1 > width:
-                right = Mux(right > width, width, right)
-            # The upper half is sig >> right, the lower half what fell out of it.
-            shifted = (Cat(Const(0, width), sig) >> right)[:2 * width]
-            kept, lost = shifted[width:], shifted[:width]
-            m.d.comb += [
-                out_sig.eq(Cat(kept[0] | lost.any(), kept[1:])),
-                out_exp.eq(1),
-            ]
-    return out_exp, out_sig
+                below = Mux(below > width, width, below)
+            m.d.comb += [right.eq(below), out_exp.eq(1)]
+    return shift
+
+
+def shift_normal(m: Module, sig: Value, left: Value, right: Value | None = None, *,
+                 name: str) -> Value:
+    """:func:`normalize`'s second step: ``sig`` shifted as :func:`count_shift` found, as wide
+    as it was; a right shift ORs every bit it drops into the lowest (a sticky bit)."""
+    width = len(sig)
+    out_sig = Signal(width, name=f"{name}_sig")
+    m.d.comb += out_sig.eq((sig << left)[:width])
+    if right is not None:
+        with m.If(right != 0):
+            m.d.comb += out_sig.eq(shift_right_sticky(sig, right))
+    return out_sig
+
+
+def shift_right_sticky(value: Value, amount: Value) -> Value:
+    """``value >> amount``, as wide as ``value``, with every bit shifted out OR-ed into the
+    lowest bit (a sticky bit: the result is rounded to odd). The bits that fall out (those
+    below bit ``amount``) are found by a mask beside the shifter, not after it, so that the
+    sticky bit adds no depth of its own."""
+    width = len(value)
+    kept = (value >> amount)[:width]
+    lost = Cat(*[value[bit] & (amount > bit) for bit in range(width)]).any()
+    return Cat(kept[0] | lost, kept[1:])
 
 
 # -- round and pack ------------------------------------------------------------------------------
@@ -193,15 +257,27 @@ def round_pack(m: Module, fmt: FloatFormat, sign: Value, exp: Value, sig: Value,
     Rounding may carry out of the significand (one more exponent step) or lift a subnormal to
     the smallest normal; both fall out of adding the carried significand bits to the exponent
     field. A result past the largest finite value is an infinity. With ``ftz`` a result whose
-    *rounded* exponent field is 0 becomes a zero of the same sign.
-    """
-    M, E, p = fmt.man_bits, fmt.exp_bits, fmt.precision
+    *rounded* exponent field is 0 becomes a zero of the same sign. In two steps, between which
+    a pipelined operator may cut: :func:`round_nearest` and :func:`pack`."""
+    return pack(m, fmt, sign, exp, round_nearest(m, fmt, sig, name=name), ftz=ftz, name=name)
+
+
+def round_nearest(m: Module, fmt: FloatFormat, sig: Value, *, name: str) -> Value:
+    """:func:`round_pack`'s first step: the significand rounded to ``fmt.precision`` bits, with
+    a carry bit above (``precision + 1`` bits)."""
+    p = fmt.precision
     g = len(sig) - p
     assert g >= 2, "round_pack needs a round bit and at least one sticky bit"
     lsb, rnd, sticky = sig[g], sig[g - 1], sig[:g - 1].any()
     rounded = Signal(p + 1, name=f"{name}_rounded")
     m.d.comb += rounded.eq(sig[g:] + (rnd & (sticky | lsb)))
+    return rounded
 
+
+def pack(m: Module, fmt: FloatFormat, sign: Value, exp: Value, rounded: Value, *, ftz: bool,
+         name: str) -> Value:
+    """:func:`round_pack`'s second step: the exponent field, overflow and the bits."""
+    M, E = fmt.man_bits, fmt.exp_bits
     # rounded[M:] is the integer part of the significand: 0 (still subnormal), 1, or 2 (carried
     # out of a full significand). Field = exp - 1 + that: exp counts subnormals as 1.
     field_plus_one = Signal(unsigned(max(len(exp), E) + 1), name=f"{name}_field1")
@@ -236,17 +312,25 @@ def override_special(fmt: FloatFormat, special: data.View, value: Value) -> Valu
 class Stages:
     """Pipeline registers at the cut points a latency asks for.
 
-    An operator names its natural cut points in datapath order and, per latency, which of them
-    hold a register; latencies beyond the table add registers at the output. Every register
-    advances when ``en`` is high, so a stream wrapper stalls the whole pipeline at once.
+    An operator names its cut points in datapath order (``points``) and, per latency, which of
+    them hold a register (``plan``); ``cuts`` (a subset of ``points``) overrides the plan, for a
+    search of the best placement. Latencies beyond the table add registers at the output.
+    Every register advances when ``en`` is high, so a stream wrapper stalls the whole pipeline
+    at once.
     """
 
     def __init__(self, m: Module, en: Value | None, latency: int,
-                 plan: dict[int, tuple[str, ...]]):
-        assert all(len(cuts) == k for k, cuts in plan.items()), "plan[k] must hold k cuts"
+                 plan: dict[int, tuple[str, ...]], points: tuple[str, ...] | None = None,
+                 cuts: tuple[str, ...] | None = None):
+        assert all(len(chosen) == k for k, chosen in plan.items()), "plan[k] must hold k cuts"
+        assert points is None or all(set(chosen) <= set(points) for chosen in plan.values())
         self.m = m
         self.en = en
-        self.cuts = set(plan[min(latency, max(plan))])
+        if cuts is None:
+            cuts = plan[min(latency, max(plan))]
+        elif len(cuts) > latency or not set(cuts) <= set(points or ()):
+            raise ValueError(f"cuts {cuts} are not {latency} or fewer of the cut points {points}")
+        self.cuts = set(cuts)
         self.output_cuts = latency - len(self.cuts)
 
     def cut(self, point: str, **values) -> SimpleNamespace:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 
+from .. import plans
 from ..formats import FloatFormat
-from .common import (Stages, normalize, operator_ports, override_special, round_pack,
-                     special_layout, unpack)
+from .common import (Stages, count_shift, count_zeros, operator_ports, override_special, pack,
+                     partial_products, round_nearest, shift_normal, shift_right_sticky,
+                     special_layout, sum_partials, unpack)
 
 __all__ = ["FloatFMA"]
 
@@ -53,17 +55,23 @@ class FloatFMA(wiring.Component):
     infinite, c the opposite infinity) give the canonical NaN; an infinite product or c gives
     that infinity.
 
-    Pipeline cuts for ``latency``, splitting the four steps (multiply and align; add; normalize;
-    round) about evenly: 1 after the add; 2 after the multiplier and alignment and after
-    normalization; 3 after each of the first three steps; more add registers at the output.
-    Registers advance while ``en`` is high (``en`` exists only when ``latency > 0``).
+    Pipeline cuts, in datapath order (``CUTS``): after the unpacking and c's distance; after
+    the distance's clamp and the window's exponent; after the multipliers' partial products
+    and c's alignment; after the product is summed; after
+    the add; after the leading-zero count; after the normalizing shift decision; after the
+    shift; after the rounding add. ``PLAN`` (``hwgen.numerics.plans``) gives the cuts each
+    ``latency`` registers, placed by measured Fmax; ``cuts`` overrides it (the search itself).
+    Latencies past the plan add registers at the output. Registers advance while ``en`` is high
+    (``en`` exists only when ``latency > 0``).
     """
 
-    PLAN = {0: (), 1: ("sum",), 2: ("aligned", "normalized"),
-            3: ("aligned", "sum", "normalized")}
+    CUTS = ("unpacked", "distance", "partial", "aligned", "sum", "zeros", "counted", "normalized",
+            "rounded")
+    PLAN = plans.FMA
 
-    def __init__(self, fmt: FloatFormat, *, ftz: bool = False, latency: int = 0):
-        self.fmt, self.ftz, self.latency = fmt, ftz, latency
+    def __init__(self, fmt: FloatFormat, *, ftz: bool = False, latency: int = 0,
+                 cuts: tuple[str, ...] | None = None):
+        self.fmt, self.ftz, self.latency, self.cuts = fmt, ftz, latency, cuts
         word = unsigned(fmt.width)
         super().__init__(operator_ports(self, {"a": word, "b": word, "c": word}, word, latency))
 
@@ -71,7 +79,7 @@ class FloatFMA(wiring.Component):
         m = Module()
         fmt = self.fmt
         p, bias, top = fmt.precision, fmt.bias, fmt.exp_max  # effective exponents lie in 1..top
-        stages = Stages(m, getattr(self, "en", None), self.latency, self.PLAN)
+        stages = Stages(m, getattr(self, "en", None), self.latency, self.PLAN, self.CUTS, self.cuts)
 
         ua = unpack(m, fmt, self.a, ftz=self.ftz, name="ua")
         ub = unpack(m, fmt, self.b, ftz=self.ftz, name="ub")
@@ -94,41 +102,56 @@ class FloatFMA(wiring.Component):
         lift = p + GAP + 1 - bias
         distance = Signal(_signed_for(2 - top + lift, 2 * top - 1 + lift), name="distance")
         m.d.comb += distance.eq(ua.exp + ub.exp - uc.exp + lift)
-        product_below_c = ua.zero | ub.zero
+        # The window's top bit (one carry bit above the two addends, at position `span`) has
+        # biased exponent ec + 1 when c is at its highest, else that plus the distance: both
+        # are formed here, beside the distance, and chosen after the cut.
+        exp_shape = _signed_for(min(2, 3 + lift), max(top + 1, 2 * top + 1 + lift))
+        exp_c_top, exp_product = Signal(exp_shape, name="exp_c_top"), Signal(exp_shape, name="exp_product")
+        m.d.comb += [exp_c_top.eq(uc.exp + 1), exp_product.eq(ua.exp + ub.exp + lift + 1)]
+
+        s = stages.cut("unpacked", special=special, product_sign=product_sign, c_sign=uc.sign,
+                       product_zero=ua.zero | ub.zero, distance=distance, exp_c_top=exp_c_top,
+                       exp_product=exp_product, a=ua.sig, b=ub.sig, c=uc.sig)
+
+        product_below_c = s.product_zero
         if 2 - top + lift < 0:  # built only where c can lie that far up (no constant compare)
-            product_below_c |= distance < 0
+            product_below_c |= s.distance < 0
         collapse = Signal(name="collapse")  # the product becomes a sticky bit below c
         m.d.comb += collapse.eq(product_below_c)
 
         # c moves right by the distance (none when the product collapses); past `span` places
         # it has left the window entirely, so longer distances are clamped (where they occur).
-        # The shift is double width so that what falls out lands in the lower half and becomes
-        # the sticky bit.
+        # What falls out becomes the sticky bit.
         shift = Signal(range(span + 1), name="shift")
-        clamped = distance[:len(shift)]
+        clamped = s.distance[:len(shift)]
         if 2 * top - 1 + lift > span:
-            clamped = Mux(distance > span, span, clamped)
+            clamped = Mux(s.distance > span, span, clamped)
         m.d.comb += shift.eq(Mux(collapse, 0, clamped))
-        shifted = (Cat(Const(0, span), Const(0, span - p), uc.sig) >> shift)[:2 * span]
+        exp = Signal(exp_shape, name="window_exp")
+        m.d.comb += exp.eq(Mux(collapse, s.exp_c_top, s.exp_product))
+
+        s = stages.cut("distance", special=s.special, product_sign=s.product_sign, c_sign=s.c_sign,
+                       collapse=collapse, exp=exp, a=s.a, b=s.b, c=s.c, shift=shift)
+
         aligned_c = Signal(span, name="aligned_c")
-        m.d.comb += aligned_c.eq(Cat(shifted[span] | shifted[:span].any(), shifted[span + 1:]))
+        m.d.comb += aligned_c.eq(shift_right_sticky(Cat(Const(0, span - p), s.c), s.shift))
+        partials = partial_products(s.a, s.b)
+        s = stages.cut("partial", special=s.special, product_sign=s.product_sign, c_sign=s.c_sign,
+                       collapse=s.collapse, exp=s.exp, c=aligned_c,
+                       **{f"pp{k}": value for k, (_, value) in enumerate(partials)})
+        product = sum_partials([(shift, getattr(s, f"pp{k}")) for k, (shift, _) in enumerate(partials)], 2 * p)
 
-        # The window's top bit (one carry bit above the two addends, at position `span`) has
-        # biased exponent ec + 1 when c is at its highest, else that plus the distance.
-        exp = Signal(_signed_for(min(2, 3 + lift), max(top + 1, 2 * top + 1 + lift)),
-                     name="window_exp")
-        m.d.comb += exp.eq(Mux(collapse, uc.exp + 1, ua.exp + ub.exp + lift + 1))
-
-        s = stages.cut("aligned", special=special, product_sign=product_sign, c_sign=uc.sign,
-                       collapse=collapse, exp=exp, product=ua.sig * ub.sig, c=aligned_c)
+        s = stages.cut("aligned", special=s.special, product_sign=s.product_sign, c_sign=s.c_sign,
+                       collapse=s.collapse, exp=s.exp, product=product, c=s.c)
 
         product = Mux(s.collapse, s.product.any(), Cat(Const(0, BELOW), s.product))
         subtract = s.product_sign != s.c_sign
+        # both differences at once, so that the magnitude needs no negation after a subtraction
         difference = Signal(signed(span + 1), name="difference")
         m.d.comb += difference.eq(product - s.c)
         c_larger = difference < 0
         total = Signal(span + 1, name="total")
-        m.d.comb += total.eq(Mux(subtract, Mux(c_larger, -difference, difference), product + s.c))
+        m.d.comb += total.eq(Mux(subtract, Mux(c_larger, s.c - product, difference), product + s.c))
         # The larger addend gives the sign; an exact zero is -0 only if both addends are -0
         # (with opposite signs it is +0 under round to nearest).
         sign = Mux(total.any(), Mux(c_larger, s.c_sign, s.product_sign),
@@ -136,9 +159,18 @@ class FloatFMA(wiring.Component):
 
         s = stages.cut("sum", special=s.special, sign=sign, exp=s.exp, sig=total)
 
-        norm_exp, norm_sig = normalize(m, s.exp, s.sig, name="norm")
-        s = stages.cut("normalized", special=s.special, sign=s.sign, exp=norm_exp, sig=norm_sig)
+        counted = count_zeros(m, s.exp, s.sig, name="norm")
+        s = stages.cut("zeros", special=s.special, sign=s.sign, exp=s.exp, sig=s.sig, **counted)
 
-        packed = round_pack(m, fmt, s.sign, s.exp, s.sig, ftz=self.ftz, name="round")
+        shift = count_shift(m, s.exp, s.sig, name="norm", zeros=s.zeros, room=s.room)
+        s = stages.cut("counted", special=s.special, sign=s.sign, sig=s.sig, **shift)
+
+        norm_sig = shift_normal(m, s.sig, s.left, getattr(s, "right", None), name="norm")
+        s = stages.cut("normalized", special=s.special, sign=s.sign, exp=s.exp, sig=norm_sig)
+
+        rounded = round_nearest(m, fmt, s.sig, name="round")
+        s = stages.cut("rounded", special=s.special, sign=s.sign, exp=s.exp, rounded=rounded)
+
+        packed = pack(m, fmt, s.sign, s.exp, s.rounded, ftz=self.ftz, name="round")
         m.d.comb += self.y.eq(stages.output(override_special(fmt, s.special, packed)))
         return m

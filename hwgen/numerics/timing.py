@@ -1,0 +1,53 @@
+"""The measured speed of the pipelined operators, and the latency a clock target needs.
+
+``fmax.json`` (beside this module) holds nextpnr's Fmax on the reference fabric (ECP5-85k,
+seed 1, a register on every input and output of the operator) for each operator, format and
+latency, written by ``python bench/numerics_area.py --write-docs``, with a hash of the operator
+sources it measured: a test fails when they have changed since (the table is then stale).
+
+No Amaranth here: block parameters (``target_mhz``) read the table."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TABLE = HERE / "fmax.json"
+# what the table's figures depend on: the tabled operators, their shared pieces, their plans
+SOURCES = ("rtl/add.py", "rtl/mul.py", "rtl/fma.py", "rtl/common.py", "plans.py", "formats.py")
+FABRIC = "ECP5-85k (LFE5UM-85F), nextpnr-ecp5 seed 1, registers on every operator input and output"
+
+
+def source_hash() -> str:
+    """sha256 over the sources the table measures (their text, in a fixed order)."""
+    digest = hashlib.sha256()
+    for name in SOURCES:
+        digest.update(name.encode() + b"\0" + (HERE / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@functools.cache
+def table() -> dict:
+    """``{"source_hash": ..., "fabric": ..., "fmax": {operator: {format: [MHz per latency]}}}``."""
+    return json.loads(TABLE.read_text())
+
+
+def latency_for(operator: str, fmt: str, target_mhz: float) -> int:
+    """The smallest latency at which ``operator`` at ``fmt`` reaches ``target_mhz`` on the
+    reference fabric. ``ValueError`` (one line: what is measured, the best reachable) when no
+    latency does, or the table has no figures for that operator and format."""
+    measured = table()["fmax"].get(operator, {})
+    if fmt not in measured:
+        raise ValueError(f"target_mhz={target_mhz:g}: no measured Fmax for {operator} at "
+                         f"fmt={fmt!r} (measured: {', '.join(sorted(measured)) or 'none'}); "
+                         f"give latency instead")
+    for latency, fmax in enumerate(measured[fmt]):
+        if fmax >= target_mhz:
+            return latency
+    best = max(measured[fmt])
+    raise ValueError(f"target_mhz={target_mhz:g} is beyond {operator} at fmt={fmt!r}: its best is "
+                     f"{best:.1f} MHz (latency {measured[fmt].index(best)}) on ECP5-85k; "
+                     f"allowed up to {best:.1f}")

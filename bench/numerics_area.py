@@ -43,7 +43,7 @@ from amaranth.back import verilog  # noqa: E402
 from amaranth.hdl import Elaboratable, Module, Signal  # noqa: E402
 
 from hwgen.generate import Generated  # noqa: E402
-from hwgen.numerics import parse_format, plans, rtl, timing  # noqa: E402
+from hwgen.numerics import parse_format, rtl, timing  # noqa: E402
 from hwgen.numerics.plans import max_latency  # noqa: E402
 from hwgen.synth import synth_ecp5, synth_generic  # noqa: E402
 
@@ -75,7 +75,7 @@ OPERATORS = {
 }
 # the pipelined operators: their Fmax at every latency of their plan is measured on ECP5-85k
 # and shipped as hwgen/numerics/fmax.json (target_mhz reads it)
-ECP5_OPERATORS = {"multiply": "MULTIPLY", "add": "ADD", "fma": "FMA"}
+ECP5_OPERATORS = list(timing.PLANS)
 ECP5_TARGET = {"device": "85k", "freq": 125.0, "seed": 1}
 
 
@@ -129,7 +129,7 @@ def measure(name: str, fmt_name: str, latency: int, target: str) -> dict:
 
 
 # --search-plans: the operators whose cut points a latency places, by class name
-PLANNED = {"FloatAdder": "add", "FloatMultiplier": "multiply", "FloatFMA": "fma"}
+PLANNED = ("FloatAdder", "FloatFMA", "FloatMultiplier")
 
 
 def sandwich_fmax(cls_name: str, fmt_name: str, cuts: tuple[str, ...]) -> float:
@@ -182,7 +182,7 @@ def pivot(results: dict, names: list[str], metric: str, digits: int = 0,
 
 
 def plan_latencies(name: str) -> list[int]:
-    return list(range(max_latency(getattr(plans, ECP5_OPERATORS[name])) + 1))
+    return list(range(max_latency(timing.PLANS[name]) + 1))
 
 
 def write_table(results: dict, names: list[str]) -> None:

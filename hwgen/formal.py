@@ -377,11 +377,15 @@ def tool(name: str) -> str:
     return found
 
 
-def sby_script(mode: str, depth: int, after_prep: str = "", solver: str = CHECK_SOLVER) -> str:
-    return (f"[options]\nmode {mode}\ndepth {depth}\n\n"
+def sby_script(mode: str, depth: int, after_prep: str = "", solver: str = CHECK_SOLVER,
+               files: tuple[str, ...] = ("dut.v", "harness.il"), vcd: bool = True) -> str:
+    """A SymbiYosys job: ``files`` read (Verilog or RTLIL, by extension), ``prep``, then
+    ``after_prep``; ``vcd`` off writes no waveform of witnesses and counterexamples."""
+    reads = "".join(f"read_{'verilog' if name.endswith('.v') else 'rtlil'} {name}\n" for name in files)
+    return (f"[options]\nmode {mode}\ndepth {depth}\n" + ("" if vcd else "vcd off\n") + "\n"
             f"[engines]\nsmtbmc {solver}\n\n"
-            f"[script]\nread_verilog dut.v\nread_rtlil harness.il\nprep -top {TOP}\n{after_prep}\n"
-            f"[files]\ndut.v\nharness.il\n")
+            f"[script]\n{reads}prep -top {TOP}\n{after_prep}\n"
+            f"[files]\n" + "".join(f"{name}\n" for name in files))
 
 
 def check(generated: Generated, out: Path | str, *, mode: str = "bmc", depth: int = DEFAULT_DEPTH,
@@ -463,11 +467,9 @@ def _run(generated: Generated, out: Path, mode: str, depth: int, timeout, relati
         warm = WarmStart.run(out, after_prep, harness.cover_flags, scenario.warm_cycles, harness.free)
         if all(p.text in warm.covered for p in wanted):
             return warm.merged(FormalResult(generated.top, mode, depth, "PASS", 0, False, 0.0), wanted)
-        (out / "formal.sby").write_text(
-            # no waveform of the witnesses: the scenario's one trace is the simulation's, and
-            # writing it from the solver took longer than the search (2 minutes for 91 cycles)
-            f"[options]\nmode {mode}\ndepth {depth}\nvcd off\n\n[engines]\nsmtbmc {solver}\n\n"
-            f"[script]\nread_rtlil warm.il\nprep -top {TOP}\n\n[files]\nwarm.il\n")
+        # no waveform of the witnesses: the scenario's one trace is the simulation's, and
+        # writing it from the solver took longer than the search (2 minutes for 91 cycles)
+        (out / "formal.sby").write_text(sby_script(mode, depth, solver=solver, files=("warm.il",), vcd=False))
         status, log, wall = _sby(out, timeout, solver)
         searched = [p for p in wanted if p.text not in warm.covered]
         result = _read(generated.top, mode, depth, status, log, out / "formal", searched, wall)
@@ -902,9 +904,7 @@ def equivalence(reference, candidate, out: Path | str, *, depth: int = DEFAULT_D
     ports = [s for pair in miter.free.values() for s in pair]
     text = rtlil.convert(miter, name=TOP, ports=ports, emit_src=False)
     (out / "harness.il").write_text(text)
-    (out / "formal.sby").write_text(
-        f"[options]\nmode bmc\ndepth {depth}\n\n[engines]\nsmtbmc {solver}\n\n"
-        f"[script]\nread_rtlil harness.il\nprep -top {TOP}\n\n[files]\nharness.il\n")
+    (out / "formal.sby").write_text(sby_script("bmc", depth, solver=solver, files=("harness.il",)))
     wanted = [p for p in properties_of(text) if p.kind == "assert"]
     status, log, wall = _sby(out, timeout, solver)
     result = _read(pair_text(reference, candidate), "bmc", depth, status, log, out / "formal", wanted, wall)

@@ -14,6 +14,10 @@ import hashlib
 import json
 from pathlib import Path
 
+from . import plans
+
+# the operators the table measures, by name, with their plans
+PLANS = {"multiply": plans.MULTIPLY, "add": plans.ADD, "fma": plans.FMA}
 HERE = Path(__file__).resolve().parent
 TABLE = HERE / "fmax.json"
 # what the table's figures depend on: the tabled operators, their shared pieces, their plans

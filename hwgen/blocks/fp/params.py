@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ...core.params import Param, ParamError, ParamSet
-from ...numerics import plans, timing
+from ...numerics import timing
 from ...numerics.formats import PRESETS, FloatFormat, parse_format
 from ...numerics.plans import max_latency
 
@@ -31,15 +31,15 @@ def _fmt_is_a_format(p: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _common(max_latency: int = MAX_LATENCY, operator: str | None = None) -> tuple[Param, ...]:
-    """fmt, ftz and latency; ``max_latency`` is the operator's last useful cut (its plan,
-    ``hwgen.numerics.plans``, where it has one). An ``operator`` with measured speeds
-    (``hwgen.numerics.timing``) also takes ``target_mhz``, which chooses the latency when it
-    is not given."""
-    latency = dict(min=0, max=max_latency)
+def _common(operator: str | None = None) -> tuple[Param, ...]:
+    """fmt, ftz and latency. A pipelined ``operator`` (one with a plan, ``hwgen.numerics.plans``,
+    and measured speeds, ``hwgen.numerics.timing``) takes latencies up to its plan's last cut,
+    and ``target_mhz``, which chooses the latency when it is not given."""
+    latency = dict(min=0, max=MAX_LATENCY)
     default = 1
     target = ()
     if operator is not None:
+        latency["max"] = max_latency(timing.PLANS[operator])
         # the default clock: the smallest latency that reaches it at the default format
         default = _default_latency(operator)
         latency["follows"] = functools.partial(_latency_for_target, operator)
@@ -79,7 +79,7 @@ def _default_latency(operator: str) -> int:
     try:
         return timing.latency_for(operator, "bf16", DEFAULT_MHZ)
     except (ValueError, OSError):
-        return max_latency(getattr(plans, {"multiply": "MULTIPLY"}.get(operator, operator.upper())))
+        return max_latency(timing.PLANS[operator])
 
 
 def _target_reachable(operator: str):
@@ -94,11 +94,11 @@ def _target_reachable(operator: str):
     return rule
 
 
-MUL_PARAMS = ParamSet(params=_common(max_latency(plans.MULTIPLY), "multiply"),
+MUL_PARAMS = ParamSet(params=_common("multiply"),
                       rules=(_fmt_is_a_format, _target_reachable("multiply")))
 
 ADD_PARAMS = ParamSet(
-    params=_common(max_latency(plans.ADD), "add") + (
+    params=_common("add") + (
         Param("op", str, "add", "add (a + b) or sub (a - b)", choices=("add", "sub")),
     ),
     rules=(_fmt_is_a_format, _target_reachable("add")),
@@ -114,7 +114,7 @@ MINMAX_PARAMS = ParamSet(
 
 COMPARE_PARAMS = ParamSet(params=_common(), rules=(_fmt_is_a_format,))
 
-FMA_PARAMS = ParamSet(params=_common(max_latency(plans.FMA), "fma"),
+FMA_PARAMS = ParamSet(params=_common("fma"),
                       rules=(_fmt_is_a_format, _target_reachable("fma")))
 
 

@@ -72,10 +72,15 @@ OPERATORS = {
     "reciprocal": (FUNCTION_FORMATS, lambda f, lat: rtl.FloatReciprocal(f, latency=lat)),
     "inverse sqrt": (FUNCTION_FORMATS, lambda f, lat: rtl.FloatInverseSqrt(f, latency=lat)),
     "gelu": (FUNCTION_FORMATS, lambda f, lat: rtl.FloatGelu(f, latency=lat)),
+    # the accumulator's latency is that of each of its adders (ECP5 only: it is many adders)
+    "accumulate": (FORMATS, lambda f, lat: rtl.FloatAccumulator(f, adder_latency=lat)),
 }
+GENERIC_OPERATORS = [name for name in OPERATORS if name != "accumulate"]
 # the pipelined operators: their Fmax at every latency of their plan is measured on ECP5-85k
 # and shipped as hwgen/numerics/fmax.json (target_mhz reads it)
 ECP5_OPERATORS = list(timing.PLANS)
+# docs/numerics.md's markers and the operators of each table
+ECP5_SECTIONS = {"numerics-fmax": ["multiply", "add", "fma"], "numerics-accumulate": ["accumulate"]}
 ECP5_TARGET = {"device": "85k", "freq": 125.0, "seed": 1}
 
 
@@ -187,12 +192,17 @@ def plan_latencies(name: str) -> list[int]:
 
 def write_table(results: dict, names: list[str]) -> None:
     """hwgen/numerics/fmax.json: the Fmax of each operator, format and latency, with the hash
-    of the sources measured (tests/numerics/test_timing.py checks it is current)."""
-    fmax = {name: {fmt: [results[(name, fmt, lat)]["fmax"] for lat in plan_latencies(name)]
-                   for fmt in OPERATORS[name][0]} for name in names}
-    data = {"source_hash": timing.source_hash(), "fabric": timing.FABRIC, "fmax": fmax}
+    of the sources each operator's figures measured (tests/numerics/test_timing.py checks they
+    are current). Operators not measured in this run keep their figures."""
+    data = timing.table() if timing.TABLE.exists() else {"fmax": {}, "source_hash": {}}
+    data = {"fabric": timing.FABRIC, "fmax": dict(data["fmax"]),
+            "source_hash": dict(data["source_hash"])}
+    for name in names:
+        data["fmax"][name] = {fmt: [results[(name, fmt, lat)]["fmax"] for lat in plan_latencies(name)]
+                              for fmt in OPERATORS[name][0]}
+        data["source_hash"][name] = timing.source_hash(name)
     timing.TABLE.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {timing.TABLE}", file=sys.stderr)
+    print(f"wrote {timing.TABLE} ({', '.join(names)})", file=sys.stderr)
 
 
 def run(jobs: list[tuple[str, str, int, str]], workers: int | None) -> dict:
@@ -235,40 +245,53 @@ def main() -> None:
         return
     names = [n for n in OPERATORS if not args.only or n in args.only]
 
-    if not args.skip_generic:
-        generic = run([(n, f, lat, "generic") for n in names for f in OPERATORS[n][0]
+    generic_names = [n for n in names if n in GENERIC_OPERATORS]
+    if generic_names and not args.skip_generic:
+        generic = run([(n, f, lat, "generic") for n in generic_names for f in OPERATORS[n][0]
                        for lat in LATENCIES], args.workers)
         text = "\n".join(["Yosys generic cells of each operator (flattened `synth`, then `stat`):", ""]
-                         + pivot(generic, names, "cells"))
+                         + pivot(generic, generic_names, "cells"))
         print(text)
         if args.write_docs:
             write_between_markers(ROOT / "docs" / "numerics.md", "numerics-area", text)
-    out = []
 
     ecp5_names = [n for n in ECP5_OPERATORS if n in names]
-    if ecp5_names and not args.skip_ecp5:
-        ecp5 = run([(n, f, lat, "ecp5") for n in ecp5_names for f in OPERATORS[n][0]
-                    for lat in plan_latencies(n)], args.workers)
-        columns = {n: plan_latencies(n) for n in ecp5_names}
-        target = (f"LFE5UM-{ECP5_TARGET['device'].upper()}, nextpnr seed {ECP5_TARGET['seed']}, "
-                  f"{ECP5_TARGET['freq']:.0f} MHz target, registered inputs and outputs; each "
-                  f"latency's registers placed by its plan")
-        out += [f"ECP5 ({target}): LUT4 count", ""]
-        out += pivot(ecp5, ecp5_names, "lut4", latencies=columns)
-        out += ["", "ECP5 flip-flops", ""]
-        out += pivot(ecp5, ecp5_names, "ff", latencies=columns)
-        out += ["", "ECP5 MULT18X18D count", ""]
-        out += pivot(ecp5, ecp5_names, "dsp", latencies=columns)
-        out += ["", "nextpnr Fmax (MHz)", ""]
-        out += pivot(ecp5, ecp5_names, "fmax", digits=1, latencies=columns)
-        if args.write_docs and set(ecp5_names) == set(ECP5_OPERATORS):
-            write_table(ecp5, ecp5_names)
-
-    if out:
-        text = "\n".join(out)
+    if not ecp5_names or args.skip_ecp5:
+        return
+    ecp5 = run([(n, f, lat, "ecp5") for n in ecp5_names for f in OPERATORS[n][0]
+                for lat in plan_latencies(n)], args.workers)
+    complete = [n for n in ecp5_names
+                if all((n, f, lat) in ecp5 for f in OPERATORS[n][0] for lat in plan_latencies(n))]
+    if args.write_docs and complete:
+        write_table(ecp5, complete)
+    # docs/numerics.md: one table per marker, written when all of its operators were measured
+    for marker, section in ECP5_SECTIONS.items():
+        if not set(section) & set(ecp5_names):
+            continue
+        text = "\n".join(ecp5_tables(ecp5, section))
         print(text)
-        if args.write_docs:
-            write_between_markers(ROOT / "docs" / "numerics.md", "numerics-fmax", text)
+        if args.write_docs and set(section) <= set(complete):
+            write_between_markers(ROOT / "docs" / "numerics.md", marker, text)
+        elif args.write_docs:
+            print(f"docs table {marker} not written: it needs {', '.join(section)} measured "
+                  f"together", file=sys.stderr)
+
+
+def ecp5_tables(ecp5: dict, names: list[str]) -> list[str]:
+    """LUT4, flip-flop, DSP and Fmax tables of ``names`` (rows) by latency (columns)."""
+    columns = {n: plan_latencies(n) for n in names}
+    target = (f"LFE5UM-{ECP5_TARGET['device'].upper()}, nextpnr seed {ECP5_TARGET['seed']}, "
+              f"{ECP5_TARGET['freq']:.0f} MHz target, registered inputs and outputs; each "
+              f"latency's registers placed by its plan")
+    out = [f"ECP5 ({target}): LUT4 count", ""]
+    out += pivot(ecp5, names, "lut4", latencies=columns)
+    out += ["", "ECP5 flip-flops", ""]
+    out += pivot(ecp5, names, "ff", latencies=columns)
+    out += ["", "ECP5 MULT18X18D count", ""]
+    out += pivot(ecp5, names, "dsp", latencies=columns)
+    out += ["", "nextpnr Fmax (MHz)", ""]
+    out += pivot(ecp5, names, "fmax", digits=1, latencies=columns)
+    return out
 
 
 if __name__ == "__main__":

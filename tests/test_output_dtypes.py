@@ -23,6 +23,7 @@ from tests.support.cli import hwgen
 POINTS = [
     ("attention_engine", {}, {"o": "float16"}),
     ("attention_engine", {"dtype": "bf16", "head_dim": 16, "lanes": 4}, {"o": "bfloat16"}),
+    ("fp_accumulate", {"fmt": "fp32", "latency": 2}, {"y": "float32"}),
     ("fp_add", {}, {"y": "bfloat16"}),
     ("fp_add", {"fmt": "fp16", "op": "sub"}, {"y": "float16"}),
     ("fp_compare", {}, {"y": "uint64"}),  # a flag word: as it is

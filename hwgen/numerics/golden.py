@@ -50,7 +50,8 @@ from ..core.ints import int_dtype
 from .formats import OVERFLOWS, PRESETS, ROUNDINGS, FixedFormat, FloatFormat
 
 __all__ = [
-    "as_bits", "decode", "encode", "exp_coefficients", "exp_constants", "EXP_DEFAULTS", "fp_add",
+    "as_bits", "decode", "encode", "exp_coefficients", "exp_constants", "EXP_DEFAULTS", "fp_accumulate",
+    "fp_add",
     "fp_compare", "fp_convert", "fp_exp", "fp_fma", "fp_gelu", "fp_max", "fp_min", "fp_mul",
     "fp_recip", "fp_rsqrt", "fp_sub", "fp_to_int", "fx_requantize", "fx_value",
     "gelu_coefficients", "GELU_DEFAULTS", "gelu_widths", "int_to_fp", "is_nan", "OVERFLOWS",
@@ -316,6 +317,53 @@ def fp_sub(a, b, fmt: FloatFormat, ftz: bool = False) -> np.ndarray:
     k = _consts(fmt)
     neg_b = as_bits(b, fmt, "b") ^ np.uint64(k.sign_bit)
     return _map(lambda x, y: _add1(x, y, k, ftz), [as_bits(a, fmt, "a"), neg_b])
+
+
+def fp_accumulate(x, last, fmt: FloatFormat, slots: int, ftz: bool = False) -> np.ndarray:
+    """The sums of ``x`` over runs ending where ``last`` is 1, in the order of an interleaved
+    accumulator with ``slots`` partial sums (``hwgen.numerics.rtl.FloatAccumulator``).
+
+    Within a sum of ``n`` elements, partial sum ``j`` (``0 <= j < slots``) is ``((-0 + x[j]) +
+    x[j + slots]) + ...``, rounded at each step. The leaves of a tree are the partial sums
+    newest first (leaf ``k`` holds element ``n - 1 - k``; ``k < min(n, slots)``), padded with
+    -0 to a power of two, and are added pairwise, ``(l0 + l1), (l2 + l3), ...``, level by
+    level. Adding -0
+    changes no value (``x + -0 = x``, +0 included), so a sum of one element is that element
+    (a NaN becomes the canonical NaN). ``last`` must end the final run."""
+    k = _consts(fmt)
+    values = as_bits(x, fmt, "x").ravel()
+    ends = np.asarray(last).ravel()
+    if ends.shape != values.shape:
+        raise ValueError(f"last: shape {ends.shape} differs from x's {values.shape}")
+    if slots < 1:
+        raise ValueError(f"slots must be >= 1, not {slots}")
+    if values.size == 0:
+        return np.zeros(0, dtype=np.uint64)
+    if not ends[-1]:
+        raise ValueError("last: the final element must end a sum (last = 1)")
+    minus_zero = np.uint64(k.sign_bit)
+    stops = np.flatnonzero(ends) + 1
+    starts = np.concatenate(([0], stops[:-1]))
+    rounds = int(np.max((stops - starts + slots - 1) // slots))
+    # every sum's elements laid out as (sums, rounds * slots), padded with -0
+    grid = np.full((len(stops), rounds * slots), minus_zero, dtype=np.uint64)
+    for row, (start, stop) in enumerate(zip(starts.tolist(), stops.tolist())):
+        grid[row, :stop - start] = values[start:stop]
+    grid = grid.reshape(len(stops), rounds, slots)
+    partial = np.full((len(stops), slots), minus_zero, dtype=np.uint64)
+    for step in range(rounds):
+        partial = _map(lambda a, b: _add1(a, b, k, ftz), [partial, grid[:, step, :]])
+    # leaf k: the partial sum holding the sum's element n - 1 - k (the newest first)
+    leaves = 1 << (slots - 1).bit_length()
+    level = np.full((len(stops), leaves), minus_zero, dtype=np.uint64)
+    lengths = stops - starts
+    for leaf in range(slots):
+        element = lengths - 1 - leaf
+        has = element >= 0
+        level[has, leaf] = partial[has, element[has] % slots]
+    while level.shape[1] > 1:
+        level = _map(lambda a, b: _add1(a, b, k, ftz), [level[:, 0::2], level[:, 1::2]])
+    return level[:, 0]
 
 
 def fp_fma(a, b, c, fmt: FloatFormat, ftz: bool = False) -> np.ndarray:

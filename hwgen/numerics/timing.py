@@ -3,7 +3,8 @@
 ``fmax.json`` (beside this module) holds nextpnr's Fmax on the reference fabric (ECP5-85k,
 seed 1, a register on every input and output of the operator) for each operator, format and
 latency, written by ``python bench/numerics_area.py --write-docs``, with a hash of the operator
-sources it measured: a test fails when they have changed since (the table is then stale).
+sources each operator's figures measured: a test fails when they have changed since (that
+operator's figures are then stale).
 
 No Amaranth here: block parameters (``target_mhz``) read the table."""
 
@@ -16,26 +17,34 @@ from pathlib import Path
 
 from . import plans
 
-# the operators the table measures, by name, with their plans
-PLANS = {"multiply": plans.MULTIPLY, "add": plans.ADD, "fma": plans.FMA}
+# the operators the table measures, by name, with their plans (the accumulator's latency is
+# that of its adders, so it follows the adder's plan)
+PLANS = {"multiply": plans.MULTIPLY, "add": plans.ADD, "fma": plans.FMA, "accumulate": plans.ADD}
 HERE = Path(__file__).resolve().parent
 TABLE = HERE / "fmax.json"
-# what the table's figures depend on: the tabled operators, their shared pieces, their plans
-SOURCES = ("rtl/add.py", "rtl/mul.py", "rtl/fma.py", "rtl/common.py", "plans.py", "formats.py")
+# what each operator's figures depend on: its own sources, the shared pieces and the plans
+SHARED_SOURCES = ("rtl/common.py", "plans.py", "formats.py")
+SOURCES = {
+    "multiply": ("rtl/mul.py",),
+    "add": ("rtl/add.py",),
+    "fma": ("rtl/fma.py",),
+    "accumulate": ("rtl/accumulate.py", "rtl/add.py", "accumulator.py"),
+}
 FABRIC = "ECP5-85k (LFE5UM-85F), nextpnr-ecp5 seed 1, registers on every operator input and output"
 
 
-def source_hash() -> str:
-    """sha256 over the sources the table measures (their text, in a fixed order)."""
+def source_hash(operator: str) -> str:
+    """sha256 over the sources ``operator``'s figures measure (their text, in a fixed order)."""
     digest = hashlib.sha256()
-    for name in SOURCES:
+    for name in SOURCES[operator] + SHARED_SOURCES:
         digest.update(name.encode() + b"\0" + (HERE / name).read_bytes() + b"\0")
     return digest.hexdigest()
 
 
 @functools.cache
 def table() -> dict:
-    """``{"source_hash": ..., "fabric": ..., "fmax": {operator: {format: [MHz per latency]}}}``."""
+    """``{"fabric": ..., "fmax": {operator: {format: [MHz per latency]}},
+    "source_hash": {operator: sha256 of what was measured}}``."""
     return json.loads(TABLE.read_text())
 
 

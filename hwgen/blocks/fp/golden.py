@@ -251,3 +251,39 @@ def unary_stimulus(rng: np.random.Generator, n: int, fmt: FloatFormat) -> dict[s
     rounds = -(-n // len(patterns)) if n else 0
     a = np.concatenate([rng.permutation(patterns) for _ in range(rounds)] or [patterns[:0]])
     return {"a": a[:n].astype(np.uint64)}
+
+
+def accumulate_stimulus(rng: np.random.Generator, sums: int, fmt: FloatFormat,
+                        slots: int) -> dict[str, np.ndarray]:
+    """``sums`` runs of elements for ``fp_accumulate`` (``x`` patterns, ``last`` ending each
+    run). Lengths 1 to ``3 * slots + 2`` (one element; fewer than the loop's partial sums;
+    exactly ``slots``; several rounds), a few longer. Values: mostly normal-distributed at
+    random scales; some runs that cancel exactly (``x`` then ``-x``), some of zeros of both
+    signs, some near overflow, and single special values (Inf, NaN, subnormals) dropped in."""
+    if sums <= 0:
+        return {"x": np.zeros(0, dtype=np.uint64), "last": np.zeros(0, dtype=np.uint64)}
+    lengths = rng.integers(1, 3 * slots + 3, size=sums)
+    lengths[rng.random(sums) < 0.1] = rng.integers(1, 5 * slots + 8)
+    runs = []
+    for length in lengths.tolist():
+        kind = rng.random()
+        scale = 2.0 ** rng.integers(-8, 9)
+        if kind < 0.1:                               # cancelling pairs: exact +0 or leftovers
+            half = golden.encode(rng.normal(0, scale, size=(length + 1) // 2), fmt)
+            run = np.stack([half, half ^ np.uint64(1 << (fmt.width - 1))], axis=1).ravel()[:length]
+        elif kind < 0.15:                            # zeros of both signs
+            run = rng.integers(0, 2, size=length).astype(np.uint64) << np.uint64(fmt.width - 1)
+        elif kind < 0.2:                             # near the largest finite: overflow to Inf
+            top = fmt.inf() - 1
+            run = (top - rng.integers(0, 4, size=length).astype(np.uint64)) | (
+                rng.integers(0, 2, size=length).astype(np.uint64) << np.uint64(fmt.width - 1))
+        else:
+            run = golden.encode(rng.normal(0, scale, size=length), fmt)
+        if rng.random() < 0.1:                       # one special value somewhere in the run
+            specials = special_values(fmt)
+            run[rng.integers(0, length)] = specials[rng.integers(0, len(specials))]
+        runs.append(run.astype(np.uint64))
+    x = np.concatenate(runs)
+    last = np.zeros(len(x), dtype=np.uint64)
+    last[np.cumsum(lengths) - 1] = 1
+    return {"x": x, "last": last}

@@ -7,6 +7,7 @@ inputs read as zeros and subnormal results become zeros of their sign); every Na
 canonical quiet NaN.
 """
 
+from .accumulate import FloatAccumulator
 from .add import FloatAdder
 from .compare import FloatCompare, FloatMinMax
 from .convert import FloatConverter, FloatToInt, IntToFloat
@@ -15,7 +16,7 @@ from .fma import FloatFMA
 from .mul import FloatMultiplier
 from .recip import FloatInverseSqrt, FloatReciprocal
 
-__all__ = ["FloatAdder", "FloatCompare", "FloatFMA", "FloatMinMax", "FloatMultiplier",
+__all__ = ["FloatAccumulator", "FloatAdder", "FloatCompare", "FloatFMA", "FloatMinMax", "FloatMultiplier",
            "FloatConverter", "FloatToInt", "IntToFloat",
            "FloatInverseSqrt", "FloatReciprocal",
            "FloatExp", "FloatGelu"]

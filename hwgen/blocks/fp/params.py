@@ -51,7 +51,8 @@ def _common(operator: str | None = None,
         latency["depends_on"] = ("target_mhz",)
         target = (Param("target_mhz", float, 0.0,
                         "clock target: the smallest latency that reaches it on ECP5-85k (the "
-                        "measured table, docs/numerics.md) when latency is not given; 0: none",
+                        "measured table, docs/numerics.md) when latency is not given; 0: the default, "
+                        f"{DEFAULT_MHZ:g} MHz (100 with a 5% margin)",
                         min=0.0, max=1000.0, depends_on=("fmt",)),)
     return (
         Param("fmt", str, "bf16",
@@ -61,16 +62,10 @@ def _common(operator: str | None = None,
     ) + target
 
 
-def _preset(fmt: str) -> str:
-    """The preset name of a format (``5,10`` is fp16), else the format as given."""
-    wanted = parse_format(fmt)
-    return next((name for name in PRESETS if parse_format(name) == wanted), fmt)
-
-
 def _latency_for_target(operator: str, p: Mapping[str, Any]) -> int:
     target = p["target_mhz"] or DEFAULT_MHZ
     try:
-        return timing.latency_for(operator, _preset(p["fmt"]), target)
+        return timing.latency_for(operator, parse_format(p["fmt"]).name, target)
     except ValueError:
         # an unmeasured format: the default format's latency for the default clock (with a
         # target, _target_reachable names the problem)
@@ -91,7 +86,7 @@ def _target_reachable(operator: str):
         if not p["target_mhz"]:
             return None
         try:
-            timing.latency_for(operator, _preset(p["fmt"]), p["target_mhz"])
+            timing.latency_for(operator, parse_format(p["fmt"]).name, p["target_mhz"])
         except ValueError as error:
             return str(error)
         return None

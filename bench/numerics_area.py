@@ -1,11 +1,13 @@
 """Area and speed of the floating-point operators (``hwgen.numerics.rtl``): Yosys generic cell
 counts of every operator at each preset and latency 0-3, and ECP5-85k LUT4, FF and DSP counts
-and nextpnr Fmax of the pipelined operators (multiply, add, FMA) at fp16, bf16 and fp32 at
-every latency of their plans; and the search that places those plans.
+and nextpnr Fmax of the pipelined operators (multiply, add, FMA, the accumulator, and the
+function units reciprocal, rsqrt, exp and GELU at their default settings) at every latency of
+their plans; and the searches that place those plans.
 
     python bench/numerics_area.py [--workers N] [--skip-ecp5] [--skip-generic] [--only NAME ...]
                                   [--write-docs]
     python bench/numerics_area.py --search-plans FloatAdder ... [--plan-formats fp16 ...]
+    python bench/numerics_area.py --search-ranks FloatReciprocal ...
 
 What is measured is the operator component itself, not its stream block:
 
@@ -22,7 +24,8 @@ operator was measured, writes
 ``hwgen/numerics/fmax.json``, the table ``target_mhz`` chooses a latency from.
 
 ``--search-plans``: for each latency, the cut points to register (``hwgen.numerics.plans``),
-chosen greedily by measured Fmax; prints each step and the plan to paste.
+chosen greedily by measured Fmax; prints each step and the plan to paste. ``--search-ranks``:
+the same for a function unit's kinds of cut point (``hwgen.numerics.plans.FUNCTIONS``).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from amaranth.back import verilog  # noqa: E402
 from amaranth.hdl import Elaboratable, Module, Signal  # noqa: E402
 
 from hwgen.generate import Generated  # noqa: E402
-from hwgen.numerics import parse_format, rtl, timing  # noqa: E402
+from hwgen.numerics import parse_format, plans, rtl, timing  # noqa: E402
 from hwgen.numerics.plans import max_latency  # noqa: E402
 from hwgen.synth import synth_ecp5, synth_generic  # noqa: E402
 
@@ -55,32 +58,53 @@ LATENCIES = [0, 1, 2, 3]
 
 FP32 = parse_format("fp32")
 
-# name -> (formats, constructor(fmt, latency)); the operators at their default settings. For
-# conversions the format is the other end of the conversion.
+# name -> (formats, constructor(fmt, latency, cuts)); the operators at their default settings.
+# For the conversion rows the format is the other end of the conversion; "convert" and
+# "to_int" (ECP5 and fmax.json only) name both ends, "fp32>bf16", as fp_convert's target_mhz
+# looks them up.
 OPERATORS = {
-    "multiply": (FORMATS, lambda f, lat: rtl.FloatMultiplier(f, latency=lat)),
-    "add": (FORMATS, lambda f, lat: rtl.FloatAdder(f, latency=lat)),
-    "fma": (FORMATS, lambda f, lat: rtl.FloatFMA(f, latency=lat)),
-    "min": (FORMATS, lambda f, lat: rtl.FloatMinMax(f, op="min", latency=lat)),
-    "compare": (FORMATS, lambda f, lat: rtl.FloatCompare(f, latency=lat)),
-    "convert to fp32": (FUNCTION_FORMATS, lambda f, lat: rtl.FloatConverter(f, FP32, latency=lat)),
+    "multiply": (FORMATS, lambda f, lat, cuts=None: rtl.FloatMultiplier(f, latency=lat, cuts=cuts)),
+    "add": (FORMATS, lambda f, lat, cuts=None: rtl.FloatAdder(f, latency=lat, cuts=cuts)),
+    "fma": (FORMATS, lambda f, lat, cuts=None: rtl.FloatFMA(f, latency=lat, cuts=cuts)),
+    "minmax": (FORMATS, lambda f, lat, cuts=None: rtl.FloatMinMax(f, op="min", latency=lat, cuts=cuts)),
+    "compare": (FORMATS, lambda f, lat, cuts=None: rtl.FloatCompare(f, latency=lat, cuts=cuts)),
+    "convert to fp32": (FUNCTION_FORMATS, lambda f, lat, cuts=None: rtl.FloatConverter(f, FP32, latency=lat, cuts=cuts)),
     "convert from fp32": (FUNCTION_FORMATS,
-                          lambda f, lat: rtl.FloatConverter(FP32, f, latency=lat)),
-    "int32 to float": (FORMATS, lambda f, lat: rtl.IntToFloat(32, True, f, latency=lat)),
-    "float to int32": (FORMATS, lambda f, lat: rtl.FloatToInt(f, 32, True, latency=lat)),
-    "exp": (FUNCTION_FORMATS, lambda f, lat: rtl.FloatExp(f, latency=lat)),
-    "reciprocal": (FUNCTION_FORMATS, lambda f, lat: rtl.FloatReciprocal(f, latency=lat)),
-    "inverse sqrt": (FUNCTION_FORMATS, lambda f, lat: rtl.FloatInverseSqrt(f, latency=lat)),
-    "gelu": (FUNCTION_FORMATS, lambda f, lat: rtl.FloatGelu(f, latency=lat)),
+                          lambda f, lat, cuts=None: rtl.FloatConverter(FP32, f, latency=lat, cuts=cuts)),
+    "int32 to float": (FORMATS, lambda f, lat, cuts=None: rtl.IntToFloat(32, True, f, latency=lat, cuts=cuts)),
+    "float to int32": (FORMATS, lambda f, lat, cuts=None: rtl.FloatToInt(f, 32, True, latency=lat, cuts=cuts)),
+    "convert": (["fp16>fp32", "bf16>fp32", "fp32>fp16", "fp32>bf16", "int32>fp16", "int32>bf16",
+                 "int32>fp32"], lambda pair, lat, cuts=None: _converter(pair, lat, cuts)),
+    "to_int": (["fp16>int32", "bf16>int32", "fp32>int32"],
+               lambda pair, lat, cuts=None: _converter(pair, lat, cuts)),
+    "exp": (FUNCTION_FORMATS, lambda f, lat, cuts=None: rtl.FloatExp(f, latency=lat, cuts=cuts)),
+    "reciprocal": (FUNCTION_FORMATS, lambda f, lat, cuts=None: rtl.FloatReciprocal(f, latency=lat, cuts=cuts)),
+    "rsqrt": (FUNCTION_FORMATS, lambda f, lat, cuts=None: rtl.FloatInverseSqrt(f, latency=lat, cuts=cuts)),
+    "gelu": (FUNCTION_FORMATS, lambda f, lat, cuts=None: rtl.FloatGelu(f, latency=lat, cuts=cuts)),
     # the accumulator's latency is that of each of its adders (ECP5 only: it is many adders)
-    "accumulate": (FORMATS, lambda f, lat: rtl.FloatAccumulator(f, adder_latency=lat)),
+    "accumulate": (FORMATS, lambda f, lat, cuts=None: rtl.FloatAccumulator(f, adder_latency=lat)),
 }
-GENERIC_OPERATORS = [name for name in OPERATORS if name != "accumulate"]
+
+
+def _converter(pair: str, latency: int, cuts):
+    """The conversion ``pair`` names, ``"fp32>bf16"`` or ``"int32>fp16"`` (signed 32-bit)."""
+    source, target = pair.split(">")
+    if source == "int32":
+        return rtl.IntToFloat(32, True, parse_format(target), latency=latency, cuts=cuts)
+    if target == "int32":
+        return rtl.FloatToInt(parse_format(source), 32, True, latency=latency, cuts=cuts)
+    return rtl.FloatConverter(parse_format(source), parse_format(target), latency=latency,
+                              cuts=cuts)
+
+
+GENERIC_OPERATORS = [name for name in OPERATORS if name not in ("accumulate", "convert", "to_int")]
 # the pipelined operators: their Fmax at every latency of their plan is measured on ECP5-85k
 # and shipped as hwgen/numerics/fmax.json (target_mhz reads it)
 ECP5_OPERATORS = list(timing.PLANS)
 # docs/numerics.md's markers and the operators of each table
-ECP5_SECTIONS = {"numerics-fmax": ["multiply", "add", "fma"], "numerics-accumulate": ["accumulate"]}
+ECP5_SECTIONS = {"numerics-fmax": ["multiply", "add", "fma"], "numerics-accumulate": ["accumulate"],
+                 "numerics-functions": ["reciprocal", "rsqrt", "exp", "gelu"],
+                 "numerics-small": ["minmax", "compare", "convert", "to_int"]}
 ECP5_TARGET = {"device": "85k", "freq": 125.0, "seed": 1}
 
 
@@ -117,9 +141,13 @@ def _generated(work: Path, design, ports, top: str) -> Generated:
     return Generated(directory=work, verilog=path, manifest={"top": top})
 
 
-def measure(name: str, fmt_name: str, latency: int, target: str) -> dict:
+def _build(name: str, fmt_name: str, latency: int, cuts=None):
     _, build = OPERATORS[name]
-    operator = build(parse_format(fmt_name), latency)
+    return build(fmt_name if ">" in fmt_name else parse_format(fmt_name), latency, cuts)
+
+
+def measure(name: str, fmt_name: str, latency: int, target: str) -> dict:
+    operator = _build(name, fmt_name, latency)
     top = re.sub(r"\W", "_", f"{name}_{fmt_name}_l{latency}")
     with tempfile.TemporaryDirectory(prefix="hwgen-numerics-area-") as scratch:
         work = Path(scratch)
@@ -133,14 +161,29 @@ def measure(name: str, fmt_name: str, latency: int, target: str) -> dict:
         return {"lut4": result["lut4"], "ff": result["ff"], "dsp": result["dsp"], "fmax": result["fmax_mhz"]}
 
 
-# --search-plans: the operators whose cut points a latency places, by class name
-PLANNED = ("FloatAdder", "FloatFMA", "FloatMultiplier")
+# --search-plans: the operators whose cut points a latency places, by class name, with the
+# configurations (OPERATORS row, format) whose slowest Fmax the search raises (--plan-formats
+# narrows the arithmetic operators' formats)
+PLANNED = {
+    "FloatAdder": [("add", f) for f in FORMATS],
+    "FloatFMA": [("fma", f) for f in FORMATS],
+    "FloatMultiplier": [("multiply", f) for f in FORMATS],
+    "FloatCompare": [("compare", f) for f in FORMATS] + [("minmax", f) for f in FORMATS],
+    # FloatConverter and IntToFloat share one plan (fp_convert's latency)
+    "FloatConverter": [("convert", pair) for pair in ("fp32>fp16", "fp32>bf16", "fp16>fp32",
+                                                      "int32>fp16", "int32>fp32")],
+    "FloatToInt": [("to_int", pair) for pair in OPERATORS["to_int"][0]],
+}
+# --search-ranks: the function units whose cut points come in kinds (hwgen.numerics.plans)
+# (class name -> plans.FUNCTIONS name)
+RANKED = {"FloatExp": "exp", "FloatGelu": "gelu", "FloatInverseSqrt": "rsqrt",
+          "FloatReciprocal": "reciprocal"}
 
 
-def sandwich_fmax(cls_name: str, fmt_name: str, cuts: tuple[str, ...]) -> float:
-    """nextpnr Fmax of one operator with registers at exactly ``cuts`` (none at the output)."""
-    cls = getattr(rtl, cls_name)
-    operator = cls(parse_format(fmt_name), latency=len(cuts), cuts=cuts)
+def sandwich_fmax(name: str, fmt_name: str, cuts: tuple[str, ...]) -> float:
+    """nextpnr Fmax of operator ``name`` (an OPERATORS row, at its default settings) with
+    registers at exactly ``cuts`` (none at the output)."""
+    operator = _build(name, fmt_name, len(cuts), cuts)
     with tempfile.TemporaryDirectory(prefix="hwgen-numerics-plan-") as scratch:
         sandwich = Sandwich(operator)
         result = synth_ecp5(_generated(Path(scratch), sandwich, sandwich.ports(), "plan"),
@@ -150,9 +193,10 @@ def sandwich_fmax(cls_name: str, fmt_name: str, cuts: tuple[str, ...]) -> float:
 
 def search_plans(cls_name: str, formats: list[str], workers: int | None) -> dict[int, tuple[str, ...]]:
     """The cuts each latency registers, placed by measurement: latency k keeps latency k-1's
-    cuts and adds the one cut point that raises the slowest format's Fmax most (greedy; an
-    exhaustive search is C(points, k) place-and-routes per latency). Prints each step."""
+    cuts and adds the one cut point that raises the slowest configuration's Fmax most (greedy;
+    an exhaustive search is C(points, k) place-and-routes per latency). Prints each step."""
     points = getattr(rtl, cls_name).CUTS
+    configs = [(name, fmt) for name, fmt in PLANNED[cls_name] if ">" in fmt or fmt in formats]
     plan = {0: ()}
     with cf.ProcessPoolExecutor(workers) as pool:
         for latency in range(1, len(points) + 1):
@@ -161,13 +205,49 @@ def search_plans(cls_name: str, formats: list[str], workers: int | None) -> dict
                 if point in plan[latency - 1]:
                     continue
                 cuts = tuple(p for p in points if p in plan[latency - 1] or p == point)
-                futures = [pool.submit(sandwich_fmax, cls_name, fmt, cuts) for fmt in formats]
+                futures = [pool.submit(sandwich_fmax, name, fmt, cuts) for name, fmt in configs]
                 trials[cuts] = [f.result() for f in futures]
             best = max(trials, key=lambda cuts: (min(trials[cuts]), sum(trials[cuts])))
             plan[latency] = best
-            shown = ", ".join(f"{fmt} {fmax:.1f}" for fmt, fmax in zip(formats, trials[best]))
+            shown = ", ".join(f"{name} {fmt} {fmax:.1f}"
+                              for (name, fmt), fmax in zip(configs, trials[best]))
             print(f"{cls_name} latency {latency}: {best}: {shown} MHz", flush=True)
     return plan
+
+
+def search_ranks(cls_name: str, formats: list[str], workers: int | None) -> tuple[str, ...]:
+    """The order in which a function unit's kinds of cut point are registered (its ``RANK``):
+    at the unit's default size, each step adds the kind (all of its points) that raises the
+    slowest format's Fmax most (greedy). Prints each step. The rank ends at the last step that
+    raised the slowest Fmax: the search stops after two steps in a row that did not (the kinds
+    left no longer shorten the critical path)."""
+    function = plans.FUNCTIONS[RANKED[cls_name]]
+    points = function.points(function.default)
+    kinds = list(dict.fromkeys(plans.cut_kind(point) for point in points))
+    rank: list[str] = []
+    with cf.ProcessPoolExecutor(workers) as pool:
+        futures = [pool.submit(sandwich_fmax, RANKED[cls_name], fmt, ()) for fmt in formats]
+        fmaxes = [future.result() for future in futures]
+        print(f"{cls_name} no cuts: {', '.join(f'{f} {x:.1f}' for f, x in zip(formats, fmaxes))} MHz")
+        best_so_far, kept = min(fmaxes), 0
+        while len(rank) < len(kinds) and len(rank) - kept < 2:
+            trials = {}
+            for kind in kinds:
+                if kind in rank:
+                    continue
+                cuts = tuple(p for p in points if plans.cut_kind(p) in rank + [kind])
+                futures = [pool.submit(sandwich_fmax, RANKED[cls_name], fmt, cuts)
+                           for fmt in formats]
+                trials[kind] = (cuts, [f.result() for f in futures])
+            best = max(trials, key=lambda kind: (min(trials[kind][1]), sum(trials[kind][1])))
+            rank.append(best)
+            cuts, fmaxes = trials[best]
+            if min(fmaxes) > best_so_far:
+                best_so_far, kept = min(fmaxes), len(rank)
+            shown = ", ".join(f"{fmt} {fmax:.1f}" for fmt, fmax in zip(formats, fmaxes))
+            print(f"{cls_name} rank {len(rank)}: {best} (latency {len(cuts)}): {shown} MHz",
+                  flush=True)
+    return tuple(rank[:kept])
 
 
 def pivot(results: dict, names: list[str], metric: str, digits: int = 0,
@@ -235,9 +315,17 @@ def main() -> None:
     parser.add_argument("--search-plans", nargs="+", metavar="CLASS", choices=sorted(PLANNED),
                         help="place each latency's cuts of these operators by measured Fmax "
                              "(ECP5-85k, at --plan-formats) and print the PLAN")
+    parser.add_argument("--search-ranks", nargs="+", metavar="CLASS", choices=sorted(RANKED),
+                        help="order the kinds of cut point of these function units by measured "
+                             "Fmax (ECP5-85k, at fp16 and bf16) and print the RANK")
     parser.add_argument("--plan-formats", nargs="+", default=FORMATS, metavar="FMT",
                         help="the formats whose slowest Fmax the plan search raises")
     args = parser.parse_args()
+    if args.search_ranks:
+        for cls_name in args.search_ranks:
+            rank = search_ranks(cls_name, FUNCTION_FORMATS, args.workers)
+            print(f"{cls_name}.RANK = {rank}")
+        return
     if args.search_plans:
         for cls_name in args.search_plans:
             plan = search_plans(cls_name, args.plan_formats, args.workers)

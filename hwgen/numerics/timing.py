@@ -18,26 +18,40 @@ from pathlib import Path
 from . import plans
 
 # the operators the table measures, by name, with their plans (the accumulator's latency is
-# that of its adders, so it follows the adder's plan)
-PLANS = {"multiply": plans.MULTIPLY, "add": plans.ADD, "fma": plans.FMA, "accumulate": plans.ADD}
+# that of its adders, so it follows the adder's plan; a function unit's is its plan at its
+# default size, plans.FUNCTIONS)
+PLANS = {"multiply": plans.MULTIPLY, "add": plans.ADD, "fma": plans.FMA, "accumulate": plans.ADD,
+         "minmax": plans.COMPARE, "compare": plans.COMPARE, "convert": plans.CONVERT,
+         "to_int": plans.TO_INT,
+         **{name: function.plan() for name, function in plans.FUNCTIONS.items()}}
 HERE = Path(__file__).resolve().parent
 TABLE = HERE / "fmax.json"
-# what each operator's figures depend on: its own sources, the shared pieces and the plans
-SHARED_SOURCES = ("rtl/common.py", "plans.py", "formats.py")
+# what each operator's figures depend on: its own sources, the shared pieces and its plan
+SHARED_SOURCES = ("rtl/common.py", "formats.py")
 SOURCES = {
     "multiply": ("rtl/mul.py",),
     "add": ("rtl/add.py",),
     "fma": ("rtl/fma.py",),
     "accumulate": ("rtl/accumulate.py", "rtl/add.py", "accumulator.py"),
+    "minmax": ("rtl/compare.py",),
+    "compare": ("rtl/compare.py",),
+    "convert": ("rtl/convert.py", "rtl/finish.py"),
+    "to_int": ("rtl/convert.py",),
+    "reciprocal": ("rtl/recip.py", "rtl/finish.py"),
+    "rsqrt": ("rtl/recip.py", "rtl/finish.py"),
+    "exp": ("rtl/exp.py", "rtl/finish.py"),
+    "gelu": ("rtl/exp.py", "rtl/finish.py"),
 }
 FABRIC = "ECP5-85k (LFE5UM-85F), nextpnr-ecp5 seed 1, registers on every operator input and output"
 
 
 def source_hash(operator: str) -> str:
-    """sha256 over the sources ``operator``'s figures measure (their text, in a fixed order)."""
+    """sha256 over the sources ``operator``'s figures measure (their text, in a fixed order)
+    and its plan (each latency's cuts)."""
     digest = hashlib.sha256()
     for name in SOURCES[operator] + SHARED_SOURCES:
         digest.update(name.encode() + b"\0" + (HERE / name).read_bytes() + b"\0")
+    digest.update(repr(sorted(PLANS[operator].items())).encode())
     return digest.hexdigest()
 
 
@@ -49,8 +63,8 @@ def table() -> dict:
 
 
 def latency_for(operator: str, fmt: str, target_mhz: float) -> int:
-    """The smallest latency at which ``operator`` at ``fmt`` reaches ``target_mhz`` on the
-    reference fabric. ``ValueError`` (one line: what is measured, the best reachable) when no
+    """The smallest latency at which ``operator`` at ``fmt`` (for a conversion, both ends:
+    ``"fp32>bf16"``) reaches ``target_mhz`` on the reference fabric. ``ValueError`` (one line: what is measured, the best reachable) when no
     latency does, or the table has no figures for that operator and format."""
     measured = table()["fmax"].get(operator, {})
     if fmt not in measured:

@@ -201,10 +201,10 @@ def test_pysim_presets(op, fmt):
     check(result, inputs, op, block.fmt, ftz)
 
 
-@pytest.mark.parametrize("latency", [1, 3, 4])
+@pytest.mark.parametrize("latency", [1, 2])
 @pytest.mark.parametrize("op", OPS)
 def test_pysim_other_latencies(op, latency):
-    ftz = latency == 3
+    ftz = latency == 2
     block = make_block(op, "fp16", ftz, latency)
     inputs = vectors(block, latency, 300)
     result = simulate_pysim(block, inputs, seed=latency, idle=0.3, backpressure=0.4)
@@ -226,8 +226,8 @@ def test_exhaustive_tiny_format(op, ftz):
 # One build per point; each preset gets the comparison and one of min/max, ftz on and off.
 VERILATOR_POINTS = [
     ("compare", "fp16", False, 1), ("max", "fp16", True, 2),
-    ("compare", "bf16", True, 3), ("min", "bf16", False, 0),
-    ("compare", "fp32", False, 4), ("max", "fp32", True, 1),
+    ("compare", "bf16", True, 2), ("min", "bf16", False, 0),
+    ("compare", "fp32", False, 0), ("max", "fp32", True, 1),
 ]
 # one point per format in the suite (each op once), the other three with ``-m long``
 VERILATOR_IN_SUITE = [("compare", "fp16", False, 1), ("min", "bf16", False, 0), ("max", "fp32", True, 1)]
@@ -321,7 +321,8 @@ def test_twins_match_numpy(fmt, ftz):
 
 # -- lint, parameters, ports, stimulus ----------------------------------------------------------
 
-@pytest.mark.parametrize("fmt, latency", lint_points(tuple(PRESETS) + ("2,1", "11,52")))
+# latencies 0..2: the plan's (more registers would only sit at the output)
+@pytest.mark.parametrize("fmt, latency", lint_points(tuple(PRESETS) + ("2,1", "11,52"), 3))
 @pytest.mark.parametrize("name", ["fp_minmax", "fp_compare"])
 def test_lint(name, fmt, latency, rtl_out):
     # ftz and min/max alternate with the latency, so both settings are linted on most formats.

@@ -238,11 +238,17 @@ def edge_inputs(fmt: FloatFormat, rng, n: int) -> np.ndarray:
     return np.concatenate(parts).astype(np.uint64)
 
 
+def deepest(name: str) -> int:
+    """The block's largest latency: every cut point of its largest size registered."""
+    return blocks.block_class(name).params["latency"].max
+
+
 PYSIM_POINTS = [
     ("fp_exp", dict(fmt="fp16", table_bits=3, degree=3, ftz=True, latency=0)),
     ("fp_exp", dict(fmt="bf16", base="2", table_bits=8, degree=1, latency=4)),
-    ("fp_exp", dict(fmt="fp16", base="2", table_bits=2, degree=4, latency=2)),
-    ("fp_gelu", dict(fmt="fp16", range=4, segments=16, degree=5, ftz=True, latency=2)),
+    ("fp_exp", dict(fmt="fp16", base="2", table_bits=2, degree=4, latency=deepest("fp_exp"))),
+    ("fp_gelu", dict(fmt="fp16", range=4, segments=16, degree=5, ftz=True,
+                     latency=deepest("fp_gelu"))),
     ("fp_gelu", dict(fmt="bf16", segments=256, degree=1, latency=4)),
     ("fp_gelu", dict(fmt="bf16", range=4, segments=8, degree=2, ftz=True, latency=3)),
     ("fp_gelu", dict(fmt="fp16", segments=32, degree=4, latency=0)),
@@ -271,7 +277,7 @@ VERILATOR_POINTS = [
 @pytest.mark.parametrize("name, params, unit", VERILATOR_POINTS)
 def test_verilator_exhaustive(name, params, unit, rtl_out, tmp_path):
     """All 65,536 inputs, shuffled, with idle gaps and backpressure; then an unstalled run
-    whose cycle count is the model's. Defaults (latency 1) except for the exp2 point."""
+    whose cycle count is the model's. Defaults (the 105 MHz latency) except for the exp2 point."""
     block = blocks.get(name, **params)
     a, got = simulate_every_16_bit_input(block, rtl_out, tmp_path / "stalled")
     ftz = params.get("ftz", False)
@@ -285,24 +291,27 @@ def test_verilator_exhaustive(name, params, unit, rtl_out, tmp_path):
 
 # -- lint, parameters, ports, stimulus ----------------------------------------------------------
 
-@pytest.mark.parametrize("latency", range(5))
+@pytest.mark.parametrize("point", range(5))
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("name", ["fp_exp", "fp_gelu"])
-def test_lint(name, fmt, latency, rtl_out):
-    # ftz and the algorithm parameters vary with the latency, so each is linted in both forms.
-    params = dict(fmt=fmt, latency=latency, ftz=bool(latency % 2))
+def test_lint(name, fmt, point, rtl_out):
+    # ftz and the algorithm parameters vary with the point, so each is linted in both forms;
+    # the last point is the deepest pipeline
+    latency = (0, 1, 2, 3, deepest(name))[point]
+    params = dict(fmt=fmt, latency=latency, ftz=bool(point % 2))
     if name == "fp_exp":
-        params.update(base="e2"[latency % 2], table_bits=(5, 2, 8, 4, 6)[latency],
-                      degree=(2, 1, 4, 3, 1)[latency])
+        params.update(base="e2"[point % 2], table_bits=(5, 2, 8, 4, 6)[point],
+                      degree=(2, 1, 4, 3, 4)[point])
     else:
-        params.update(range=(8, 4)[latency % 2], segments=(64, 8, 256, 16, 32)[latency],
-                      degree=(3, 1, 5, 2, 4)[latency])
+        params.update(range=(8, 4)[point % 2], segments=(64, 8, 256, 16, 32)[point],
+                      degree=(3, 1, 5, 2, 5)[point])
     lint_clean(name, params, rtl_out)
 
 
 def test_parameters():
     exp, gelu = blocks.get("fp_exp"), blocks.get("fp_gelu")
-    assert exp.fmt == PRESETS["bf16"] and exp.p.latency == 1 and not exp.p.ftz
+    assert exp.fmt == PRESETS["bf16"] and not exp.p.ftz
+    assert exp.p.latency == exp.params["latency"].default    # the plan's 105 MHz latency
     assert (exp.p.base, exp.p.table_bits, exp.p.degree) == ("e", 5, 2)
     assert (gelu.p.range, gelu.p.segments, gelu.p.degree) == (8, 64, 3)
     # the block defaults are the twins' defaults (the accuracy bench calls the twins bare)

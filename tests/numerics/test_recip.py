@@ -167,12 +167,17 @@ def edge_inputs(fmt: FloatFormat, rng, n: int) -> np.ndarray:
     return np.concatenate(parts).astype(np.uint64)
 
 
+def deepest(name: str) -> int:
+    """The block's largest latency: every cut point of its largest size registered."""
+    return blocks.block_class(name).params["latency"].max
+
+
 PYSIM_POINTS = [
     ("fp_recip", dict(fmt="fp16", seed_bits=3, iterations=2, ftz=True, latency=0)),
     ("fp_recip", dict(fmt="bf16", seed_bits=10, iterations=0, latency=4)),
-    ("fp_recip", dict(fmt="fp16", seed_bits=2, iterations=3, latency=2)),
+    ("fp_recip", dict(fmt="fp16", seed_bits=2, iterations=3, latency=deepest("fp_recip"))),
     ("fp_rsqrt", dict(fmt="fp16", iterations=1, ftz=True, latency=2)),
-    ("fp_rsqrt", dict(fmt="bf16", iterations=3, latency=0)),
+    ("fp_rsqrt", dict(fmt="bf16", iterations=3, latency=deepest("fp_rsqrt"))),
     ("fp_rsqrt", dict(fmt="fp16", iterations=0, latency=1)),
 ]
 
@@ -208,32 +213,34 @@ def test_operators_on_other_formats(fmt):
 def test_verilator_exhaustive(name, fmt, rtl_out, tmp_path):
     """All 65,536 inputs, shuffled, at the default parameters, with idle gaps and
     backpressure; then an unstalled run whose cycle count is the model's."""
-    block = blocks.get(name, fmt=fmt, latency=2)
+    block = blocks.get(name, fmt=fmt)      # the default latency: the plan's 105 MHz one
     a, got = simulate_every_16_bit_input(block, rtl_out, tmp_path / "stalled")
     assert np.array_equal(got, twin(name, a, block.fmt))
     # and the twin's error bound therefore holds for the hardware
     errors = ulp_errors(block.fmt, got, golden.decode(a, block.fmt), name)
     assert errors.max() <= 0.52
-    check_unstalled_cycles(block, {"a": a[:1000]}, 2, 5, rtl_out, tmp_path / "clean")
+    check_unstalled_cycles(block, {"a": a[:1000]}, block.p.latency, 5, rtl_out, tmp_path / "clean")
 
 
 # -- lint, parameters, ports, stimulus ----------------------------------------------------------
 
-@pytest.mark.parametrize("latency", range(5))
+@pytest.mark.parametrize("point", range(5))
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("name", UNITS)
-def test_lint(name, fmt, latency, rtl_out):
-    # ftz and the algorithm parameters vary with the latency, so each is linted in both forms.
-    params = dict(fmt=fmt, latency=latency, ftz=bool(latency % 2), iterations=latency % 4)
+def test_lint(name, fmt, point, rtl_out):
+    # ftz and the algorithm parameters vary with the point, so each is linted in both forms;
+    # the last point is the deepest pipeline
+    latency = (0, 1, 2, 3, deepest(name))[point]
+    params = dict(fmt=fmt, latency=latency, ftz=bool(point % 2), iterations=(0, 1, 2, 1, 3)[point])
     if name == "fp_recip":
-        params["seed_bits"] = (2, 7, 10, 4, 9)[latency]
+        params["seed_bits"] = (2, 7, 10, 4, 9)[point]
     lint_clean(name, params, rtl_out)
 
 
 @pytest.mark.parametrize("name", UNITS)
 def test_parameters(name):
     block = blocks.get(name)
-    assert block.fmt == PRESETS["bf16"] and block.p.latency == 1
+    assert block.fmt == PRESETS["bf16"] and block.p.latency == block.params["latency"].default
     assert block.p.iterations == (1 if name == "fp_recip" else 2)
     assert blocks.get(name, fmt="fp16", iterations="3", ftz="yes").p.iterations == 3
     check_16_bit_formats_only(name)
@@ -250,7 +257,7 @@ def test_twin_defaults_are_the_block_defaults():
         block = blocks.get(name)
         values = block.param_values
         assert defaults and defaults == {key: values[key] for key in defaults}
-        assert set(defaults) == set(values) - {"fmt", "ftz", "latency"}
+        assert set(defaults) == set(values) - {"fmt", "ftz", "latency", "target_mhz"}
 
 
 # A constructor that refuses its arguments still leaves an (unused) Elaboratable behind.
@@ -270,9 +277,9 @@ def test_operator_arguments_and_ports():
             Fragment.get(unit, None)  # elaborates (and so counts as used)
     block = blocks.get("fp_rsqrt", fmt="fp16")
     assert block.signature.members["operands"].signature.members["payload"].shape.size == 16
-    assert block.info()["latency"] == 2 and block.info()["out_width"] == 16
+    assert block.info()["latency"] == block.p.latency + 1 and block.info()["out_width"] == 16
     estimate = block.model({"pairs": 10})
-    assert (estimate.cycles, estimate.bytes_in, estimate.bytes_out) == (12, 20, 20)
+    assert (estimate.cycles, estimate.bytes_in, estimate.bytes_out) == (10 + block.p.latency + 1, 20, 20)
 
 
 def test_stimulus():

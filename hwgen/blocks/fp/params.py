@@ -10,9 +10,8 @@ from typing import Any, Mapping
 from ...core.params import Param, ParamError, ParamSet
 from ...numerics import timing
 from ...numerics.formats import PRESETS, FloatFormat, parse_format
-from ...numerics.plans import max_latency
+from ...numerics.plans import FUNCTIONS, max_latency
 
-MAX_LATENCY = 4
 # The clock the pipelined operators' default latency reaches (on ECP5-85k: hwgen.numerics.timing)
 # with target_mhz unset: 100 MHz with a 5% margin, since the table measures an operator between
 # registers while a block adds its stream handshake, and nextpnr's Fmax moves by a few MHz with
@@ -34,26 +33,31 @@ def _fmt_is_a_format(p: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _common(operator: str | None = None,
-            latency_help: str = "pipeline registers inside the operator (the stream adds one "
-                                "output register)") -> tuple[Param, ...]:
-    """fmt, ftz and latency. A pipelined ``operator`` (one with a plan, ``hwgen.numerics.plans``,
-    and measured speeds, ``hwgen.numerics.timing``) takes latencies up to its plan's last cut,
-    and ``target_mhz``, which chooses the latency when it is not given."""
-    latency = dict(min=0, max=MAX_LATENCY)
-    default = 1
-    target = ()
-    if operator is not None:
-        latency["max"] = max_latency(timing.PLANS[operator])
-        # the default clock: the smallest latency that reaches it at the default format
-        default = _default_latency(operator)
-        latency["follows"] = functools.partial(_latency_for_target, operator)
-        latency["depends_on"] = ("target_mhz",)
-        target = (Param("target_mhz", float, 0.0,
-                        "clock target: the smallest latency that reaches it on ECP5-85k (the "
-                        "measured table, docs/numerics.md) when latency is not given; 0: the default, "
-                        f"{DEFAULT_MHZ:g} MHz (100 with a 5% margin)",
-                        min=0.0, max=1000.0, depends_on=("fmt",)),)
+LATENCY_HELP = "pipeline registers inside the operator (the stream adds one output register)"
+
+
+def _common(operator: str, latency_help: str = LATENCY_HELP,
+            sizes: range | None = None) -> tuple[Param, ...]:
+    """fmt, ftz, latency and target_mhz of a pipelined ``operator`` (one with a plan,
+    ``hwgen.numerics.plans``, and measured speeds, ``hwgen.numerics.timing``): latencies up to
+    its plan's last cut; ``target_mhz`` chooses the latency when it is not given. A function
+    unit's plan depends on its size (``plans.FUNCTIONS``: its parameter ``iterations`` or
+    ``degree``, over ``sizes``): the largest latency is its largest size's."""
+    # the default clock: the smallest latency that reaches it at the default format
+    latency = dict(min=0, max=max_latency(timing.PLANS[operator]),
+                   follows=functools.partial(_latency_for_target, operator),
+                   depends_on=("target_mhz",))
+    if operator in FUNCTIONS:
+        function = FUNCTIONS[operator]
+        latency.update(max=function.max_latency(sizes),
+                       follows=functools.partial(_function_latency, operator),
+                       depends_on=("target_mhz", function.structure))
+    default = _default_latency(operator)
+    target = (Param("target_mhz", float, 0.0,
+                    "clock target: the smallest latency that reaches it on ECP5-85k (the "
+                    "measured table, docs/numerics.md) when latency is not given; 0: the default, "
+                    f"{DEFAULT_MHZ:g} MHz (100 with a 5% margin)",
+                    min=0.0, max=1000.0, depends_on=("fmt",)),)
     return (
         Param("fmt", str, "bf16",
               f"float format: {', '.join(PRESETS)} or 'E,M' (exponent, mantissa bits)"),
@@ -72,11 +76,18 @@ def _latency_for_target(operator: str, p: Mapping[str, Any]) -> int:
         return _default_latency(operator)
 
 
-def _default_latency(operator: str) -> int:
-    """The smallest latency that reaches DEFAULT_MHZ at bf16; the largest when the table has
-    no figures for the operator (tests/numerics/test_timing.py fails on such a table)."""
+def _function_latency(operator: str, p: Mapping[str, Any]) -> int:
+    """The table's latency (measured at the unit's default size) carried to the unit's size."""
+    function = FUNCTIONS[operator]
+    return function.latency_at(_latency_for_target(operator, p), p[function.structure])
+
+
+def _default_latency(operator: str, fmt: str = "bf16") -> int:
+    """The smallest latency that reaches DEFAULT_MHZ at the default format (``fmt``); the
+    largest when the table has no figures for the operator (tests/numerics/test_timing.py
+    fails on such a table)."""
     try:
-        return timing.latency_for(operator, "bf16", DEFAULT_MHZ)
+        return timing.latency_for(operator, fmt, DEFAULT_MHZ)
     except (ValueError, OSError):
         return max_latency(timing.PLANS[operator])
 
@@ -104,14 +115,15 @@ ADD_PARAMS = ParamSet(
 )
 
 MINMAX_PARAMS = ParamSet(
-    params=_common() + (
+    params=_common("minmax") + (
         Param("op", str, "min", "min (IEEE minimum) or max (IEEE maximum)",
               choices=("min", "max")),
     ),
-    rules=(_fmt_is_a_format,),
+    rules=(_fmt_is_a_format, _target_reachable("minmax")),
 )
 
-COMPARE_PARAMS = ParamSet(params=_common(), rules=(_fmt_is_a_format,))
+COMPARE_PARAMS = ParamSet(params=_common("compare"),
+                          rules=(_fmt_is_a_format, _target_reachable("compare")))
 
 FMA_PARAMS = ParamSet(params=_common("fma"),
                       rules=(_fmt_is_a_format, _target_reachable("fma")))
@@ -130,22 +142,34 @@ ACCUMULATE_PARAMS = ParamSet(
 FUNCTION_FORMATS = ("fp16", "bf16")
 
 
-def _function_common() -> tuple[Param, ...]:
+def _function_common(operator: str, sizes: range) -> tuple[Param, ...]:
+    """fmt (fp16 or bf16), ftz, latency and target_mhz of a function unit whose number of
+    repeated steps (its ``plans.FUNCTIONS`` structure) ranges over ``sizes``."""
     return (
         Param("fmt", str, "bf16", "float format of the input and the result",
               choices=FUNCTION_FORMATS),
-    ) + _common()[1:]
+    ) + _common(operator, LATENCY_HELP + "; target_mhz's table is measured at the default "
+                f"{FUNCTIONS[operator].structure} and carried to others", sizes)[1:]
 
 
-RECIP_PARAMS = ParamSet(params=_function_common() + (
+def _function_params(operator: str, sizes: range, *params: Param) -> ParamSet:
+    return ParamSet(params=_function_common(operator, sizes) + params,
+                    rules=(_target_reachable(operator),))
+
+
+ITERATIONS = range(0, 4)
+
+RECIP_PARAMS = _function_params(
+    "reciprocal", ITERATIONS,
     Param("seed_bits", int, 7, "fraction bits indexing the reciprocal seed table "
           "(2**min(seed_bits, man_bits) entries)", min=2, max=10),
     Param("iterations", int, 1, "Newton-Raphson steps after the table seed", min=0, max=3),
-))
+)
 
-RSQRT_PARAMS = ParamSet(params=_function_common() + (
+RSQRT_PARAMS = _function_params(
+    "rsqrt", ITERATIONS,
     Param("iterations", int, 2, "Newton-Raphson steps after the bit-trick seed", min=0, max=3),
-))
+)
 
 
 # -- fp_convert: float and integer formats -------------------------------------------------------
@@ -191,32 +215,82 @@ def _convert_formats(p: Mapping[str, Any]) -> str | None:
 
 _CONVERT_FORMATS = f"{', '.join(PRESETS)}, 'E,M', int<N> or uint<N> (N in 2..64)"
 
+def _convert_operator(p: Mapping[str, Any]) -> tuple[str, str]:
+    """The measured operator a conversion is (``convert``: to a float, ``to_int``: to an
+    integer) and the name of its pair of formats in the table, ``"fp32>bf16"``."""
+    fmt_in, fmt_out = convert_format(p["fmt_in"]), convert_format(p["fmt_out"])
+    operator = "to_int" if isinstance(fmt_out, IntFormat) else "convert"
+    return operator, f"{fmt_in.name}>{fmt_out.name}"
+
+
+def _convert_latency(p: Mapping[str, Any]) -> int:
+    """The smallest latency that reaches the target (or the default clock) for this pair of
+    formats; for a pair the table does not hold, the largest any measured pair of the same
+    kind needs (with a target, _convert_target_reachable names the problem)."""
+    try:
+        operator, pair = _convert_operator(p)
+    except ParamError:
+        return 1                                    # _convert_formats names the problem
+    target = p["target_mhz"] or DEFAULT_MHZ
+    try:
+        return timing.latency_for(operator, pair, target)
+    except ValueError:
+        latencies = []
+        for measured in timing.table()["fmax"].get(operator, {}):
+            try:
+                latencies.append(timing.latency_for(operator, measured, target))
+            except ValueError:
+                continue
+        return max(latencies, default=max_latency(timing.PLANS[operator]))
+
+
+def _convert_target_reachable(p: Mapping[str, Any]) -> str | None:
+    if not p["target_mhz"]:
+        return None
+    operator, pair = _convert_operator(p)
+    try:
+        timing.latency_for(operator, pair, p["target_mhz"])
+    except ValueError as error:
+        # name the block's parameters, not the table's key for the pair
+        return str(error).replace(f"fmt={pair!r}",
+                                  f"fmt_in={p['fmt_in']!r} -> fmt_out={p['fmt_out']!r}")
+    return None
+
+
 CONVERT_PARAMS = ParamSet(
     params=(
         Param("fmt_in", str, "fp32", f"input format: {_CONVERT_FORMATS}"),
         Param("fmt_out", str, "bf16", f"output format: {_CONVERT_FORMATS}"),
         Param("ftz", bool, False, "flush subnormal inputs and results to zero (float to float "
               "only)"),
-        Param("latency", int, 1, "pipeline registers inside the operator (the stream adds one "
-              "output register)", min=0, max=MAX_LATENCY),
+        Param("latency", int, _default_latency("convert", "fp32>bf16"), LATENCY_HELP, min=0,
+              max=max(max_latency(timing.PLANS["convert"]), max_latency(timing.PLANS["to_int"])),
+              follows=_convert_latency, depends_on=("target_mhz",)),
+        Param("target_mhz", float, 0.0,
+              "clock target: the smallest latency that reaches it on ECP5-85k for this pair of "
+              "formats (the measured table, docs/numerics.md) when latency is not given; 0: "
+              f"the default, {DEFAULT_MHZ:g} MHz (100 with a 5% margin)",
+              min=0.0, max=1000.0, depends_on=("fmt_in", "fmt_out")),
     ),
-    rules=(_convert_formats,),
+    rules=(_convert_formats, _convert_target_reachable),
 )
 
 
 # -- function units (fp_exp, fp_gelu): fixed-point piecewise Taylor polynomials ------------------
 
-EXP_PARAMS = ParamSet(params=_function_common() + (
+EXP_PARAMS = _function_params(
+    "exp", range(1, 5),
     Param("base", str, "e", "e gives exp(x), 2 gives exp2(x) = 2**x", choices=("e", "2")),
     Param("table_bits", int, 5, "fraction bits of t = x*log2(base) indexing the 2**f table "
           "(2**table_bits segments)", min=2, max=8),
     Param("degree", int, 2, "degree of the Taylor polynomial within a segment", min=1, max=4),
-))
+)
 
-GELU_PARAMS = ParamSet(params=_function_common() + (
+GELU_PARAMS = _function_params(
+    "gelu", range(1, 6),
     Param("range", int, 8, "|x| from which on GELU(x) is x (x > 0) or -0 (x < 0)",
           choices=(4, 8)),
     Param("segments", int, 64, "polynomial segments over [0, range) of |x|",
           choices=(8, 16, 32, 64, 128, 256)),
     Param("degree", int, 3, "degree of the Taylor polynomial within a segment", min=1, max=5),
-))
+)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import wiring
 
+from .. import plans
 from ..formats import FloatFormat
 from .common import Stages, operator_ports, unpack
 
@@ -60,23 +61,26 @@ class FloatMinMax(wiring.Component):
     for bit, except that with ``ftz`` a subnormal operand counts as, and is returned as, a zero
     of its sign.
 
-    Pipeline cuts for ``latency``: 1 after the magnitude comparison; 2 also before it (after
-    classifying the operands); more add registers at the output. Registers advance while
-    ``en`` is high (``en`` exists only when ``latency > 0``).
+    Pipeline cuts (``CUTS``): after classifying the operands, after the magnitude comparison;
+    ``latency`` registers those of ``PLAN`` (``hwgen.numerics.plans.COMPARE``, placed by
+    measured Fmax); ``cuts`` overrides it; more registers go at the output. Registers advance
+    while ``en`` is high (``en`` exists only when ``latency > 0``).
     """
 
-    PLAN = {0: (), 1: ("compared",), 2: ("classified", "compared")}
+    CUTS = plans.COMPARE_POINTS
+    PLAN = plans.COMPARE
 
-    def __init__(self, fmt: FloatFormat, *, op: str = "min", ftz: bool = False, latency: int = 0):
+    def __init__(self, fmt: FloatFormat, *, op: str = "min", ftz: bool = False, latency: int = 0,
+                 cuts: tuple[str, ...] | None = None):
         if op not in ("min", "max"):
             raise ValueError(f"op must be 'min' or 'max', not {op!r}")
-        self.fmt, self.op, self.ftz, self.latency = fmt, op, ftz, latency
+        self.fmt, self.op, self.ftz, self.latency, self.cuts = fmt, op, ftz, latency, cuts
         super().__init__(_ports(self, fmt, latency, fmt.width))
 
     def elaborate(self, platform):
         m = Module()
         fmt = self.fmt
-        stages = Stages(m, getattr(self, "en", None), self.latency, self.PLAN)
+        stages = Stages(m, getattr(self, "en", None), self.latency, self.PLAN, self.CUTS, self.cuts)
 
         sign_a, mag_a, nan_a = _classify(m, fmt, self.a, ftz=self.ftz, name="ua")
         sign_b, mag_b, nan_b = _classify(m, fmt, self.b, ftz=self.ftz, name="ub")
@@ -99,21 +103,22 @@ class FloatCompare(wiring.Component):
     ``a == b``, bit 2 ``a > b``, bit 3 unordered (an operand is a NaN). -0 equals +0; with
     ``ftz`` subnormals compare as zeros of their sign (so as equal to any zero).
 
-    Pipeline cuts for ``latency``: 1 after the magnitude comparison; 2 also before it; more add
-    registers at the output. Registers advance while ``en`` is high (``en`` exists only when
-    ``latency > 0``).
+    Pipeline cuts and plan as :class:`FloatMinMax`'s. Registers advance while ``en`` is high
+    (``en`` exists only when ``latency > 0``).
     """
 
-    PLAN = {0: (), 1: ("compared",), 2: ("classified", "compared")}
+    CUTS = plans.COMPARE_POINTS
+    PLAN = plans.COMPARE
 
-    def __init__(self, fmt: FloatFormat, *, ftz: bool = False, latency: int = 0):
-        self.fmt, self.ftz, self.latency = fmt, ftz, latency
+    def __init__(self, fmt: FloatFormat, *, ftz: bool = False, latency: int = 0,
+                 cuts: tuple[str, ...] | None = None):
+        self.fmt, self.ftz, self.latency, self.cuts = fmt, ftz, latency, cuts
         super().__init__(_ports(self, fmt, latency, len(COMPARE_FLAGS)))
 
     def elaborate(self, platform):
         m = Module()
         fmt = self.fmt
-        stages = Stages(m, getattr(self, "en", None), self.latency, self.PLAN)
+        stages = Stages(m, getattr(self, "en", None), self.latency, self.PLAN, self.CUTS, self.cuts)
 
         sign_a, mag_a, nan_a = _classify(m, fmt, self.a, ftz=self.ftz, name="ua")
         sign_b, mag_b, nan_b = _classify(m, fmt, self.b, ftz=self.ftz, name="ub")

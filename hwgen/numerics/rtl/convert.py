@@ -15,9 +15,10 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import wiring
 
+from .. import plans
 from ..formats import FloatFormat
-from .common import (Stages, normalize, operator_ports, override_special, round_pack,
-                     special_layout, unpack)
+from .common import Stages, operator_ports, override_special, special_layout, unpack
+from .finish import normalize_round
 
 __all__ = ["FloatConverter", "FloatToInt", "IntToFloat"]
 
@@ -50,21 +51,25 @@ class FloatConverter(wiring.Component):
     exponent cannot drop below 1 and no right shifter is built. NaN gives ``fmt_out``'s
     canonical NaN, an infinity the infinity of its sign, a zero the zero of its sign.
 
-    Pipeline cuts for ``latency``: 1 after normalization; 2 also after the unpacking; more add
-    registers at the output.
+    Pipeline cuts (``CUTS``): after the unpacking, then the finish's (leading zeros, shift
+    decided, normalized, rounded); ``latency`` registers those of ``PLAN``
+    (``hwgen.numerics.plans.CONVERT``, placed by measured Fmax); ``cuts`` overrides it (the
+    search itself); more registers go at the output.
     """
 
-    PLAN = {0: (), 1: ("normalized",), 2: ("unpacked", "normalized")}
+    CUTS = plans.CONVERT_POINTS
+    PLAN = plans.CONVERT
 
     def __init__(self, fmt_in: FloatFormat, fmt_out: FloatFormat, *, ftz: bool = False,
-                 latency: int = 0):
+                 latency: int = 0, cuts: tuple[str, ...] | None = None):
         self.fmt_in, self.fmt_out, self.ftz, self.latency = fmt_in, fmt_out, ftz, latency
+        self.cuts = cuts
         super().__init__(_ports(self, fmt_in.width, fmt_out.width, latency))
 
     def elaborate(self, platform):
         m = Module()
         fin, fout = self.fmt_in, self.fmt_out
-        stages = Stages(m, getattr(self, "en", None), self.latency, self.PLAN)
+        stages = Stages(m, getattr(self, "en", None), self.latency, self.PLAN, self.CUTS, self.cuts)
 
         ua = unpack(m, fin, self.a, ftz=self.ftz, name="ua")
         special = Signal(special_layout())
@@ -79,10 +84,8 @@ class FloatConverter(wiring.Component):
         sig = _pad_below(ua.sig, max(fin.precision, fout.precision + 2))
 
         s = stages.cut("unpacked", special=special, sign=ua.sign, exp=exp, sig=sig)
-        norm_exp, norm_sig = normalize(m, s.exp, s.sig, name="norm")
-        s = stages.cut("normalized", special=s.special, sign=s.sign, exp=norm_exp, sig=norm_sig)
-
-        packed = round_pack(m, fout, s.sign, s.exp, s.sig, ftz=self.ftz, name="round")
+        packed, s = normalize_round(m, stages, fout, s.exp, s.sig, sign=s.sign, ftz=self.ftz,
+                                    special=s.special)
         m.d.comb += self.y.eq(stages.output(override_special(fout, s.special, packed)))
         return m
 
@@ -97,20 +100,23 @@ class IntToFloat(wiring.Component):
     the largest finite value into infinity. Integers are never subnormal and 0 gives +0, so
     there are no special cases.
 
-    Pipeline cuts for ``latency``: 1 after normalization; 2 also after the magnitude; more add
-    registers at the output.
+    Pipeline cuts as :class:`FloatConverter`'s (``unpacked``: after the magnitude), with the
+    same plan.
     """
 
-    PLAN = {0: (), 1: ("normalized",), 2: ("magnitude", "normalized")}
+    CUTS = plans.CONVERT_POINTS
+    PLAN = plans.CONVERT
 
-    def __init__(self, int_width: int, signed: bool, fmt: FloatFormat, *, latency: int = 0):
+    def __init__(self, int_width: int, signed: bool, fmt: FloatFormat, *, latency: int = 0,
+                 cuts: tuple[str, ...] | None = None):
         self.int_width, self.signed, self.fmt, self.latency = int_width, signed, fmt, latency
+        self.cuts = cuts
         super().__init__(_ports(self, int_width, fmt.width, latency, int_width))
 
     def elaborate(self, platform):
         m = Module()
         n, fmt = self.int_width, self.fmt
-        stages = Stages(m, getattr(self, "en", None), self.latency, self.PLAN)
+        stages = Stages(m, getattr(self, "en", None), self.latency, self.PLAN, self.CUTS, self.cuts)
 
         # The magnitude of the most negative value, 2**(n-1), still fits n unsigned bits.
         sign = Signal(name="sign")
@@ -121,14 +127,11 @@ class IntToFloat(wiring.Component):
         else:
             m.d.comb += [sign.eq(0), magnitude.eq(self.a)]
 
-        s = stages.cut("magnitude", sign=sign, magnitude=magnitude)
+        s = stages.cut("unpacked", sign=sign, magnitude=magnitude)
         exp = Signal(range(n + fmt.bias), name="exp")
         m.d.comb += exp.eq(n - 1 + fmt.bias)
         sig = _pad_below(s.magnitude, fmt.precision + 2)
-        norm_exp, norm_sig = normalize(m, exp, sig, name="norm")
-        s = stages.cut("normalized", sign=s.sign, exp=norm_exp, sig=norm_sig)
-
-        packed = round_pack(m, fmt, s.sign, s.exp, s.sig, ftz=False, name="round")
+        packed, _ = normalize_round(m, stages, fmt, exp, sig, sign=s.sign, ftz=False)
         m.d.comb += self.y.eq(stages.output(packed))
         return m
 
@@ -148,14 +151,19 @@ class FloatToInt(wiring.Component):
       rounded to nearest even. A magnitude that rounds up to ``2**k`` saturates too (for the
       most negative signed value, saturation gives that very value).
 
-    Subnormals are used at their exact value (there is no ftz). Pipeline cuts for ``latency``:
-    1 after the alignment shifter; 2 also after rounding; more add registers at the output.
+    Subnormals are used at their exact value (there is no ftz). Pipeline cuts (``CUTS``):
+    after the unpacking (range tests and shift amount), after the alignment shifter, after
+    rounding; ``latency`` registers those of ``PLAN`` (``plans.TO_INT``, placed by measured
+    Fmax); more registers go at the output.
     """
 
-    PLAN = {0: (), 1: ("aligned",), 2: ("aligned", "rounded")}
+    CUTS = plans.TO_INT_POINTS
+    PLAN = plans.TO_INT
 
-    def __init__(self, fmt: FloatFormat, int_width: int, signed: bool, *, latency: int = 0):
+    def __init__(self, fmt: FloatFormat, int_width: int, signed: bool, *, latency: int = 0,
+                 cuts: tuple[str, ...] | None = None):
         self.fmt, self.int_width, self.signed, self.latency = fmt, int_width, signed, latency
+        self.cuts = cuts
         super().__init__(_ports(self, fmt.width, int_width, latency, int_width))
 
     def elaborate(self, platform):
@@ -163,7 +171,7 @@ class FloatToInt(wiring.Component):
         fmt, n = self.fmt, self.int_width
         k = n - 1 if self.signed else n
         p = fmt.precision
-        stages = Stages(m, getattr(self, "en", None), self.latency, self.PLAN)
+        stages = Stages(m, getattr(self, "en", None), self.latency, self.PLAN, self.CUTS, self.cuts)
 
         ua = unpack(m, fmt, self.a, ftz=False, name="ua")
         # Each range test is built only when some finite exponent can fail it (a comparison
@@ -179,10 +187,12 @@ class FloatToInt(wiring.Component):
         # outside that it is garbage, and unused.
         amount = Signal(range(k + 2), name="amount")
         m.d.comb += amount.eq(ua.exp - tiny_exp)
+        s = stages.cut("unpacked", nan=ua.nan, sign=ua.sign, big=big, tiny=tiny, sig=ua.sig,
+                       amount=amount)
         word = Signal(k + p + 1, name="word")    # bit j weighs 2**(j - p - 1)
-        m.d.comb += word.eq(ua.sig << amount)
+        m.d.comb += word.eq(s.sig << s.amount)
 
-        s = stages.cut("aligned", nan=ua.nan, sign=ua.sign, big=big, tiny=tiny, word=word)
+        s = stages.cut("aligned", nan=s.nan, sign=s.sign, big=s.big, tiny=s.tiny, word=word)
         whole, rnd, sticky = s.word[p + 1:], s.word[p], s.word[:p].any()
         rounded = Signal(k + 1, name="rounded")
         m.d.comb += rounded.eq(Mux(s.tiny, 0, whole + (rnd & (sticky | whole[0]))))

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 
+from .. import plans
 from ..formats import FloatFormat
-from .common import (Stages, normalize, operator_ports, override_special, round_pack,
-                     special_layout, unpack)
+from .common import (DSP_WIDTH, Stages, operator_ports, override_special, partial_products, special_layout,
+                     sum_partials, unpack)
+from .finish import normalize_round
 
 __all__ = ["FloatExp", "FloatGelu", "exp_table", "gelu_table"]
 
@@ -88,8 +90,16 @@ def fixed_point(m: Module, sig, exp, offset: int, exp_limit: int, width: int, *,
 
     Valid while ``exp < exp_limit`` (callers route larger exponents elsewhere); built as one
     left shift of ``sig`` by ``exp - base`` followed by dropping ``len(sig)`` bits, where
-    ``base = offset - len(sig)`` is the exponent at and below which every bit falls out."""
-    base = offset - len(sig)
+    ``base = offset - len(sig)`` is the exponent at and below which every bit falls out. In two
+    steps, between which a pipeline may cut: :func:`fixed_point_amount` and
+    :func:`fixed_point_shift`."""
+    amount = fixed_point_amount(m, exp, offset - len(sig), exp_limit, name=name)
+    return fixed_point_shift(m, sig, amount, width, name=name)
+
+
+def fixed_point_amount(m: Module, exp, base: int, exp_limit: int, *, name: str):
+    """:func:`fixed_point`'s shift amount, ``exp - base`` clamped to the shifts that matter
+    (``base``: ``offset - len(sig)``)."""
     top = exp_limit - 1 - base                      # the largest shift that matters
     assert top >= 1, "the fixed-point window lies below every valid exponent"
     amount = Signal(range(top + 1), name=f"{name}_shift")
@@ -99,6 +109,11 @@ def fixed_point(m: Module, sig, exp, offset: int, exp_limit: int, width: int, *,
     if exp_limit <= (1 << len(exp)) - 1:            # exponents past the limit are don't-care
         shift = Mux(exp >= exp_limit, top, shift)
     m.d.comb += amount.eq(shift)
+    return amount
+
+
+def fixed_point_shift(m: Module, sig, amount, width: int, *, name: str):
+    """:func:`fixed_point`'s shift: ``sig`` moved left by ``amount``, its own bits dropped."""
     value = Signal(width, name=name)
     m.d.comb += value.eq((sig << amount)[len(sig):len(sig) + width])
     return value
@@ -112,42 +127,71 @@ def rom(m: Module, table: list[int], index, *, name: str) -> Signal:
     return value
 
 
-def horner(m: Module, tables: list[list[int]], steps, index, offset, r_bound: int,
-           frac_bits: int, acc=None, bound: int = 0, *, name: str) -> tuple[Signal, int]:
-    """Horner's rule for ``sum_k tables[k][index] * offset**k`` in fixed point, the steps
-    ``k`` in ``steps`` (descending): ``acc = c_k + floor(acc * offset / 2**frac_bits)``.
-
-    Starts from ``acc`` (of magnitude at most ``bound``), or, when it is None, from the top
-    coefficient ``c_d``. Returns the new accumulator and its bound, so a pipeline cut can sit
-    between two calls; each accumulator is as wide as its worst case (``|offset| <=
-    r_bound``) needs."""
-    if acc is None:
-        degree = len(tables) - 1
-        acc = rom(m, tables[degree], index, name=f"{name}_c{degree}")
-        bound = max(abs(v) for v in tables[degree])
-    for k in steps:
-        coeff = rom(m, tables[k], index, name=f"{name}_c{k}")
-        bound = max(abs(v) for v in tables[k]) + (bound * r_bound >> frac_bits) + 1
-        step = Signal(signed(_bits_for(bound)), name=f"{name}_acc{k}")
-        m.d.comb += step.eq(coeff + ((acc * offset) >> frac_bits))
-        acc = step
-    return acc, bound
+def signed_partials(value, factor) -> list[tuple[int, Value]]:
+    """``value * factor`` (either may be signed; ``factor`` fits one DSP input) as partial
+    products of ``value``'s pieces, each with its shift: the low pieces unsigned, the top one
+    signed (two's complement splits so), one DSP multiply each, which a pipelined unit
+    registers before adding them."""
+    assert len(factor) <= DSP_WIDTH, "the factor must fit one DSP input"
+    piece = DSP_WIDTH - 1                       # an unsigned piece of a signed product
+    partials = []
+    for low in range(0, len(value), piece):
+        part = value[low:low + piece]
+        if low + piece >= len(value) and value.shape().signed:
+            part = part.as_signed()
+        partials.append((low, part * factor))
+    return partials
 
 
-def horner_split(degree: int) -> tuple[range, range]:
-    """The Horner steps before and after the pipeline cut inside the polynomial: half of the
-    multiplications on either side, the odd one before the cut (after it, ``fp_gelu``'s
-    product multiplier may follow in the same stage)."""
-    return range(degree - 1, degree // 2 - 1, -1), range(degree // 2 - 1, -1, -1)
+def horner(m: Module, stages: Stages, tables: list[list[int]], s, r_bound: int,
+           frac_bits: int, carried: tuple[str, ...], *, name: str):
+    """Horner's rule for ``sum_k tables[k][s.segment] * s.offset**k`` in fixed point, one step
+    per coefficient below the top one: ``acc = c_k + floor(acc * offset / 2**frac_bits)``.
+    Cut points: after the top coefficient's table read (``coefficient``), and in each step
+    ``j`` (from 1) after the partial products of ``acc * offset`` (``horner_partial<j>``),
+    after their floored sum (``horner_product<j>``) and after the coefficient's addition
+    (``horner<j>``). ``s`` carries ``carried`` (which must include ``segment`` and
+    ``offset``) through the cuts; returns it with ``acc`` added. Each value is as wide as its
+    worst case (``|offset| <= r_bound``) needs."""
+    def keep(s):
+        return {key: getattr(s, key) for key in carried}
+
+    degree = len(tables) - 1
+    top = rom(m, tables[degree], s.segment, name=f"{name}_c{degree}")
+    s = stages.cut("coefficient", **keep(s), acc=top)
+    bound = max(abs(v) for v in tables[degree])
+    for step, k in enumerate(range(degree - 1, -1, -1), start=1):
+        partials = signed_partials(s.acc, s.offset)
+        s = stages.cut(f"horner_partial{step}", **keep(s),
+                       **{f"pp{i}": value for i, (_, value) in enumerate(partials)})
+        total = sum(getattr(s, f"pp{i}") << low for i, (low, _) in enumerate(partials))
+        # a floored product is at most one below -(bound * r_bound >> frac_bits)
+        product_bound = (bound * r_bound >> frac_bits) + 1
+        product = Signal(signed(_bits_for(product_bound)), name=f"{name}_p{k}")
+        m.d.comb += product.eq(total >> frac_bits)
+        s = stages.cut(f"horner_product{step}", **keep(s), product=product)
+        coeff = rom(m, tables[k], s.segment, name=f"{name}_c{k}")
+        bound = max(abs(v) for v in tables[k]) + product_bound
+        acc = Signal(signed(_bits_for(bound)), name=f"{name}_acc{k}")
+        m.d.comb += acc.eq(coeff + s.product)
+        s = stages.cut(f"horner{step}", **keep(s), acc=acc)
+    return s
 
 
 class _FunctionUnit(wiring.Component):
     """Ports shared by the units: ``a`` in, ``y`` out, ``en`` when pipelined."""
 
-    def __init__(self, fmt: FloatFormat, *, ftz: bool, latency: int):
-        self.fmt, self.ftz, self.latency = fmt, ftz, latency
+    def __init__(self, fmt: FloatFormat, *, ftz: bool, latency: int, cuts: tuple[str, ...] | None):
+        self.fmt, self.ftz, self.latency, self.cuts = fmt, ftz, latency, cuts
         word = unsigned(fmt.width)
         super().__init__(operator_ports(self, {"a": word}, word, latency))
+
+    def _stages(self, m: Module) -> Stages:
+        """The cut points of this unit's structure, registered in the measured order ``RANK``
+        (``hwgen.numerics.plans``), or at ``cuts`` when given (the plan search itself)."""
+        points = self.POINTS(self.degree)
+        return Stages(m, getattr(self, "en", None), self.latency,
+                      plans.ranked_plan(points, self.RANK), points, self.cuts)
 
 
 def _check(name: str, value, allowed) -> None:
@@ -178,20 +222,23 @@ class FloatExp(_FunctionUnit):
 
     NaN gives the canonical NaN, +Inf gives +Inf, -Inf gives +0, +-0 gives exactly 1.
 
-    Pipeline cuts for ``latency``: 1 after the polynomial; 2 also after the scaling to ``t``;
-    3 also halfway through the polynomial's multiplications; 4 also after normalization.
+    Pipeline cuts (``hwgen.numerics.plans.exp_points``): after the product by log2(base),
+    after the shift to fixed point, after ``t`` (negated), after each Horner step's product and sum, and in the finish; ``latency``
+    registers them in the measured order ``RANK`` (``plans.EXP_RANK``); more registers go at
+    the output.
     """
 
-    PLAN = {0: (), 1: ("poly",), 2: ("scaled", "poly"), 3: ("scaled", "horner", "poly"),
-            4: ("scaled", "horner", "poly", "normalized")}
+    POINTS = staticmethod(plans.exp_points)
+    RANK = plans.EXP_RANK
 
     def __init__(self, fmt: FloatFormat, *, base: str = "e", table_bits: int = 5,
-                 degree: int = 2, ftz: bool = False, latency: int = 0):
+                 degree: int = 2, ftz: bool = False, latency: int = 0,
+                 cuts: tuple[str, ...] | None = None):
         _check("base", base, EXP_BASES)
         _check("table_bits", table_bits, EXP_TABLE_BITS)
         _check("degree", degree, EXP_DEGREES)
         self.base, self.table_bits, self.degree = base, table_bits, degree
-        super().__init__(fmt, ftz=ftz, latency=latency)
+        super().__init__(fmt, ftz=ftz, latency=latency, cuts=cuts)
 
     def constants(self) -> dict:
         """Widths and the log2(base) constant (documented in the class docstring)."""
@@ -213,53 +260,62 @@ class FloatExp(_FunctionUnit):
         fmt, c = self.fmt, self.constants()
         frac = c["frac"]                         # F (t) and W (polynomial) fraction bits
         offset_bits = frac - self.table_bits     # R: bits of the offset within a segment
-        stages = Stages(m, getattr(self, "en", None), self.latency, self.PLAN)
+        stages = self._stages(m)
 
         ua = unpack(m, fmt, self.a, ftz=self.ftz, name="ua")
         exp_limit = fmt.bias + c["k_sat"]        # effective exponents from here on saturate
         saturated = Signal()
         m.d.comb += saturated.eq(ua.inf | (ua.exp >= exp_limit))
 
-        # t's magnitude: sig * L * 2**(e - bias - man_bits - LF + F), truncated.
-        product = ua.sig * c["scale"] if c["scale"] != 1 else ua.sig
+        # t's magnitude: sig * L * 2**(e - bias - man_bits - LF + F), truncated; the product
+        # as DSP-sized partial products (L is wider than a DSP) summed after a cut
         shift_offset = fmt.bias + fmt.man_bits + c["lf"] - frac
+        product_bits = fmt.precision + (c["scale"].bit_length() if c["scale"] != 1 else 0)
+        amount = fixed_point_amount(m, ua.exp, shift_offset - product_bits, exp_limit,
+                                    name="t_mag")
+        s = stages.cut("unpacked", nan=ua.nan, saturated=saturated, sign=ua.sign, amount=amount,
+                       sig=ua.sig)
+        keep = ("nan", "saturated", "sign", "amount")
+        if c["scale"] != 1:
+            partials = partial_products(s.sig, Const(c["scale"]))
+            s = stages.cut("scaling", **{key: getattr(s, key) for key in keep},
+                           **{f"pp{k}": value for k, (_, value) in enumerate(partials)})
+            product = sum_partials([(shift, getattr(s, f"pp{k}")) for k, (shift, _)
+                                    in enumerate(partials)], product_bits)
+        else:
+            s = stages.cut("scaling", **{key: getattr(s, key) for key in keep}, sig=s.sig)
+            product = s.sig
+        s = stages.cut("product", **{key: getattr(s, key) for key in keep}, product=product)
         largest = ((1 << fmt.precision) - 1) * c["scale"]
         t_bits = _floor_scale(largest, exp_limit - 1 - shift_offset).bit_length()
-        t_mag = fixed_point(m, product, ua.exp, shift_offset, exp_limit, t_bits, name="t_mag")
+        t_mag = fixed_point_shift(m, s.product, s.amount, t_bits, name="t_mag")
+        s = stages.cut("shifted", nan=s.nan, saturated=s.saturated, sign=s.sign, t_mag=t_mag)
         t = Signal(signed(t_bits + 1))
-        m.d.comb += t.eq(Mux(ua.sign, -t_mag, t_mag))
+        m.d.comb += t.eq(Mux(s.sign, -s.t_mag, s.t_mag))
 
-        s = stages.cut("scaled", nan=ua.nan, saturated=saturated, sign=ua.sign,
+        s = stages.cut("scaled", nan=s.nan, saturated=s.saturated, sign=s.sign,
                        n=t[frac:].as_signed(), segment=t[offset_bits:frac],
                        offset=t[:offset_bits])
 
         tables = exp_table(self.table_bits, self.degree, frac)
-        first, second = horner_split(self.degree)
         r_bound = (1 << offset_bits) - 1
-        acc, bound = horner(m, tables, first, s.segment, s.offset, r_bound, frac, name="poly")
-        s = stages.cut("horner", nan=s.nan, saturated=s.saturated, sign=s.sign, n=s.n,
-                       segment=s.segment, offset=s.offset, acc=acc)
-        poly, _ = horner(m, tables, second, s.segment, s.offset, r_bound, frac, s.acc, bound,
-                         name="poly")
-        s = stages.cut("poly", nan=s.nan, saturated=s.saturated, sign=s.sign, n=s.n,
-                       sig=poly.as_unsigned()[:len(poly) - 1])
+        s = horner(m, stages, tables, s, r_bound, frac,
+                   ("nan", "saturated", "sign", "n", "segment", "offset"), name="poly")
+        sig = s.acc.as_unsigned()[:len(s.acc) - 1]
 
         # The significand's top bit weighs 2**(len - 1 - W): biased exponent n + bias + that.
-        scale = fmt.bias + len(s.sig) - 1 - frac              # 0 <= scale < 2**exp_bits
+        scale = fmt.bias + len(sig) - 1 - frac                # 0 <= scale < 2**exp_bits
         exp = Signal(signed(max(len(s.n), fmt.exp_bits + 1) + 1))
         m.d.comb += exp.eq(s.n + scale)
-        norm_exp, norm_sig = normalize(m, exp, s.sig, name="norm")
-        s = stages.cut("normalized", nan=s.nan, saturated=s.saturated, sign=s.sign,
-                       exp=norm_exp, sig=norm_sig)
-
-        packed = round_pack(m, fmt, Const(0, 1), s.exp, s.sig, ftz=self.ftz, name="round")
+        packed, s = normalize_round(m, stages, fmt, exp, sig, sign=Const(0, 1), ftz=self.ftz,
+                                    nan=s.nan, saturated=s.saturated, negative=s.sign)
         special = Signal(special_layout())
         m.d.comb += [
             special.nan.eq(s.nan),
-            special.inf.eq(s.saturated & ~s.sign),          # +Inf and overflow
+            special.inf.eq(s.saturated & ~s.negative),      # +Inf and overflow
             special.sign.eq(0),
         ]
-        underflow = s.saturated & s.sign                    # -Inf and far below the range
+        underflow = s.saturated & s.negative                # -Inf and far below the range
         result = override_special(fmt, special, Mux(underflow, 0, packed))
         m.d.comb += self.y.eq(stages.output(result))
         return m
@@ -285,21 +341,23 @@ class FloatGelu(_FunctionUnit):
 
     NaN gives the canonical NaN, +Inf gives +Inf, -Inf gives -0, +-0 gives +-0.
 
-    Pipeline cuts for ``latency``: 1 after the polynomial; 2 halfway through the polynomial's
-    multiplications and after the product; 3 also after the polynomial; 4 also after the
-    fixed-point conversion.
+    Pipeline cuts (``hwgen.numerics.plans.gelu_points``): after the fixed-point conversion,
+    after each Horner step's product and sum, after ``Phi(a)``, after the partial products of
+    ``a * Phi(a)`` and after their sum, and in the finish; ``latency`` registers them in the
+    measured order ``RANK`` (``plans.GELU_RANK``); more registers go at the output.
     """
 
-    PLAN = {0: (), 1: ("poly",), 2: ("horner", "product"), 3: ("horner", "poly", "product"),
-            4: ("fixed", "horner", "poly", "product")}
+    POINTS = staticmethod(plans.gelu_points)
+    RANK = plans.GELU_RANK
 
     def __init__(self, fmt: FloatFormat, *, range: int = 8, segments: int = 64,
-                 degree: int = 3, ftz: bool = False, latency: int = 0):
+                 degree: int = 3, ftz: bool = False, latency: int = 0,
+                 cuts: tuple[str, ...] | None = None):
         _check("range", range, GELU_RANGES)
         _check("segments", segments, GELU_SEGMENTS)
         _check("degree", degree, GELU_DEGREES)
         self.range, self.segments, self.degree = range, segments, degree
-        super().__init__(fmt, ftz=ftz, latency=latency)
+        super().__init__(fmt, ftz=ftz, latency=latency, cuts=cuts)
 
     def elaborate(self, platform):
         m = Module()
@@ -308,7 +366,7 @@ class FloatGelu(_FunctionUnit):
         q_frac = fmt.precision + GELU_EXTRA_BITS
         range_bits = self.range.bit_length() - 1
         offset_bits = x_frac + range_bits - (self.segments.bit_length() - 1)
-        stages = Stages(m, getattr(self, "en", None), self.latency, self.PLAN)
+        stages = self._stages(m)
 
         ua = unpack(m, fmt, self.a, ftz=self.ftz, name="ua")
         exp_limit = fmt.bias + range_bits          # from |a| >= range on, GELU is a or -0
@@ -324,26 +382,29 @@ class FloatGelu(_FunctionUnit):
                        exp=ua.exp, sig=ua.sig, segment=magnitude[offset_bits:], offset=offset)
 
         tables = gelu_table(self.range, self.segments, self.degree, q_frac)
-        first, second = horner_split(self.degree)
         r_bound = 1 << (offset_bits - 1)
-        acc, bound = horner(m, tables, first, s.segment, s.offset, r_bound, x_frac, name="poly")
-        s = stages.cut("horner", a=s.a, nan=s.nan, outside=s.outside, sign=s.sign, exp=s.exp,
-                       sig=s.sig, segment=s.segment, offset=s.offset, acc=acc)
-        q, _ = horner(m, tables, second, s.segment, s.offset, r_bound, x_frac, s.acc, bound,
-                      name="poly")
-        q_clamped = Mux(q < 0, 0, q.as_unsigned()[:q_frac])   # 0 <= Q < 1/2 + tiny
+        s = horner(m, stages, tables, s, r_bound, x_frac,
+                   ("a", "nan", "outside", "sign", "exp", "sig", "segment", "offset"), name="poly")
+        q_clamped = Mux(s.acc < 0, 0, s.acc.as_unsigned()[:q_frac])  # 0 <= Q < 1/2 + tiny
         cdf = Signal(q_frac + 1)                             # Phi(a) * 2**W, at most 2**W
         m.d.comb += cdf.eq(Mux(s.sign, q_clamped, (1 << q_frac) - q_clamped))
-        s = stages.cut("poly", a=s.a, nan=s.nan, outside=s.outside, sign=s.sign, exp=s.exp,
-                       sig=s.sig, cdf=cdf)
+        keep = ("a", "nan", "outside", "sign", "exp", "sig")
+        s = stages.cut("cdf", **{key: getattr(s, key) for key in keep}, cdf=cdf)
 
-        # sig * cdf: top bit (precision + W) weighs 2**(e - bias + 1), biased exponent e + 1.
-        s = stages.cut("product", a=s.a, nan=s.nan, outside=s.outside, sign=s.sign,
-                       exp=s.exp + 1, sig=s.sig * s.cdf)
-        norm_exp, norm_sig = normalize(m, s.exp, s.sig, name="norm")
-        packed = round_pack(m, fmt, s.sign, norm_exp, norm_sig, ftz=self.ftz, name="round")
+        # sig * cdf: top bit (precision + W) weighs 2**(e - bias + 1), biased exponent e + 1;
+        # the exact product, as DSP-sized partial products summed after a cut
+        partials = partial_products(s.sig, s.cdf)
+        s = stages.cut("partial", **{key: getattr(s, key) for key in keep},
+                       **{f"pp{k}": value for k, (_, value) in enumerate(partials)})
+        product = sum_partials([(shift, getattr(s, f"pp{k}")) for k, (shift, _)
+                                in enumerate(partials)], len(s.sig) + q_frac + 1)
+        s = stages.cut("product", **{key: getattr(s, key) for key in keep if key != "sig"},
+                       product=product)
+        packed, s = normalize_round(m, stages, fmt, s.exp + 1, s.product, sign=s.sign,
+                                    ftz=self.ftz, a=s.a, nan=s.nan, outside=s.outside,
+                                    negative=s.sign)
         negative_zero = Const(1 << (fmt.width - 1), fmt.width)
-        tail = Mux(s.sign, negative_zero, s.a)              # GELU = a (+Inf too) or -0
+        tail = Mux(s.negative, negative_zero, s.a)          # GELU = a (+Inf too) or -0
         special = Signal(special_layout())
         m.d.comb += special.nan.eq(s.nan)
         result = override_special(fmt, special, Mux(s.outside, tail, packed))

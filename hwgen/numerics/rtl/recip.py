@@ -15,9 +15,10 @@ from fractions import Fraction
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 
+from .. import plans
 from ..formats import FloatFormat
-from .common import (Stages, leading_zeros, normalize, operator_ports, override_special,
-                     round_pack, special_layout, unpack)
+from .common import Stages, leading_zeros, operator_ports, override_special, special_layout, unpack
+from .finish import normalize_round
 
 __all__ = ["FloatInverseSqrt", "FloatReciprocal", "reciprocal_seeds", "rsqrt_magic"]
 
@@ -45,29 +46,32 @@ def rsqrt_magic(fmt: FloatFormat) -> int:
     return _nearest(Fraction(3, 2) * (fmt.bias - RSQRT_SIGMA) * (1 << fmt.man_bits))
 
 
-def _spread(points: list[str]) -> dict[int, tuple[str, ...]]:
-    """For each register count k, k of the cut points, spread evenly along the datapath."""
-    n = len(points)
-    return {k: tuple(points[(j + 1) * (n + 1) // (k + 1) - 1] for j in range(k))
-            for k in range(n + 1)}
+def _carry(s) -> dict:
+    """What a Newton-Raphson step passes on through its cuts: the special cases, the exponent,
+    the significand (``m`` or ``mx``) and the iterate ``y``."""
+    names = ("special", "to_zero", "exp", "m", "mx", "y")
+    return {name: getattr(s, name) for name in names if hasattr(s, name)}
 
 
 class _FunctionUnit(wiring.Component):
     """Ports and parameter checks shared by the two units: ``a`` in, ``y`` out, ``en`` when
-    pipelined."""
+    pipelined. ``cuts`` overrides the plan (the plan search itself)."""
 
-    def __init__(self, fmt: FloatFormat, *, ftz: bool, latency: int, iterations: int):
+    def __init__(self, fmt: FloatFormat, *, ftz: bool, latency: int, iterations: int,
+                 cuts: tuple[str, ...] | None):
         if not 0 <= iterations <= MAX_ITERATIONS:
             raise ValueError(f"iterations={iterations} is out of range: allowed "
                              f"0..{MAX_ITERATIONS}")
         self.fmt, self.ftz, self.latency, self.iterations = fmt, ftz, latency, iterations
+        self.cuts = cuts
         self.frac_bits = fmt.precision + GUARD_BITS
         word = unsigned(fmt.width)
         super().__init__(operator_ports(self, {"a": word}, word, latency))
 
     def _stages(self, m: Module) -> Stages:
-        points = ["seed"] + [f"step{i + 1}" for i in range(self.iterations)] + ["normalized"]
-        return Stages(m, getattr(self, "en", None), self.latency, _spread(points))
+        points = self.POINTS(self.iterations)
+        return Stages(m, getattr(self, "en", None), self.latency,
+                      plans.ranked_plan(points, self.RANK), points, self.cuts)
 
     def _normalized_significand(self, m: Module, sig):
         """``(sig << lz, lz)``: the leading one at the top of ``precision`` bits. Under ftz a
@@ -83,10 +87,8 @@ class _FunctionUnit(wiring.Component):
         """Normalize ``s.y`` (its top bit at biased exponent ``s.exp``), round, and apply the
         zero result and the NaN/infinity overrides."""
         fmt = self.fmt
-        norm_exp, norm_sig = normalize(m, s.exp, s.y, name="norm")
-        s = stages.cut("normalized", special=s.special, to_zero=s.to_zero, exp=norm_exp,
-                       sig=norm_sig)
-        packed = round_pack(m, fmt, s.special.sign, s.exp, s.sig, ftz=self.ftz, name="round")
+        packed, s = normalize_round(m, stages, fmt, s.exp, s.y, sign=s.special.sign,
+                                    ftz=self.ftz, special=s.special, to_zero=s.to_zero)
         signed_zero = Cat(Const(0, fmt.width - 1), s.special.sign)
         value = Mux(s.to_zero, signed_zero, packed)
         m.d.comb += self.y.eq(stages.output(override_special(fmt, s.special, value)))
@@ -106,17 +108,21 @@ class FloatReciprocal(_FunctionUnit):
     3. ``y * 2**(-W - e)`` normalized (a result below the normal range shifts right with a
        sticky bit) and rounded once to nearest even; overflow gives Inf.
 
-    ``1/(+-0) = +-Inf``, ``1/(+-Inf) = +-0``, NaN gives the canonical NaN. Pipeline cuts, spread
-    evenly over latencies up to ``iterations + 2``: after the seed, after each step, after
-    normalization; more registers go at the output.
+    ``1/(+-0) = +-Inf``, ``1/(+-Inf) = +-0``, NaN gives the canonical NaN. Pipeline cuts
+    (``hwgen.numerics.plans.reciprocal_points``): after the seed, after each step's product,
+    difference and new ``y``, and in the finish; ``latency`` registers them in the measured
+    order ``RANK`` (``plans.RECIPROCAL_RANK``); more registers go at the output.
     """
 
+    POINTS = staticmethod(plans.reciprocal_points)
+    RANK = plans.RECIPROCAL_RANK
+
     def __init__(self, fmt: FloatFormat, *, ftz: bool = False, latency: int = 0,
-                 seed_bits: int = 7, iterations: int = 1):
+                 seed_bits: int = 7, iterations: int = 1, cuts: tuple[str, ...] | None = None):
         if seed_bits < 1:
             raise ValueError(f"seed_bits={seed_bits} is out of range: allowed >= 1")
         self.seed_bits = seed_bits
-        super().__init__(fmt, ftz=ftz, latency=latency, iterations=iterations)
+        super().__init__(fmt, ftz=ftz, latency=latency, iterations=iterations, cuts=cuts)
 
     def elaborate(self, platform):
         m = Module()
@@ -144,12 +150,12 @@ class FloatReciprocal(_FunctionUnit):
         y0 = Cat(Const(0, W - (index_bits + 3)), seed, Const(0, 1))    # W + 1 bits, below 1
 
         s = stages.cut("seed", special=special, to_zero=ua.inf, exp=exp, m=sig, y=y0)
-        for step in range(self.iterations):
-            u = (s.m * s.y)[M:]                            # m * y, W fraction bits
-            d = (Const(1 << (W + 1), W + 2) - u)[:W + 2]   # 2 - m*y, in (0, 2)
-            y = (s.y * d)[W:][:W + 1]                      # y * (2 - m*y), below 1
-            s = stages.cut(f"step{step + 1}", special=s.special, to_zero=s.to_zero, exp=s.exp,
-                           m=s.m, y=y)
+        for step in range(1, self.iterations + 1):
+            s = stages.cut(f"product{step}", **_carry(s), u=(s.m * s.y)[M:])  # m*y, W fraction bits
+            d = (Const(1 << (W + 1), W + 2) - s.u)[:W + 2]                 # 2 - m*y, in (0, 2)
+            s = stages.cut(f"difference{step}", **_carry(s), d=d)
+            y = (s.y * s.d)[W:][:W + 1]                                     # y*(2 - m*y), below 1
+            s = stages.cut(f"step{step}", **dict(_carry(s), y=y))
         self._finish(m, stages, s)
         return m
 
@@ -170,12 +176,16 @@ class FloatInverseSqrt(_FunctionUnit):
     4. ``y * 2**(-W - k)`` normalized and rounded once to nearest even.
 
     ``rsqrt(+-0) = +-Inf``, ``rsqrt(+Inf) = +0``; NaN and every other negative input give the
-    canonical NaN. Pipeline cuts as in :class:`FloatReciprocal`.
+    canonical NaN. Pipeline cuts (``plans.rsqrt_points``) as in :class:`FloatReciprocal`, with
+    each step's square ``y*y`` as one more; their order is ``plans.RSQRT_RANK``.
     """
 
+    POINTS = staticmethod(plans.rsqrt_points)
+    RANK = plans.RSQRT_RANK
+
     def __init__(self, fmt: FloatFormat, *, ftz: bool = False, latency: int = 0,
-                 iterations: int = 2):
-        super().__init__(fmt, ftz=ftz, latency=latency, iterations=iterations)
+                 iterations: int = 2, cuts: tuple[str, ...] | None = None):
+        super().__init__(fmt, ftz=ftz, latency=latency, iterations=iterations, cuts=cuts)
 
     def elaborate(self, platform):
         m = Module()
@@ -220,12 +230,12 @@ class FloatInverseSqrt(_FunctionUnit):
 
         to_zero = ua.inf & ~ua.sign
         s = stages.cut("seed", special=special, to_zero=to_zero, exp=exp, mx=mx, y=y0)
-        for step in range(self.iterations):
-            v = (s.y * s.y)[W:]                              # y**2, W fraction bits
-            u = (s.mx * v)[M:]                               # mx * y**2
-            d = (Const(3 << W, W + 2) - u)[:W + 2]           # 3 - mx*y**2, about 2
-            y = (s.y * d)[W + 1:][:W + 1]                    # y * (3 - mx*y**2) / 2
-            s = stages.cut(f"step{step + 1}", special=s.special, to_zero=s.to_zero, exp=s.exp,
-                           mx=s.mx, y=y)
+        for step in range(1, self.iterations + 1):
+            s = stages.cut(f"square{step}", **_carry(s), v=(s.y * s.y)[W:])  # y**2, W fraction bits
+            s = stages.cut(f"product{step}", **_carry(s), u=(s.mx * s.v)[M:])  # mx * y**2
+            d = (Const(3 << W, W + 2) - s.u)[:W + 2]                          # 3 - mx*y**2, about 2
+            s = stages.cut(f"difference{step}", **_carry(s), d=d)
+            y = (s.y * s.d)[W + 1:][:W + 1]                                   # y*(3 - mx*y**2)/2
+            s = stages.cut(f"step{step}", **dict(_carry(s), y=y))
         self._finish(m, stages, s)
         return m

@@ -58,16 +58,23 @@ LATENCIES = [0, 1, 2, 3]
 
 FP32 = parse_format("fp32")
 
+
+
+def _unit(cls, **settings):
+    """The constructor of an operator taking the format first, at ``settings``."""
+    return lambda fmt, latency, cuts=None: cls(fmt, latency=latency, cuts=cuts, **settings)
+
+
 # name -> (formats, constructor(fmt, latency, cuts)); the operators at their default settings.
 # For the conversion rows the format is the other end of the conversion; "convert" and
 # "to_int" (ECP5 and fmax.json only) name both ends, "fp32>bf16", as fp_convert's target_mhz
 # looks them up.
 OPERATORS = {
-    "multiply": (FORMATS, lambda f, lat, cuts=None: rtl.FloatMultiplier(f, latency=lat, cuts=cuts)),
-    "add": (FORMATS, lambda f, lat, cuts=None: rtl.FloatAdder(f, latency=lat, cuts=cuts)),
-    "fma": (FORMATS, lambda f, lat, cuts=None: rtl.FloatFMA(f, latency=lat, cuts=cuts)),
-    "minmax": (FORMATS, lambda f, lat, cuts=None: rtl.FloatMinMax(f, op="min", latency=lat, cuts=cuts)),
-    "compare": (FORMATS, lambda f, lat, cuts=None: rtl.FloatCompare(f, latency=lat, cuts=cuts)),
+    "multiply": (FORMATS, _unit(rtl.FloatMultiplier)),
+    "add": (FORMATS, _unit(rtl.FloatAdder)),
+    "fma": (FORMATS, _unit(rtl.FloatFMA)),
+    "minmax": (FORMATS, _unit(rtl.FloatMinMax, op="min")),
+    "compare": (FORMATS, _unit(rtl.FloatCompare)),
     "convert to fp32": (FUNCTION_FORMATS, lambda f, lat, cuts=None: rtl.FloatConverter(f, FP32, latency=lat, cuts=cuts)),
     "convert from fp32": (FUNCTION_FORMATS,
                           lambda f, lat, cuts=None: rtl.FloatConverter(FP32, f, latency=lat, cuts=cuts)),
@@ -77,10 +84,10 @@ OPERATORS = {
                  "int32>fp32"], lambda pair, lat, cuts=None: _converter(pair, lat, cuts)),
     "to_int": (["fp16>int32", "bf16>int32", "fp32>int32"],
                lambda pair, lat, cuts=None: _converter(pair, lat, cuts)),
-    "exp": (FUNCTION_FORMATS, lambda f, lat, cuts=None: rtl.FloatExp(f, latency=lat, cuts=cuts)),
-    "reciprocal": (FUNCTION_FORMATS, lambda f, lat, cuts=None: rtl.FloatReciprocal(f, latency=lat, cuts=cuts)),
-    "rsqrt": (FUNCTION_FORMATS, lambda f, lat, cuts=None: rtl.FloatInverseSqrt(f, latency=lat, cuts=cuts)),
-    "gelu": (FUNCTION_FORMATS, lambda f, lat, cuts=None: rtl.FloatGelu(f, latency=lat, cuts=cuts)),
+    "exp": (FUNCTION_FORMATS, _unit(rtl.FloatExp)),
+    "reciprocal": (FUNCTION_FORMATS, _unit(rtl.FloatReciprocal)),
+    "rsqrt": (FUNCTION_FORMATS, _unit(rtl.FloatInverseSqrt)),
+    "gelu": (FUNCTION_FORMATS, _unit(rtl.FloatGelu)),
     # the accumulator's latency is that of each of its adders (ECP5 only: it is many adders)
     "accumulate": (FORMATS, lambda f, lat, cuts=None: rtl.FloatAccumulator(f, adder_latency=lat)),
 }
@@ -191,63 +198,62 @@ def sandwich_fmax(name: str, fmt_name: str, cuts: tuple[str, ...]) -> float:
     return result["fmax_mhz"]
 
 
+def greedy_rank(label: str, points: tuple[str, ...], configs: list[tuple[str, str]],
+                workers: int | None, *, stop_when_flat: bool) -> tuple[str, ...]:
+    """The order in which the kinds of ``points`` (``plans.cut_kind``: a point is its own kind
+    unless it carries a step number) are registered, placed by measurement: each step adds
+    the kind (every point of it) that raises the slowest configuration's Fmax most (greedy; an
+    exhaustive search is C(points, k) place-and-routes per latency). ``configs``: (OPERATORS
+    row, format) pairs. Prints each step. With ``stop_when_flat`` the search stops after two
+    steps in a row that raised nothing and drops them (the kinds left no longer shorten the
+    critical path); else every kind is ranked."""
+    kinds = list(dict.fromkeys(plans.cut_kind(point) for point in points))
+
+    def fmaxes(cuts):
+        futures = [pool.submit(sandwich_fmax, name, fmt, cuts) for name, fmt in configs]
+        return [future.result() for future in futures]
+
+    def shown(values):
+        return ", ".join(f"{name} {fmt} {fmax:.1f}" for (name, fmt), fmax in zip(configs, values))
+
+    rank: list[str] = []
+    with cf.ProcessPoolExecutor(workers) as pool:
+        baseline = fmaxes(())
+        print(f"{label} no cuts: {shown(baseline)} MHz", flush=True)
+        best_so_far, kept = min(baseline), 0
+        while len(rank) < len(kinds) and not (stop_when_flat and len(rank) - kept >= 2):
+            trials = {}
+            for kind in kinds:
+                if kind not in rank:
+                    cuts = tuple(p for p in points if plans.cut_kind(p) in rank + [kind])
+                    trials[kind] = (cuts, fmaxes(cuts))
+            best = max(trials, key=lambda kind: (min(trials[kind][1]), sum(trials[kind][1])))
+            rank.append(best)
+            cuts, values = trials[best]
+            if min(values) > best_so_far:
+                best_so_far, kept = min(values), len(rank)
+            print(f"{label} rank {len(rank)}: {best} (latency {len(cuts)}): {shown(values)} MHz",
+                  flush=True)
+    return tuple(rank[:kept]) if stop_when_flat else tuple(rank)
+
+
 def search_plans(cls_name: str, formats: list[str], workers: int | None) -> dict[int, tuple[str, ...]]:
-    """The cuts each latency registers, placed by measurement: latency k keeps latency k-1's
-    cuts and adds the one cut point that raises the slowest configuration's Fmax most (greedy;
-    an exhaustive search is C(points, k) place-and-routes per latency). Prints each step."""
+    """The cuts each latency registers: latency k keeps latency k-1's cuts and adds the one
+    that raises the slowest configuration's Fmax most (:func:`greedy_rank` over the cut
+    points, every one ranked)."""
     points = getattr(rtl, cls_name).CUTS
     configs = [(name, fmt) for name, fmt in PLANNED[cls_name] if ">" in fmt or fmt in formats]
-    plan = {0: ()}
-    with cf.ProcessPoolExecutor(workers) as pool:
-        for latency in range(1, len(points) + 1):
-            trials = {}
-            for point in points:
-                if point in plan[latency - 1]:
-                    continue
-                cuts = tuple(p for p in points if p in plan[latency - 1] or p == point)
-                futures = [pool.submit(sandwich_fmax, name, fmt, cuts) for name, fmt in configs]
-                trials[cuts] = [f.result() for f in futures]
-            best = max(trials, key=lambda cuts: (min(trials[cuts]), sum(trials[cuts])))
-            plan[latency] = best
-            shown = ", ".join(f"{name} {fmt} {fmax:.1f}"
-                              for (name, fmt), fmax in zip(configs, trials[best]))
-            print(f"{cls_name} latency {latency}: {best}: {shown} MHz", flush=True)
-    return plan
+    rank = greedy_rank(cls_name, points, configs, workers, stop_when_flat=False)
+    return plans.ranked_plan(points, rank)
 
 
 def search_ranks(cls_name: str, formats: list[str], workers: int | None) -> tuple[str, ...]:
-    """The order in which a function unit's kinds of cut point are registered (its ``RANK``):
-    at the unit's default size, each step adds the kind (all of its points) that raises the
-    slowest format's Fmax most (greedy). Prints each step. The rank ends at the last step that
-    raised the slowest Fmax: the search stops after two steps in a row that did not (the kinds
-    left no longer shorten the critical path)."""
+    """A function unit's ``RANK``: :func:`greedy_rank` over its kinds of cut point at its
+    default size, stopping where the Fmax stops rising."""
     function = plans.FUNCTIONS[RANKED[cls_name]]
-    points = function.points(function.default)
-    kinds = list(dict.fromkeys(plans.cut_kind(point) for point in points))
-    rank: list[str] = []
-    with cf.ProcessPoolExecutor(workers) as pool:
-        futures = [pool.submit(sandwich_fmax, RANKED[cls_name], fmt, ()) for fmt in formats]
-        fmaxes = [future.result() for future in futures]
-        print(f"{cls_name} no cuts: {', '.join(f'{f} {x:.1f}' for f, x in zip(formats, fmaxes))} MHz")
-        best_so_far, kept = min(fmaxes), 0
-        while len(rank) < len(kinds) and len(rank) - kept < 2:
-            trials = {}
-            for kind in kinds:
-                if kind in rank:
-                    continue
-                cuts = tuple(p for p in points if plans.cut_kind(p) in rank + [kind])
-                futures = [pool.submit(sandwich_fmax, RANKED[cls_name], fmt, cuts)
-                           for fmt in formats]
-                trials[kind] = (cuts, [f.result() for f in futures])
-            best = max(trials, key=lambda kind: (min(trials[kind][1]), sum(trials[kind][1])))
-            rank.append(best)
-            cuts, fmaxes = trials[best]
-            if min(fmaxes) > best_so_far:
-                best_so_far, kept = min(fmaxes), len(rank)
-            shown = ", ".join(f"{fmt} {fmax:.1f}" for fmt, fmax in zip(formats, fmaxes))
-            print(f"{cls_name} rank {len(rank)}: {best} (latency {len(cuts)}): {shown} MHz",
-                  flush=True)
-    return tuple(rank[:kept])
+    configs = [(RANKED[cls_name], fmt) for fmt in formats]
+    return greedy_rank(cls_name, function.points(function.default), configs, workers,
+                       stop_when_flat=True)
 
 
 def pivot(results: dict, names: list[str], metric: str, digits: int = 0,

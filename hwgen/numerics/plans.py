@@ -68,8 +68,6 @@ def max_latency(plan: dict[int, tuple[str, ...]]) -> int:
     return max(plan)
 
 
-
-
 # FloatMinMax.CUTS and FloatCompare.CUTS: classified (sign, magnitude, NaN of each operand),
 # compared (the magnitude comparison)
 COMPARE_POINTS = ("classified", "compared")
@@ -143,8 +141,9 @@ def exp_points(degree: int) -> tuple[str, ...]:
 
 
 def gelu_points(degree: int) -> tuple[str, ...]:
-    """FloatGelu's: the fixed-point ``|a|`` (``fixed``), the polynomial's, ``Phi(a)`` (``cdf``), the partial products of ``a * Phi(a)`` and their sum (``product``),
-    then the finish."""
+    """FloatGelu's: the fixed-point ``|a|`` (``fixed``), the polynomial's, ``Phi(a)``
+    (``cdf``), the partial products of ``a * Phi(a)`` (``partial``) and their sum
+    (``product``), then the finish."""
     return (("fixed",) + _horner_points(degree) + ("cdf", "partial", "product") + FINISH_POINTS)
 
 

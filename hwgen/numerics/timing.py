@@ -64,8 +64,9 @@ def table() -> dict:
 
 def latency_for(operator: str, fmt: str, target_mhz: float) -> int:
     """The smallest latency at which ``operator`` at ``fmt`` (for a conversion, both ends:
-    ``"fp32>bf16"``) reaches ``target_mhz`` on the reference fabric. ``ValueError`` (one line: what is measured, the best reachable) when no
-    latency does, or the table has no figures for that operator and format."""
+    ``"fp32>bf16"``) reaches ``target_mhz`` on the reference fabric. ``ValueError`` (one
+    line: what is measured, the best reachable) when no latency does, or the table has no
+    figures for that operator and format."""
     measured = table()["fmax"].get(operator, {})
     if fmt not in measured:
         raise ValueError(f"target_mhz={target_mhz:g}: no measured Fmax for {operator} at "

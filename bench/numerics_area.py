@@ -7,6 +7,7 @@ their plans; and the searches that place those plans.
     python bench/numerics_area.py [--workers N] [--skip-ecp5] [--skip-generic] [--only NAME ...]
                                   [--write-docs]
     python bench/numerics_area.py --search-plans FloatAdder ... [--plan-formats fp16 ...]
+                                  [--from-full]
     python bench/numerics_area.py --search-ranks FloatReciprocal ...
 
 What is measured is the operator component itself, not its stream block:
@@ -18,10 +19,12 @@ What is measured is the operator component itself, not its stream block:
   go untimed. LUT4 counts are the operator's (the sandwich adds flip-flops only); Fmax is the
   slowest stage, input and output stages included.
 
-``--write-docs`` replaces the tables between the ``<!-- numerics-area -->`` (generic) and
-``<!-- numerics-fmax -->`` (ECP5) markers in docs/numerics.md and, when every pipelined
-operator was measured, writes
-``hwgen/numerics/fmax.json``, the table ``target_mhz`` chooses a latency from.
+``--write-docs`` replaces the tables between the ``<!-- numerics-area -->`` (generic) and the
+ECP5 markers (``ECP5_SECTIONS``) in docs/numerics.md, and writes the operators measured into
+``hwgen/numerics/fmax.json``, the table ``target_mhz`` chooses a latency from. Every ECP5 point
+measured is also kept in ``bench/numerics_ecp5.json`` (operators not measured in a run keep
+their points), so that a run of one operator (``--only fma``) rewrites the docs tables it
+shares with others.
 
 ``--search-plans``: for each latency, the cut points to register (``hwgen.numerics.plans``),
 chosen greedily by measured Fmax; prints each step and the plan to paste. ``--search-ranks``:
@@ -113,6 +116,8 @@ ECP5_SECTIONS = {"numerics-fmax": ["multiply", "add", "fma"], "numerics-accumula
                  "numerics-functions": ["reciprocal", "rsqrt", "exp", "gelu"],
                  "numerics-small": ["minmax", "compare", "convert", "to_int"]}
 ECP5_TARGET = {"device": "85k", "freq": 125.0, "seed": 1}
+# every ECP5 point measured, by operator, format and latency (what the docs tables show)
+ECP5_RESULTS = ROOT / "bench" / "numerics_ecp5.json"
 
 
 class Sandwich(Elaboratable):
@@ -198,6 +203,16 @@ def sandwich_fmax(name: str, fmt_name: str, cuts: tuple[str, ...]) -> float:
     return result["fmax_mhz"]
 
 
+def _fmaxes(pool, configs: list[tuple[str, str]], cuts: tuple[str, ...]) -> list[float]:
+    """:func:`sandwich_fmax` of each configuration with registers at ``cuts``, in parallel."""
+    futures = [pool.submit(sandwich_fmax, name, fmt, cuts) for name, fmt in configs]
+    return [future.result() for future in futures]
+
+
+def _shown(configs: list[tuple[str, str]], values: list[float]) -> str:
+    return ", ".join(f"{name} {fmt} {fmax:.1f}" for (name, fmt), fmax in zip(configs, values))
+
+
 def greedy_rank(label: str, points: tuple[str, ...], configs: list[tuple[str, str]],
                 workers: int | None, *, stop_when_flat: bool) -> tuple[str, ...]:
     """The order in which the kinds of ``points`` (``plans.cut_kind``: a point is its own kind
@@ -209,41 +224,62 @@ def greedy_rank(label: str, points: tuple[str, ...], configs: list[tuple[str, st
     critical path); else every kind is ranked."""
     kinds = list(dict.fromkeys(plans.cut_kind(point) for point in points))
 
-    def fmaxes(cuts):
-        futures = [pool.submit(sandwich_fmax, name, fmt, cuts) for name, fmt in configs]
-        return [future.result() for future in futures]
-
-    def shown(values):
-        return ", ".join(f"{name} {fmt} {fmax:.1f}" for (name, fmt), fmax in zip(configs, values))
-
     rank: list[str] = []
     with cf.ProcessPoolExecutor(workers) as pool:
-        baseline = fmaxes(())
-        print(f"{label} no cuts: {shown(baseline)} MHz", flush=True)
+        baseline = _fmaxes(pool, configs, ())
+        print(f"{label} no cuts: {_shown(configs, baseline)} MHz", flush=True)
         best_so_far, kept = min(baseline), 0
         while len(rank) < len(kinds) and not (stop_when_flat and len(rank) - kept >= 2):
             trials = {}
             for kind in kinds:
                 if kind not in rank:
                     cuts = tuple(p for p in points if plans.cut_kind(p) in rank + [kind])
-                    trials[kind] = (cuts, fmaxes(cuts))
+                    trials[kind] = (cuts, _fmaxes(pool, configs, cuts))
             best = max(trials, key=lambda kind: (min(trials[kind][1]), sum(trials[kind][1])))
             rank.append(best)
             cuts, values = trials[best]
             if min(values) > best_so_far:
                 best_so_far, kept = min(values), len(rank)
-            print(f"{label} rank {len(rank)}: {best} (latency {len(cuts)}): {shown(values)} MHz",
-                  flush=True)
+            print(f"{label} rank {len(rank)}: {best} (latency {len(cuts)}): "
+                  f"{_shown(configs, values)} MHz", flush=True)
     return tuple(rank[:kept]) if stop_when_flat else tuple(rank)
 
 
-def search_plans(cls_name: str, formats: list[str], workers: int | None) -> dict[int, tuple[str, ...]]:
+def greedy_removal(label: str, points: tuple[str, ...], configs: list[tuple[str, str]],
+                   workers: int | None) -> tuple[str, ...]:
+    """Backward elimination, the reverse of :func:`greedy_rank`: from every point registered,
+    each step leaves out the point whose absence costs the slowest configuration's Fmax least,
+    down to none. Returns the points in the order a rank adds them (the last removed first),
+    so latency k registers the k points that survived longest. Where the cuts only pay in
+    combination (a long stage split in two needs both of its cuts), adding one at a time
+    cannot see it and removing one at a time can. Prints each step."""
+    kept, removed = list(points), []
+    with cf.ProcessPoolExecutor(workers) as pool:
+        everything = _fmaxes(pool, configs, tuple(kept))
+        print(f"{label} every cut: {_shown(configs, everything)} MHz", flush=True)
+        while kept:
+            trials = {point: _fmaxes(pool, configs, tuple(p for p in kept if p != point))
+                      for point in kept}
+            best = max(trials, key=lambda point: (min(trials[point]), sum(trials[point])))
+            kept.remove(best)
+            removed.append(best)
+            print(f"{label} latency {len(kept)}: without {best}: "
+                  f"{_shown(configs, trials[best])} MHz", flush=True)
+    return tuple(reversed(removed))
+
+
+def search_plans(cls_name: str, formats: list[str], workers: int | None, *,
+                 from_full: bool = False) -> dict[int, tuple[str, ...]]:
     """The cuts each latency registers: latency k keeps latency k-1's cuts and adds the one
     that raises the slowest configuration's Fmax most (:func:`greedy_rank` over the cut
-    points, every one ranked)."""
+    points, every one ranked), or with ``from_full`` latency k is latency k+1 without the cut
+    that costs least (:func:`greedy_removal`)."""
     points = getattr(rtl, cls_name).CUTS
     configs = [(name, fmt) for name, fmt in PLANNED[cls_name] if ">" in fmt or fmt in formats]
-    rank = greedy_rank(cls_name, points, configs, workers, stop_when_flat=False)
+    if from_full:
+        rank = greedy_removal(cls_name, points, configs, workers)
+    else:
+        rank = greedy_rank(cls_name, points, configs, workers, stop_when_flat=False)
     return plans.ranked_plan(points, rank)
 
 
@@ -326,6 +362,9 @@ def main() -> None:
                              "Fmax (ECP5-85k, at fp16 and bf16) and print the RANK")
     parser.add_argument("--plan-formats", nargs="+", default=FORMATS, metavar="FMT",
                         help="the formats whose slowest Fmax the plan search raises")
+    parser.add_argument("--from-full", action="store_true",
+                        help="--search-plans by removing cuts from the full set one at a time "
+                             "(backward elimination) instead of adding them")
     args = parser.parse_args()
     if args.search_ranks:
         for cls_name in args.search_ranks:
@@ -334,7 +373,8 @@ def main() -> None:
         return
     if args.search_plans:
         for cls_name in args.search_plans:
-            plan = search_plans(cls_name, args.plan_formats, args.workers)
+            plan = search_plans(cls_name, args.plan_formats, args.workers,
+                                from_full=args.from_full)
             print(f"{cls_name}.PLAN = {plan}")
         return
     names = [n for n in OPERATORS if not args.only or n in args.only]
@@ -346,8 +386,11 @@ def main() -> None:
         text = "\n".join(["Yosys generic cells of each operator (flattened `synth`, then `stat`):", ""]
                          + pivot(generic, generic_names, "cells"))
         print(text)
-        if args.write_docs:
+        if args.write_docs and set(GENERIC_OPERATORS) <= set(generic_names):
             write_between_markers(ROOT / "docs" / "numerics.md", "numerics-area", text)
+        elif args.write_docs:  # the table has a row for every operator; --only measured some
+            print("docs table numerics-area not written: it needs every operator measured "
+                  "(no --only)", file=sys.stderr)
 
     ecp5_names = [n for n in ECP5_OPERATORS if n in names]
     if not ecp5_names or args.skip_ecp5:
@@ -358,17 +401,33 @@ def main() -> None:
                 if all((n, f, lat) in ecp5 for f in OPERATORS[n][0] for lat in plan_latencies(n))]
     if args.write_docs and complete:
         write_table(ecp5, complete)
-    # docs/numerics.md: one table per marker, written when all of its operators were measured
+        ecp5 = save_results(ecp5, complete)
+    # docs/numerics.md: one table per marker, written when all of its operators are measured
+    # at the current plans (in this run or, for the others, an earlier one)
     for marker, section in ECP5_SECTIONS.items():
         if not set(section) & set(ecp5_names):
             continue
         text = "\n".join(ecp5_tables(ecp5, section))
         print(text)
-        if args.write_docs and set(section) <= set(complete):
+        missing = [n for n in section if not all((n, f, lat) in ecp5 for f in OPERATORS[n][0]
+                                                 for lat in plan_latencies(n))]
+        if args.write_docs and not missing:
             write_between_markers(ROOT / "docs" / "numerics.md", marker, text)
         elif args.write_docs:
-            print(f"docs table {marker} not written: it needs {', '.join(section)} measured "
-                  f"together", file=sys.stderr)
+            print(f"docs table {marker} not written: {', '.join(missing)} not measured at "
+                  f"every latency of the current plan", file=sys.stderr)
+
+
+def save_results(ecp5: dict, names: list[str]) -> dict:
+    """Merge this run's points of ``names`` into ECP5_RESULTS (an operator measured now
+    replaces all its earlier points); returns every point kept, as ``run`` gives them."""
+    stored = json.loads(ECP5_RESULTS.read_text()) if ECP5_RESULTS.exists() else {}
+    for name in names:
+        stored[name] = {fmt: [ecp5[(name, fmt, lat)] for lat in plan_latencies(name)]
+                        for fmt in OPERATORS[name][0]}
+    ECP5_RESULTS.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
+    return {(name, fmt, latency): point for name, formats in stored.items()
+            for fmt, points in formats.items() for latency, point in enumerate(points)}
 
 
 def ecp5_tables(ecp5: dict, names: list[str]) -> list[str]:

@@ -41,25 +41,29 @@ ADD = {
     8: ("ordered", "distance", "aligned", "sum", "zeros", "counted", "normalized", "rounded"),
 }
 
-# FloatFMA.CUTS: unpacked, distance, partial, aligned, sum, zeros, counted, normalized, rounded
-# Latencies 1-3 as the greedy search placed them (its first steps, 2026-12-06, at fp16 and
-# fp32); 4-9 not yet searched (a fp32 FMA takes nextpnr about 110 s, the search about 40
-# minutes): placed by hand from the critical paths measured at every cut registered (the
-# unpacking's three-operand exponent sum, then c's alignment shift beside the DSPs, then the
-# normalizing shift of the 3p + 5-bit window), in the order the multiplier's and the adder's
-# searches added their matching cuts.
+# FloatFMA.CUTS: unpacked, distance, partial, aligned, sum, zeros, counted, grouped, normalized,
+# rounded
+# Placed by removing cuts from the full set one at a time (backward elimination, 2026-12-06, at
+# fp16 and bf16; fp32 follows), twice: by `python bench/numerics_area.py --search-plans FloatFMA
+# --plan-formats fp16 bf16 --from-full`, whose first step happened to leave out "partial", and
+# by hand-run steps of the same procedure leaving out "aligned" first (for a one-DSP product the
+# two are the same stage, and nextpnr's noise picks). Each latency takes the better of the two
+# (the slower format's Fmax; they need not nest): 2, 3, 7 and 9 from the bench's run, the rest
+# from the other.
 FMA = {
     0: (),
     1: ("sum",),
-    2: ("sum", "zeros"),
-    3: ("partial", "sum", "zeros"),
-    4: ("unpacked", "partial", "sum", "zeros"),
-    5: ("unpacked", "partial", "sum", "zeros", "normalized"),
-    6: ("unpacked", "distance", "partial", "sum", "zeros", "normalized"),
-    7: ("unpacked", "distance", "partial", "aligned", "sum", "zeros", "normalized"),
-    8: ("unpacked", "distance", "partial", "aligned", "sum", "zeros", "counted", "normalized"),
-    9: ("unpacked", "distance", "partial", "aligned", "sum", "zeros", "counted", "normalized",
+    2: ("aligned", "counted"),
+    3: ("aligned", "counted", "rounded"),
+    4: ("distance", "sum", "counted", "rounded"),
+    5: ("distance", "partial", "sum", "counted", "rounded"),
+    6: ("distance", "partial", "sum", "counted", "grouped", "rounded"),
+    7: ("unpacked", "distance", "aligned", "sum", "counted", "grouped", "rounded"),
+    8: ("unpacked", "distance", "partial", "sum", "zeros", "counted", "grouped", "rounded"),
+    9: ("unpacked", "distance", "aligned", "sum", "zeros", "counted", "grouped", "normalized",
         "rounded"),
+    10: ("unpacked", "distance", "partial", "aligned", "sum", "zeros", "counted", "grouped",
+         "normalized", "rounded"),
 }
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 
 from .. import plans
 from ..formats import FloatFormat
 from .common import (Stages, count_shift, count_zeros, operator_ports, override_special, pack,
-                     partial_products, round_nearest, shift_normal, shift_right_sticky,
-                     special_layout, sum_partials, unpack)
+                     partial_products, round_nearest, shift_right_sticky, special_layout,
+                     sum_partials, unpack)
 
 __all__ = ["FloatFMA"]
 
@@ -27,6 +27,45 @@ BELOW = 3
 # subtracting costs c a leading bit. Only whether it is zero matters, so it becomes the sticky
 # bit. (Zero bits are not enough.)
 GAP = 1
+# The normalizing shift of the 3p + 5-bit window is done in two steps, between which the
+# pipeline may cut: whole groups of GROUP places, then the rest (0..GROUP-1 places).
+GROUP = 4
+
+
+def _shift_part(sig: Value, left: Value, right: Value | None) -> Value:
+    """``sig`` moved ``left`` places left (as wide as it was) or, when ``right`` is nonzero,
+    ``right`` places right with the dropped bits OR-ed into the lowest (a sticky bit); both
+    shifters side by side, one choice after them (count_shift makes ``left`` zero whenever
+    ``right`` is not). Since the lowest bit stays a sticky bit, two right shifts in turn
+    equal one by their sum (likewise two left shifts), which is what lets the normalizing
+    shift be split into whole groups and the rest."""
+    moved = (sig << left)[:len(sig)]
+    if right is None:
+        return moved
+    if (1 << len(right)) - 1 >= len(sig):
+        return Mux(right.any(), shift_right_sticky(sig, right), moved)
+    # The rest of a split shift (under GROUP places): its sticky bit gathers only the bits the
+    # amount can reach (shift_right_sticky's mask compares the amount with every bit of the
+    # window, which for a short amount would be constant compares)
+    kept = (sig >> right)[:len(sig)]
+    lost = Cat(*[sig[bit] & (right > bit) for bit in range((1 << len(right)) - 1)]).any()
+    return Mux(right.any(), Cat(kept[0] | lost, kept[1:]), moved)
+
+
+def _sum_carry_save(m: Module, terms: list[Value], constant: int, shape, name: str) -> Signal:
+    """``sum(terms) + constant`` modulo ``2**width`` (``shape``'s width, read in ``shape``):
+    the terms are first reduced to two by carry-save (3:2) steps, one LUT level each, so the
+    sum costs one carry chain, not one per term (which the exponent sums of an FMA's first
+    stage otherwise chain up)."""
+    width = shape.width
+    values = [Value.cast(term).as_unsigned()[:width] for term in terms]
+    values.append(Const(constant % (1 << width), width))
+    while len(values) > 2:
+        x, y, z, *values = values
+        values += [x ^ y ^ z, Cat(Const(0, 1), ((x & y) | (x & z) | (y & z))[:width - 1])]
+    total = Signal(shape, name=name)
+    m.d.comb += total.eq((values[0] + values[1])[:width])
+    return total
 
 
 def _signed_for(low: int, high: int):
@@ -40,15 +79,19 @@ class FloatFMA(wiring.Component):
     Datapath (``p = fmt.precision``; operands unpacked at their true scale, so subnormals need no
     pre-normalization):
 
+    * from the exponents, c's distance below the product and the window's exponent (each by
+      a carry-save step and one carry chain);
     * multiply the significands exactly into ``2p`` bits; in parallel, align c in a window of
       ``3p + 4`` bits: ``BELOW`` bits, the product's ``2p``, ``GAP`` bits, then c's ``p`` at
       the top. c starts at the top and moves right by its distance below the product (what falls
       out of the window is OR-ed into the lowest bit, a sticky bit). When c lies so far above the
       product that it would have to move left, or the product is zero, c stays at the top and the
-      product collapses into the sticky bit (it lies two or more places below c's last place);
+      product collapses into the sticky bit (it lies two or more places below c's last place):
+      its significand is masked to zero before the multiplier and the sticky bit is set when
+      the product is nonzero, so that the add takes the product as it comes;
     * add or subtract the two window values (magnitude and sign of the difference);
-    * normalize (leading-zero shift, or right shift below the subnormal range), round to nearest
-      even, pack.
+    * normalize (leading-zero shift, or right shift below the subnormal range) in two steps,
+      whole groups of ``GROUP`` places and then the rest; round to nearest even, pack.
 
     Signs and specials: an exact zero sum is -0 only when the exact product and c are both
     negative zeros (``x*y - x*y = +0``). NaN operands, ``Inf * 0`` and ``Inf - Inf`` (the product
@@ -57,16 +100,17 @@ class FloatFMA(wiring.Component):
 
     Pipeline cuts, in datapath order (``CUTS``): after the unpacking and c's distance; after
     the distance's clamp and the window's exponent; after the multipliers' partial products
-    and c's alignment; after the product is summed; after
-    the add; after the leading-zero count; after the normalizing shift decision; after the
-    shift; after the rounding add. ``PLAN`` (``hwgen.numerics.plans``) gives the cuts each
-    ``latency`` registers, placed by measured Fmax; ``cuts`` overrides it (the search itself).
-    Latencies past the plan add registers at the output. Registers advance while ``en`` is high
-    (``en`` exists only when ``latency > 0``).
+    and c's alignment; after the product is summed; after the add; after the leading-zero
+    count; after the normalizing shift decision; after the shift by whole groups of ``GROUP``
+    places; after the rest of the shift; after the rounding add. ``PLAN``
+    (``hwgen.numerics.plans``) gives the cuts each ``latency`` registers, placed by measured
+    Fmax; ``cuts`` overrides it (the search itself). Latencies past the plan add registers at
+    the output. Registers advance while ``en`` is high (``en`` exists only when
+    ``latency > 0``).
     """
 
-    CUTS = ("unpacked", "distance", "partial", "aligned", "sum", "zeros", "counted", "normalized",
-            "rounded")
+    CUTS = ("unpacked", "distance", "partial", "aligned", "sum", "zeros", "counted", "grouped",
+            "normalized", "rounded")
     PLAN = plans.FMA
 
     def __init__(self, fmt: FloatFormat, *, ftz: bool = False, latency: int = 0,
@@ -100,24 +144,32 @@ class FloatFMA(wiring.Component):
         # highest position: distance = (span - 1) - (BELOW + 2p - 1 + ec - (ea + eb - bias + 1)).
         span = BELOW + 3 * p + GAP
         lift = p + GAP + 1 - bias
-        distance = Signal(_signed_for(2 - top + lift, 2 * top - 1 + lift), name="distance")
-        m.d.comb += distance.eq(ua.exp + ub.exp - uc.exp + lift)
+        distance_shape = _signed_for(2 - top + lift, 2 * top - 1 + lift)
+        # -ec = ~ec + 1, with ec zero-extended to the distance's width before the inversion
+        negated_c = ~Cat(uc.exp, Const(0, distance_shape.width - len(uc.exp)))
+        distance = _sum_carry_save(m, [ua.exp, ub.exp, negated_c], lift + 1, distance_shape,
+                                   "distance")
         # The window's top bit (one carry bit above the two addends, at position `span`) has
         # biased exponent ec + 1 when c is at its highest, else that plus the distance: both
         # are formed here, beside the distance, and chosen after the cut.
         exp_shape = _signed_for(min(2, 3 + lift), max(top + 1, 2 * top + 1 + lift))
-        exp_c_top, exp_product = Signal(exp_shape, name="exp_c_top"), Signal(exp_shape, name="exp_product")
-        m.d.comb += [exp_c_top.eq(uc.exp + 1), exp_product.eq(ua.exp + ub.exp + lift + 1)]
+        exp_c_top = Signal(exp_shape, name="exp_c_top")
+        m.d.comb += exp_c_top.eq(uc.exp + 1)
+        exp_product = _sum_carry_save(m, [ua.exp, ub.exp], lift + 1, exp_shape, "exp_product")
 
         s = stages.cut("unpacked", special=special, product_sign=product_sign, c_sign=uc.sign,
                        product_zero=ua.zero | ub.zero, distance=distance, exp_c_top=exp_c_top,
                        exp_product=exp_product, a=ua.sig, b=ub.sig, c=uc.sig)
 
-        product_below_c = s.product_zero
+        # The product collapses into a sticky bit below c when it is zero or c lies above it
+        # (a negative distance). A collapsing product is masked to zero before the multiplier
+        # and enters the window as its sticky bit (set when it is nonzero), so the add needs no
+        # choice between the two forms of the product.
+        collapse = Signal(name="collapse")
         if 2 - top + lift < 0:  # built only where c can lie that far up (no constant compare)
-            product_below_c |= s.distance < 0
-        collapse = Signal(name="collapse")  # the product becomes a sticky bit below c
-        m.d.comb += collapse.eq(product_below_c)
+            m.d.comb += collapse.eq(s.product_zero | (s.distance < 0))
+        else:
+            m.d.comb += collapse.eq(s.product_zero)
 
         # c moves right by the distance (none when the product collapses); past `span` places
         # it has left the window entirely, so longer distances are clamped (where they occur).
@@ -131,20 +183,22 @@ class FloatFMA(wiring.Component):
         m.d.comb += exp.eq(Mux(collapse, s.exp_c_top, s.exp_product))
 
         s = stages.cut("distance", special=s.special, product_sign=s.product_sign, c_sign=s.c_sign,
-                       collapse=collapse, exp=exp, a=s.a, b=s.b, c=s.c, shift=shift)
+                       sticky=collapse & ~s.product_zero, exp=exp,
+                       a=s.a & (~collapse).replicate(p), b=s.b, c=s.c, shift=shift)
 
         aligned_c = Signal(span, name="aligned_c")
         m.d.comb += aligned_c.eq(shift_right_sticky(Cat(Const(0, span - p), s.c), s.shift))
         partials = partial_products(s.a, s.b)
         s = stages.cut("partial", special=s.special, product_sign=s.product_sign, c_sign=s.c_sign,
-                       collapse=s.collapse, exp=s.exp, c=aligned_c,
+                       sticky=s.sticky, exp=s.exp, c=aligned_c,
                        **{f"pp{k}": value for k, (_, value) in enumerate(partials)})
-        product = sum_partials([(shift, getattr(s, f"pp{k}")) for k, (shift, _) in enumerate(partials)], 2 * p)
+        product = sum_partials([(shift, getattr(s, f"pp{k}"))
+                                for k, (shift, _) in enumerate(partials)], 2 * p)
 
         s = stages.cut("aligned", special=s.special, product_sign=s.product_sign, c_sign=s.c_sign,
-                       collapse=s.collapse, exp=s.exp, product=product, c=s.c)
+                       sticky=s.sticky, exp=s.exp, product=product, c=s.c)
 
-        product = Mux(s.collapse, s.product.any(), Cat(Const(0, BELOW), s.product))
+        product = Cat(s.sticky, Const(0, BELOW - 1), s.product)
         subtract = s.product_sign != s.c_sign
         # both differences at once, so that the magnitude needs no negation after a subtraction
         difference = Signal(signed(span + 1), name="difference")
@@ -165,7 +219,15 @@ class FloatFMA(wiring.Component):
         shift = count_shift(m, s.exp, s.sig, name="norm", zeros=s.zeros, room=s.room)
         s = stages.cut("counted", special=s.special, sign=s.sign, sig=s.sig, **shift)
 
-        norm_sig = shift_normal(m, s.sig, s.left, getattr(s, "right", None), name="norm")
+        # whole groups first (the low bits of each amount zeroed), then the rest
+        step = (GROUP - 1).bit_length()
+        right = getattr(s, "right", None)
+        groups = _shift_part(s.sig, Cat(Const(0, step), s.left[step:]),
+                             None if right is None else Cat(Const(0, step), right[step:]))
+        rest = {"left": s.left[:step]} | ({} if right is None else {"right": right[:step]})
+        s = stages.cut("grouped", special=s.special, sign=s.sign, exp=s.exp, sig=groups, **rest)
+
+        norm_sig = _shift_part(s.sig, s.left, getattr(s, "right", None))
         s = stages.cut("normalized", special=s.special, sign=s.sign, exp=s.exp, sig=norm_sig)
 
         rounded = round_nearest(m, fmt, s.sig, name="round")

@@ -6,6 +6,8 @@ model (``mac_golden``) and the stream block around it.
   ``hwgen.numerics.golden``;
 * the core's timing contract (``mac_latency``, loads ordered with MACs, load and MAC in one
   cycle) cycle by cycle on Amaranth's simulator;
+* the interleaved accumulator's order (``interleaved_reads``): by hand, and equal to the
+  in-order loop with one partial sum;
 * the block on both simulators against its golden model, with idle gaps and back-pressure;
   unstalled Verilator cycle counts against the performance model; lint; parameter and input
   errors.
@@ -287,6 +289,46 @@ def test_core_timing_contract(point):
     assert sum(s["mac"] and s["load"] for s in steps) > 20
 
 
+def test_interleaved_order_with_one_slot_is_the_in_order_loop():
+    """With one partial sum the interleaved order is the one-cycle loop's: ((+0 + s1) + s2)...,
+    the closing -0 changing nothing; checked against the in-order golden on random streams
+    (finite biases: a loaded NaN's payload would become canonical)."""
+    rng = np.random.default_rng(12)
+    for dtype, acc in FLOAT_CONFIGS:
+        block = blocks.get("pim_bank_mac", dtype=dtype, acc=acc, lanes=4, acc_latency=0)
+        inputs = block.stimulus(rng, 400)
+        fmt = PRESETS["bf16" if acc == "bf16" else "fp32"]
+        finite = (inputs["bias"] >> np.uint64(fmt.man_bits)) & np.uint64(fmt.exp_max) != fmt.exp_max
+        inputs["bias"] = np.where(finite, inputs["bias"], np.uint64(0))
+        macs = inputs["op"] == Op.MAC.value
+        sums = mg.bank_dot(inputs["w"][macs], inputs["x"][macs], dtype, acc)
+        got = mg.interleaved_reads(inputs["op"], sums, inputs["bias"], fmt, 1)
+        assert got.tolist() == block.golden(inputs)["y"].tolist()
+
+
+def test_interleaved_order_by_hand():
+    """Three partial sums. The first sum's elements are +0 (the cleared start), the MACs' 1,
+    2**24, 1, -2**24, 3 and the read's closing -0: slot j holds elements j, j + 3, ...; the
+    tree's leaves are the slots newest element first, so (slot0 + slot2) + (slot1 + -0).
+    fp32 rounds 2**24 + 3 and the sum of the first pair, so the order shows: in order the sum
+    would be 3, here it is 5. The read starts the next sum from 5; a read-and-clear from +0,
+    a load from its bias."""
+    f = np.float32
+    big = f(2.0 ** 24)
+    slot0 = (f(0) + f(1)) + f(-0.0)      # elements 0 (+0), 3 (1), 6 (-0)
+    slot1 = f(1) + -big                   # elements 1, 4
+    slot2 = big + f(3)                    # elements 2, 5: 2**24 + 3 rounds to 2**24 + 4
+    first = (slot0 + slot2) + (slot1 + f(-0.0))
+    assert float(first) == 5.0            # in order: ((((1 + 2**24) + 1) - 2**24) + 3) = 3
+    second = (f(-0.0) + f(0.5)) + (first + f(-0.0))   # elements first, 0.5, -0
+    ops = [Op.MAC] * 5 + [Op.READ, Op.MAC, Op.READ_CLEAR, Op.LOAD, Op.READ]
+    sums = enc([1.0, 2.0 ** 24, 1.0, -2.0 ** 24, 3.0, 0.5], FP32)
+    bias = np.zeros(len(ops), np.uint64)
+    bias[8] = enc([7.0], FP32)[0]
+    got = mg.interleaved_reads(np.array([op.value for op in ops]), sums, bias, FP32, 3)
+    assert dec(got, FP32).tolist() == [float(first), float(second), 7.0]
+
+
 # -- the block -------------------------------------------------------------------------------------
 
 PYSIM_POINTS = {
@@ -295,6 +337,9 @@ PYSIM_POINTS = {
     "bf16_acc_ftz": dict(dtype="bf16", acc="bf16", lanes=5, ftz=True, mul_latency=1),
     "int16_one_lane": dict(dtype="int16", lanes=1, max_beats=3, acc_width=40),
     "int8_no_registers": dict(dtype="int8", lanes=6, max_beats=5, mul_latency=0, level_latency=0),
+    # interleaved float accumulators: loads and reads hold the operations back
+    "bf16_interleaved": dict(dtype="bf16", lanes=3, acc_latency=2, mul_latency=3, level_latency=2),
+    "bf16_acc_interleaved_ftz": dict(dtype="bf16", acc="bf16", lanes=2, ftz=True, acc_latency=1),
 }
 
 
@@ -307,7 +352,9 @@ def test_pysim_bit_exact(point):
     clean = simulate_pysim(block, vectors=150, seed=seed + 1)
     assert clean.passed, clean.summary()["verdict"]
     inputs = block.stimulus(np.random.default_rng(seed + 1), 150)
-    assert clean.cycles == block.model(block.workload(inputs)).cycles == 150 + block.latency
+    assert clean.cycles == block.model(block.workload(inputs)).cycles
+    controls = int((inputs["op"][:-1] != Op.MAC.value).sum())
+    assert clean.cycles == 150 + block.latency + block.hold * controls
 
 
 def read_heavy(block, rng, n):
@@ -389,8 +436,9 @@ def test_verilator(point, rtl_out, tmp_path):
                                         r"or 26..64")),
     (dict(dtype="bf16", acc_width=32), "acc_width=32 applies to integer accumulators only"),
     (dict(max_beats=0), "max_beats=0 is out of range: allowed 1..4096"),
-    (dict(mul_latency=4), "mul_latency=4 is out of range: allowed 0..3"),
-    (dict(level_latency=-1), "level_latency=-1 is out of range: allowed 0..3"),
+    (dict(mul_latency=9), "mul_latency=9 is out of range: allowed 0..8"),
+    (dict(level_latency=-1), "level_latency=-1 is out of range: allowed 0..9"),
+    (dict(dtype="int8", acc_latency=2), "acc_latency=2: an integer accumulator adds in one cycle"),
 ])
 def test_param_errors(params, message):
     with pytest.raises(ParamError, match=message):
@@ -427,11 +475,19 @@ def test_input_errors():
 
 
 def test_model_counts_to_the_last_read():
-    block = blocks.get("pim_bank_mac")
+    block = blocks.get("pim_bank_mac", mul_latency=2, level_latency=1, acc_latency=0)
     ops = np.array([Op.MAC.value, Op.READ.value, Op.MAC.value, Op.LOAD.value])
     work = block.workload({"op": ops})
-    assert work == {"ops": 4, "macs": 2, "loads": 1, "reads": 1, "last_read": 1}
+    assert work == {"ops": 4, "macs": 2, "loads": 1, "reads": 1, "last_read": 1,
+                    "controls_before_last_read": 0}
     estimate = block.model(work)
     assert estimate.cycles == 2 + block.latency == 2 + 8
     assert estimate.bytes_in == 2 * 2 * 16 * 2 + 4 and estimate.bytes_out == 4
     assert block.model(block.workload({"op": ops[[0, 2]]})).cycles == 0
+    # the default, an interleaved accumulator: a load holds the operations back
+    interleaved = blocks.get("pim_bank_mac")
+    assert (interleaved.hold, interleaved.latency) == (47, 90)
+    ops = np.array([Op.MAC.value, Op.LOAD.value, Op.MAC.value, Op.READ.value])
+    work = interleaved.workload({"op": ops})
+    assert work["controls_before_last_read"] == 1
+    assert interleaved.model(work).cycles == 4 + 47 + 90

@@ -4,10 +4,17 @@ code may use them without importing the RTL."""
 from __future__ import annotations
 
 from ....core.params import Param, ParamSet
-from ..dtypes import ACCS, DTYPES, dtype_rule
+from ....numerics.accumulator import accumulator_geometry
+from ....numerics.plans import ADD, MULTIPLY, max_latency
+from ..dtypes import ACCS, DTYPES, acc_kind, dtype_rule
 
-MUL_LATENCY = 2    # registers in each multiplier: after the significand product and after normalizing
+MUL_LATENCY = 2    # registers in each multiplier: one inside (its plan's first cut) and one after it
 LEVEL_LATENCY = 1  # registers per adder-tree level
+# An operator's stages are timed between registers, so each multiplier and tree adder is followed
+# by a register: `mul_latency` and `level_latency` count it, the rest go inside by the plan.
+MAX_MUL_LATENCY = max_latency(MULTIPLY) + 1
+MAX_LEVEL_LATENCY = max_latency(ADD) + 1
+MAX_ACC_LATENCY = max_latency(ADD)
 
 
 def terms(p) -> int:
@@ -25,12 +32,33 @@ PARAMS = ParamSet(
         Param("max_beats", int, 64, "beats accumulated between clears that an integer "
               "accumulator holds exactly", min=1, max=4096),
         Param("ftz", bool, False, "flush subnormal operands and results to zero (every float operator)"),
-        Param("mul_latency", int, MUL_LATENCY, "pipeline registers in each multiplier", min=0, max=3),
-        Param("level_latency", int, LEVEL_LATENCY, "pipeline registers per adder-tree level",
-              min=0, max=3),
+        Param("mul_latency", int, MUL_LATENCY, "pipeline registers in each multiplier (the "
+              "last after it)", min=0, max=MAX_MUL_LATENCY),
+        Param("level_latency", int, LEVEL_LATENCY, "pipeline registers per adder-tree level (the "
+              "last after the adder)", min=0, max=MAX_LEVEL_LATENCY),
+        Param("acc_latency", int, 0, "registers in the float accumulation adder: 0 = a one-cycle "
+              "loop, every MAC added in order; k > 0 = k + 1 interleaved partial sums reduced by "
+              "a tree on each read (docs/pim_bank_mac.md), with loads and reads holding the "
+              "operations back until the sum is out", min=0, max=MAX_ACC_LATENCY,
+              depends_on=("dtype", "acc")),
     ),
-    rules=(lambda p: dtype_rule(p, terms(p), "max_beats x lanes"),),
+    rules=(lambda p: dtype_rule(p, terms(p), "max_beats x lanes"), lambda p: _acc_latency_rule(p)),
 )
+
+
+def _acc_latency_rule(p) -> str | None:
+    if p["acc_latency"] and acc_kind(p["dtype"], p["acc"]) == "int":
+        return (f"acc_latency={p['acc_latency']}: an integer accumulator adds in one cycle; "
+                f"allowed only 0 with dtype={p['dtype']!r} (a float accumulator takes 0..{MAX_ACC_LATENCY})")
+    return None
+
+
+def control_hold(acc_latency: int) -> int:
+    """Cycles after a load or read during which no operation may be issued: the interleaved
+    accumulator closes its sum with the control operation and starts the next one when the sum
+    is out (the element register in front of it, then ``FloatAccumulator``'s latency). 0 for
+    the one-cycle loop."""
+    return accumulator_geometry(acc_latency)["latency"] + 1 if acc_latency else 0
 
 
 def tree_depth(lanes: int) -> int:
@@ -42,6 +70,8 @@ def mac_latency(dtype: str = "bf16", acc: str = "auto", lanes: int = 16, *,
                 mul_latency: int = MUL_LATENCY, level_latency: int = LEVEL_LATENCY) -> int:
     """Cycles from a ``mac`` (or ``load``) strobe until ``acc`` shows its effect: the strobe in
     cycle t is in ``acc`` from cycle t + mac_latency on. The same for every dtype and
-    accumulator: the multiplier, each tree level, the beat-sum register and the accumulator."""
+    accumulator: the multiplier, each tree level, the beat-sum register and the accumulator.
+    (With ``acc_latency`` > 0 the strobe reaches the interleaved accumulator in cycle
+    t + mac_latency - 1; a read's sum leaves ``control_hold`` cycles later.)"""
     del dtype, acc  # the pipeline has the same shape for every format
     return mul_latency + tree_depth(lanes) * level_latency + 2

@@ -35,9 +35,11 @@ from __future__ import annotations
 import numpy as np
 
 from ....numerics.formats import PRESETS, FloatFormat
+from ....numerics.golden import fp_accumulate
 from ...common.dtypes import acc_format, acc_kind, element_bits, element_format, is_float
 
-__all__ = ["accumulate", "bank_dot", "dot_rows", "float_operands", "int_operands", "wrap"]
+__all__ = ["accumulate", "bank_dot", "dot_rows", "float_operands", "int_operands",
+           "interleaved_reads", "wrap"]
 
 FP32 = PRESETS["fp32"]
 BF16 = PRESETS["bf16"]
@@ -243,3 +245,31 @@ def dot_rows(weights, vector, dtype: str, acc: str = "auto", bias=None, ftz: boo
         for beat in range(beats):
             total = ops.add(total, sums[:, beat])
     return _acc_patterns(total, kind)
+
+
+def interleaved_reads(ops, sums, bias, fmt: FloatFormat, slots: int, ftz: bool = False) -> np.ndarray:
+    """What the reads of an operation stream return under an interleaved float accumulator
+    (``acc_latency`` > 0: ``slots = acc_latency + 1``), in the order docs/pim_bank_mac.md states.
+
+    The accumulator holds one running sum of elements, summed as
+    ``hwgen.numerics.golden.fp_accumulate`` sums a run with ``slots`` partial sums. The first
+    sum starts with +0 (a cleared accumulator). A MAC (op 0) appends its beat sum (``sums``, in
+    order). A load or read (ops 1-3: bit 0 loads, bit 1 reads) appends -0 and closes the sum; a
+    read returns its value; the next sum starts with the bias (a load; a read-and-clear loads
+    +0) or, after a read alone, with the value read. Patterns of ``fmt`` in and out
+    (``np.uint64``)."""
+    minus_zero = 1 << (fmt.width - 1)
+    elements, reads, index = [0], [], 0
+    for op, loaded in zip(np.asarray(ops).tolist(), np.asarray(bias).tolist()):
+        if op == 0:
+            elements.append(int(sums[index]))
+            index += 1
+            continue
+        elements.append(minus_zero)
+        ends = np.zeros(len(elements), dtype=np.int64)
+        ends[-1] = 1
+        total = int(fp_accumulate(np.asarray(elements, dtype=np.uint64), ends, fmt, slots, ftz)[0])
+        if op >> 1:
+            reads.append(total)
+        elements = [(0 if op >> 1 else int(loaded)) if op & 1 else total]
+    return np.asarray(reads, dtype=np.uint64)

@@ -5,7 +5,9 @@ Each beat on ``ops`` is one operation: ``MAC`` (accumulate ``w . x``), ``LOAD`` 
 in stream order; each read returns the accumulator after every earlier operation and before its
 own clear, on ``reads``. The core never stalls; reads leave through a FIFO, and ``ops`` is ready
 only while the FIFO has room for every read still in the pipeline, so back-pressure on ``reads``
-holds the operations back instead of losing results.
+holds the operations back instead of losing results. With ``acc_latency`` > 0 (an interleaved
+float accumulator) ``ops`` is also held ``hold`` cycles after each load or read, while the core
+closes the sum and starts the next.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from ....numerics import golden as twins
 from . import golden as mac_golden, model
 from ...common.dtypes import acc_bits, acc_format, acc_kind, element_bits, element_format, is_float
 from ...common.bank_mac.rtl import BankMac
-from ....core.logic import SyncFIFO, delay
-from .params import PARAMS, mac_latency, tree_depth
+from ....core.logic import SyncFIFO
+from .params import PARAMS, control_hold, mac_latency, tree_depth
 
 
 class Op(enum.Enum, shape=2):
@@ -37,6 +39,9 @@ class Op(enum.Enum, shape=2):
 class PimBankMac(Block):
     name = "pim_bank_mac"
     params = PARAMS
+    # the formal checks' point: an interleaved accumulator of two partial sums with no other
+    # pipeline registers, so that a read comes out (7 cycles) well within a bounded check
+    formal_params = {"mul_latency": 0, "level_latency": 0, "acc_latency": 1}
     summary = ("one DRAM bank's MAC unit: lanes products, pairwise adder tree, accumulator; "
                "MAC / bias load / read / read-and-clear operations")
 
@@ -45,10 +50,16 @@ class PimBankMac(Block):
     def latency(self) -> int:
         """Edges from an accepted read to the edge that hands its value over: the core's
         mac_latency (the read samples the accumulator one cycle before an operation issued
-        with it would land, and the FIFO hands it over one cycle later)."""
+        with it would land, and the FIFO hands it over one cycle later), plus ``hold`` for an
+        interleaved accumulator (the sum's way round the loop and down its tree)."""
         p = self.p
         return mac_latency(p.dtype, p.acc, p.lanes, mul_latency=p.mul_latency,
-                           level_latency=p.level_latency)
+                           level_latency=p.level_latency) + self.hold
+
+    @property
+    def hold(self) -> int:
+        """Cycles after an accepted load or read in which no operation is accepted."""
+        return control_hold(self.p.acc_latency)
 
     @property
     def element_bits(self) -> int:
@@ -62,8 +73,9 @@ class PimBankMac(Block):
     @property
     def fifo_depth(self) -> int:
         # A stream of back-to-back reads has latency - 1 of them in flight and one in the FIFO
-        # at any time; the next one needs a free entry beyond those.
-        return self.latency + 1
+        # at any time; the next one needs a free entry beyond those. Reads held hold + 1
+        # cycles apart have fewer in flight.
+        return -(-self.latency // (self.hold + 1)) + 1
 
     @property
     def _is_int(self) -> bool:
@@ -88,7 +100,7 @@ class PimBankMac(Block):
     def info(self):
         return {"latency": self.latency, "acc_bits": self.acc_bits,
                 "acc": acc_kind(self.p.dtype, self.p.acc), "tree_depth": tree_depth(self.p.lanes),
-                "fifo_depth": self.fifo_depth}
+                "fifo_depth": self.fifo_depth, "hold": self.hold}
 
     def field_dtypes(self):
         # elements in dtype (bf16, fp16, int8, int16); bias and y in the accumulator's format
@@ -105,8 +117,16 @@ class PimBankMac(Block):
 
         # Credits: accept an operation only if every read already in the pipeline, plus this
         # one, is sure of a FIFO entry when it arrives.
-        in_flight = Signal(range(self.fifo_depth + 1))
-        m.d.comb += self.ops.ready.eq(in_flight + results.level < self.fifo_depth)
+        # free: FIFO entries neither occupied nor promised to a read in flight. Kept as one
+        # register (a read taken costs one, a result handed over frees one) rather than
+        # summed from in-flight count and FIFO level, so ready is not a carry chain away.
+        free = Signal(range(self.fifo_depth + 1), init=self.fifo_depth)
+        room = free.any()
+        if self.hold:
+            holding = Signal(range(self.hold + 1))   # cycles left in which nothing is accepted
+            m.d.comb += self.ops.ready.eq(room & ~holding.any())
+        else:
+            m.d.comb += self.ops.ready.eq(room)
         accept = Signal()
         m.d.comb += accept.eq(self.ops.valid & self.ops.ready)
 
@@ -122,13 +142,20 @@ class PimBankMac(Block):
             # that load lands.
             core.bias.eq(Mux(reads, 0, beat.bias)),
             read.eq(accept & reads),
+            core.read.eq(read),
         ]
-        arrives = delay(m, read, core.latency - 1, "read")
-        m.d.comb += [results.w_en.eq(arrives), results.w_data.eq(core.acc)]
-        with m.If(read & ~arrives):
-            m.d.sync += in_flight.eq(in_flight + 1)
-        with m.Elif(arrives & ~read):
-            m.d.sync += in_flight.eq(in_flight - 1)
+        if self.hold:
+            with m.If(accept & (loads | reads)):
+                m.d.sync += holding.eq(self.hold)
+            with m.Elif(holding != 0):
+                m.d.sync += holding.eq(holding - 1)
+        m.d.comb += [results.w_en.eq(core.result_valid), results.w_data.eq(core.result)]
+        handed = Signal()
+        m.d.comb += handed.eq(self.reads.valid & self.reads.ready)
+        with m.If(read & ~handed):
+            m.d.sync += free.eq(free - 1)
+        with m.Elif(handed & ~read):
+            m.d.sync += free.eq(free + 1)
 
         m.d.comb += [
             self.reads.valid.eq(results.r_rdy),
@@ -144,6 +171,10 @@ class PimBankMac(Block):
         macs = ops == Op.MAC.value
         sums = mac_golden.bank_dot(np.asarray(inputs["w"])[macs], np.asarray(inputs["x"])[macs],
                                    p.dtype, p.acc, p.ftz)
+        if p.acc_latency:
+            return {"y": mac_golden.interleaved_reads(
+                ops, sums, np.asarray(inputs["bias"]), acc_format(p.dtype, p.acc),
+                p.acc_latency + 1, p.ftz)}
         zero = np.zeros(1, np.int64 if self._is_int else np.uint64)
         total, index, reads = zero, 0, []
         for op, bias in zip(ops.tolist(), np.asarray(inputs["bias"])):
@@ -165,12 +196,15 @@ class PimBankMac(Block):
     def workload(self, inputs):
         ops = np.asarray(inputs["op"])
         reads = np.flatnonzero((ops == Op.READ.value) | (ops == Op.READ_CLEAR.value))
+        controls = np.flatnonzero(ops != Op.MAC.value)
+        last = int(reads[-1]) if len(reads) else -1
         return {"ops": len(ops), "macs": int((ops == Op.MAC.value).sum()),
                 "loads": int((ops == Op.LOAD.value).sum()), "reads": len(reads),
-                "last_read": int(reads[-1]) if len(reads) else -1}
+                "last_read": last, "controls_before_last_read": int((controls < last).sum())}
 
     def model(self, workload):
-        return model.estimate(workload, self.latency, self.p.lanes, self.element_bits, self.acc_bits)
+        return model.estimate(workload, self.latency, self.p.lanes, self.element_bits, self.acc_bits,
+                              self.hold)
 
     # -- fields <-> beats ----------------------------------------------------------------------
     def fields_to_beats(self, fields):

@@ -6,7 +6,15 @@ on every configuration simulated).
     python bench/pim_gemv.py [--rows 1024] [--cols 1024] [--model-only] [--write-docs]
 
 MAC utilization = useful multiply-accumulates / (banks x lanes x GEMV cycles), the GEMV cycles
-counted from the request to the last result (the backdoor weight LOADs excluded).
+counted from the request to the last result (the backdoor weight LOADs excluded). Against two
+peaks:
+
+* **tCCD peak**: MAC_ABK x tCCD_L / GEMV cycles, the fraction of the MAC rate the column-command
+  spacing allows (one MAC_ABK per tCCD_L) that the run reaches;
+* **timing bound**: ``timing_bound()`` / GEMV cycles, where ``timing_bound`` is a lower bound on
+  the cycles of *any* command sequence that performs the GEMV under every rule of the preset
+  (written here from the rules, not from the scheduler): each DRAM row's ACTs, RCDRD, its
+  MAC_ABKs tCCD_L apart, RTP and RP to the next row, refresh at its long-run rate.
 """
 
 from __future__ import annotations
@@ -30,12 +38,53 @@ from hwgen.blocks.pim.schedule import Command  # noqa: E402
 SIMULATED = dict(banks=4, bank_groups=4, lanes=8, row_columns=128, gb_columns=128, bank_rows=256)
 
 
+def act_span(banks: int, bank_groups: int, t) -> int:
+    """Cycles from the first to the last of ``banks`` ACTs at their closest: one bank of each
+    group in turn (tRRD_S apart where the groups allow it), at most four in any tFAW."""
+    per_group, times = banks // bank_groups, []
+    order = [g * per_group + k for k in range(per_group) for g in range(bank_groups)]
+    for index, bank in enumerate(order):
+        group = bank // per_group
+        earliest = 0
+        for before, other in zip(times, order):
+            earliest = max(earliest, before + (t.RRDL if other // per_group == group else t.RRDS))
+        if index >= 4:
+            earliest = max(earliest, times[index - 4] + t.FAW)
+        times.append(earliest)
+    return times[-1]
+
+
+def timing_bound(rows: int, cols: int, block) -> float:
+    """The fewest cycles any legal command sequence needs for the GEMV, request to last result,
+    from every bank precharged: the DRAM rows it reads in turn, each opened by ``banks`` ACTs
+    (all banks read the same row), its MAC_ABKs tCCD_L apart from RCDRD after the last ACT;
+    between rows tRTP, tRP, the next ACT phase and tRCDRD (and tRAS from the row's first ACT);
+    the last MAC_ABK's RD_MAC tCCD_L later and its data CL after that. Every RD_MAC but the last
+    is taken as free (it fits in a row change), the WR_GBs as hidden under the first ACTs, and
+    refresh at its long-run rate: one REF (tRFC, while the banks are closed) per tREFI."""
+    p, t = block.p, block.timing
+    beats = -(-cols // p.lanes)
+    columns = -(-rows // p.banks) * beats
+    row_macs = [min(p.row_columns, columns - start) for start in range(0, columns, p.row_columns)]
+    span = act_span(p.banks, p.bank_groups, t)
+    cycle = 1                                      # the first command, the cycle after the request
+    for index, macs in enumerate(row_macs):
+        first_act = cycle
+        last_mac = first_act + span + t.RCDRD + (macs - 1) * t.CCDL
+        if index < len(row_macs) - 1:
+            cycle = max(last_mac + t.RTP, first_act + t.RAS) + t.RP   # PRE, then the next ACTs
+    cycles = last_mac + t.CCDL + t.CL + 1
+    return cycles / (1 - t.RFC / t.REFI)
+
+
 def figures(block, rows: int, cols: int, gemv_cycles: int, acts: int, macs: int) -> dict:
     return {
         "banks x lanes": f"{block.p.banks} x {block.p.lanes}",
         "GEMV cycles": gemv_cycles,
         "time (us)": round(gemv_cycles * block.timing.tck_ns / 1000, 2),
         "MAC utilization": f"{rows * cols / (block.p.banks * block.p.lanes * gemv_cycles):.1%}",
+        "vs tCCD peak": f"{macs * block.timing.CCDL / gemv_cycles:.1%}",
+        "vs timing bound": f"{timing_bound(rows, cols, block) / gemv_cycles:.1%}",
         "row-hit rate": f"{1 - acts / (block.p.banks * macs):.2%}",
         "MAC_ABK": macs,
         "ACT": acts,

@@ -190,6 +190,10 @@ def cmd_synth(args):
               f"{result['carry']} CCU2C, {result['dsp']} MULT18X18D, {result['bram']} DP16KD; "
               f"{100 * result['comb_utilization']:.2f}% of the logic; Fmax {fmax} "
               f"(target {result['freq_mhz']:g} MHz, seed {result['seed']})")
+        path_info = result.get("critical_path")
+        if path_info:
+            print(f"  critical path {path_info['delay_ns']:.2f} ns (logic {path_info['logic_ns']:.2f}, "
+                  f"routing {path_info['routing_ns']:.2f}): {path_info['from']} -> {path_info['to']}")
     print(f"  {path}")
     return 0
 

@@ -177,8 +177,29 @@ def synth_ecp5(generated: Generated, device: str = "25k", freq: float = 100.0, s
         "timing_met": fmax is None or fmax >= freq,
         "utilization": utilization,
         "comb_utilization": round(comb["used"] / comb["available"], 4),
+        "critical_path": critical_path(report),
         "wall_s": round(time.perf_counter() - started, 2),
     }
+
+
+def critical_path(report: dict) -> dict | None:
+    """nextpnr's slowest path (its report's first critical path): where it starts and ends,
+    its delay split into logic and routing, and the cells it passes, so that a missed clock
+    target says where to cut without another place-and-route run."""
+    paths = report.get("critical_paths") or []
+    if not paths or not paths[0].get("path"):
+        return None
+    segments = paths[0]["path"]
+    delay = {kind: round(sum(s["delay"] for s in segments if s["type"] == kind), 3)
+             for kind in ("clk-to-q", "logic", "routing", "setup")}
+    through = []
+    for segment in segments:
+        cell = segment["to"]["cell"]
+        if segment["type"] == "logic" and (not through or through[-1] != cell):
+            through.append(cell)
+    return {"from": segments[0]["from"]["cell"], "to": segments[-1]["to"]["cell"],
+            "delay_ns": round(sum(s["delay"] for s in segments), 3), **{f"{k}_ns": v for k, v in delay.items()},
+            "through": through}
 
 
 def synthesize(generated: Generated, target: str, out: Path, device: str = "25k",

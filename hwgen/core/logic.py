@@ -90,6 +90,21 @@ def delay(m: Module, value, cycles: int, name: str):
     return value
 
 
+def elapsed(m: Module, start, cycles: int, name: str):
+    """A registered flag: high in every cycle at least ``cycles`` cycles after the latest cycle
+    in which ``start`` was high, and before it ever was (a DRAM timing rule, ``t >= e +
+    cycles``, as a down-counter: no timestamps, no wide comparisons)."""
+    if cycles <= 1:
+        return Const(1)   # the cycle after any start already satisfies it
+    left = Signal(range(cycles), name=f"{name}_left")
+    done = Signal(init=1, name=f"{name}_done")
+    with m.If(start):
+        m.d.sync += [left.eq(cycles - 1), done.eq(0)]
+    with m.Elif(left != 0):
+        m.d.sync += [left.eq(left - 1), done.eq(left == 1)]
+    return done
+
+
 class SyncFIFO(fifo.SyncFIFO):
     """Amaranth's ``SyncFIFO`` (first-word fall-through, the same ports and cycle behaviour),
     but a single register at depth 1: there a one-word memory has zero-width addresses, which

@@ -134,3 +134,57 @@ def test_a_stream_that_does_not_end_its_last_sum_is_refused():
     with pytest.raises(ValueError, match=r"fp_accumulate field 'last' must be 1 at the final element"):
         block.golden({"x": np.array([0x3F80, 0x3F80], dtype=np.uint64),
                       "last": np.array([1, 0], dtype=np.uint64)})
+
+
+@pytest.mark.parametrize("fmt_name, adder_latency, spacing", [
+    ("fp32", 8, 6), ("bf16", 7, 6), ("fp32", 2, 4), ("fp16", 3, 3), ("bf16", 0, 1)])
+def test_spaced_accumulator_is_bit_exact_with_its_latency(fmt_name, adder_latency, spacing):
+    """SpacedFloatAccumulator: sums of 1-12 elements (specials among them) at random gaps of at
+    least ``spacing`` cycles, each next sum after the previous result, equal to the twin with the
+    geometry's slots, every result exactly ``latency`` cycles after its last element."""
+    from amaranth.sim import Simulator
+
+    from hwgen.numerics.spaced_accumulator import spaced_accumulator_geometry
+    from hwgen.numerics.rtl import SpacedFloatAccumulator
+
+    fmt = PRESETS[fmt_name]
+    geometry = spaced_accumulator_geometry(adder_latency, spacing)
+    dut = SpacedFloatAccumulator(fmt, adder_latency=adder_latency, spacing=spacing)
+    rng = np.random.default_rng(adder_latency * 10 + spacing)
+    specials = [0, MINUS_ZERO[fmt_name], fmt.inf(0), fmt.inf(1), fmt.canonical_nan, 1]
+    sums = []
+    for _ in range(40):
+        values = golden.encode(rng.normal(size=int(rng.integers(1, 13))), fmt).tolist()
+        if rng.random() < 0.3:
+            values[int(rng.integers(len(values)))] = specials[int(rng.integers(len(specials)))]
+        sums.append([int(v) for v in values])
+    seen = []
+
+    async def bench(ctx):
+        for values in sums:
+            for index, value in enumerate(values):
+                ctx.set(dut.x, value)
+                ctx.set(dut.last, index == len(values) - 1)
+                ctx.set(dut.x_valid, 1)
+                await ctx.tick()
+                ctx.set(dut.x_valid, 0)
+                gap = spacing - 1 + int(rng.integers(0, 3))
+                if index < len(values) - 1 and gap:
+                    await ctx.tick().repeat(gap)
+            waited = 0
+            while True:
+                waited += 1
+                if ctx.get(dut.y_valid):
+                    break
+                await ctx.tick()
+            seen.append((ctx.get(dut.y), waited))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    flat = np.array([v for values in sums for v in values], dtype=np.uint64)
+    ends = np.concatenate([[0] * (len(values) - 1) + [1] for values in sums])
+    want = golden.fp_accumulate(flat, ends, fmt, geometry["slots"])
+    assert [value for value, _ in seen] == [int(v) for v in want]
+    assert {waited for _, waited in seen} == {geometry["latency"]}

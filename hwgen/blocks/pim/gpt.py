@@ -31,6 +31,7 @@ from .mapping import ChannelLayout, GemvPart, split_gemv
 from .schedule import ChannelScheduler, Command
 from .timing import Timing
 from .vector.model import sequence_cycles
+from .vector.params import MEASURED_FMAX_MHZ as VECTOR_UNIT_FMAX_MHZ
 
 VOCAB = 50257
 MAX_CHANNELS = 64
@@ -126,22 +127,23 @@ class GemvCost:
 
 
 @cache
-def gemv_cost(layout: ChannelLayout, timing: Timing, bank_groups: int, mac_latency: int,
-              rows: int, cols: int, segment: int | None = None) -> GemvCost:
+def gemv_cost(layout: ChannelLayout, timing: Timing, bank_groups: int, read_to_mac: int,
+              result_delay: int, rows: int, cols: int, segment: int | None = None) -> GemvCost:
     """Schedule a rows x cols GEMV on a channel with all banks precharged.
 
     The refresh timer is taken half way through its interval when the GEMV starts: GEMVs
     start at no fixed phase of the refresh timer, and from the mean phase a GEMV of D cycles
     meets about round(D / REFI) refreshes, the right number on average (starting freshly
     refreshed would count about floor(D / REFI), half a refresh too few per GEMV)."""
-    scheduler = ChannelScheduler(layout, timing, bank_groups, mac_latency)
+    scheduler = ChannelScheduler(layout, timing, bank_groups, read_to_mac=read_to_mac,
+                                 result_delay=result_delay)
     scheduler.refresh_base = 0
     accepted = timing.REFI // 2
     _, reads = scheduler.gemv(accepted, rows, cols, segment=segment)
     commands = {c.name: 0 for c in Command}
     for issued in scheduler.trace:
         commands[issued.cmd.name] += 1
-    return GemvCost(cycles=reads[-1] + timing.CL + 1 - accepted, commands=commands)
+    return GemvCost(cycles=reads[-1] + scheduler.y_delay + 1 - accepted, commands=commands)
 
 
 # -- the decode step ------------------------------------------------------------------------------
@@ -183,7 +185,8 @@ class System:
     layout: ChannelLayout
     timing: Timing
     bank_groups: int
-    mac_latency: int
+    read_to_mac: int          # the bank MACs' rules (pim_channel.read_to_mac, .result_delay)
+    result_delay: int
     element_bytes: int
     acc_bytes: int
     bank_rows: int            # DRAM rows per bank of the device (capacity only)
@@ -206,7 +209,8 @@ def system(channel_params: dict | None = None, asic_lanes: int = 16, asic_clock_
     if not clock > 0:
         raise ParamError(f"asic_clock_ns={asic_clock_ns} is out of range: allowed > 0")
     return System(layout=channel.layout, timing=channel.timing, bank_groups=channel.p.bank_groups,
-                  mac_latency=channel.read_latency, element_bytes=(channel.element_bits + 7) // 8,
+                  read_to_mac=channel.read_to_mac, result_delay=channel.result_delay,
+                  element_bytes=(channel.element_bits + 7) // 8,
                   acc_bytes=(channel.acc_bits + 7) // 8, bank_rows=bank_rows,
                   asic_lanes=asic_lanes, asic_clock_ns=clock)
 
@@ -222,7 +226,8 @@ class _Step:
 
     def _cost(self, rows: int, cols: int, layout: ChannelLayout, segment: int | None = None) -> GemvCost:
         s = self.sys
-        return gemv_cost(layout, s.timing, s.bank_groups, s.mac_latency, rows, cols, segment)
+        return gemv_cost(layout, s.timing, s.bank_groups, s.read_to_mac, s.result_delay, rows, cols,
+                         segment)
 
     def _count(self, cost: GemvCost, times: int) -> None:
         s = self.sys
@@ -434,8 +439,16 @@ def run_cli(v) -> Output:
         lines += [f"roofline {roof['device']}: {roof['ns'] / 1e3:.1f} us per token; "
                   f"PIM speedup {roof['speedup']:.2f}x" for roof in r.rooflines.values()]
     a = results[0].assumptions
-    lines.append(f"assumptions: tCK {a['tck_ns']} ns, ASIC {a['asic_lanes']} lanes at {a['asic_clock_ns']} ns, "
-                 f"no overlap of ASIC and PIM work (batch 1); see docs/pim_gpt.md")
+    clock_source = "tCK: the ASIC at the memory's command clock" if v["asic_clock_ns"] is None else "--asic-clock-ns"
+    lines.append(f"assumptions: tCK {a['tck_ns']} ns, ASIC {a['asic_lanes']} lanes at {a['asic_clock_ns']} ns "
+                 f"({clock_source}), no overlap of ASIC and PIM work (batch 1); see docs/pim_gpt.md")
+    # the same step with the ASIC work at the speed our vector unit's RTL closes timing
+    prototype = [decode_token(r.model, v["channels"], v["context"], channel_params=v["channel_params"],
+                              asic_lanes=v["asic_lanes"], asic_clock_ns=1e3 / VECTOR_UNIT_FMAX_MHZ)
+                 for r in results]
+    lines.append(f"at pim_vector_unit's measured Fmax ({VECTOR_UNIT_FMAX_MHZ} MHz on ECP5-85k, "
+                 f"docs/pim_vector_unit.md) for the ASIC work: " + ", ".join(
+                     f"{r.model} {r.latency_ns / 1e3:.1f} us per token" for r in prototype))
     notes = tuple(f"note: {r.model} with a {MODELS[r.model].max_context}-token KV cache needs "
                   f"{r.capacity_used:.2f}x the DRAM of {r.channels} channel{'s' * (r.channels != 1)}"
                   for r in results if r.capacity_used > 1)

@@ -68,7 +68,11 @@ class ChannelScheduler:
     layout: ChannelLayout
     timing: Timing
     bank_groups: int
-    mac_latency: int
+    # The bank MAC units' two rules (pim_channel.read_to_mac, .result_delay): a MAC_ABK comes
+    # at least ``read_to_mac`` cycles after an RD_MAC (the interleaved accumulator finishes its
+    # sum first), and an RD_MAC's result leaves ``result_delay`` cycles after it (at least CL).
+    read_to_mac: int = 1
+    result_delay: int = 0
     trace: list[Issued] = field(default_factory=list)
     open_row: int | None = None
     refresh_base: int | None = None
@@ -78,6 +82,7 @@ class ChannelScheduler:
     last_ref: int | None = None
     last_column: tuple[int, Command] | None = None
     last_mac: int | None = None
+    last_read: int | None = None
 
     # -- constraints -----------------------------------------------------------------------------
     def _earliest(self, cmd: Command, bank: int = 0) -> int:
@@ -113,9 +118,14 @@ class ChannelScheduler:
                 bounds.append(self.last_column[0] + gap)
             if cmd == Command.MAC_ABK:
                 bounds += [cycle + t.RCDRD for cycle, _ in self.acts[-self.layout.banks:]]
-            if cmd == Command.RD_MAC and self.last_mac is not None:
-                bounds.append(self.last_mac + self.mac_latency)
+                if self.last_read is not None:
+                    bounds.append(self.last_read + self.read_to_mac)
         return max(bounds)
+
+    @property
+    def y_delay(self) -> int:
+        """Cycles from an RD_MAC to its result: CL, or the MAC pipeline's if that is longer."""
+        return max(self.timing.CL, self.result_delay)
 
     def issue(self, cmd: Command, bank: int = 0, row: int = 0, col: int = 0) -> int:
         cycle = self._earliest(cmd, bank)
@@ -134,6 +144,8 @@ class ChannelScheduler:
             self.last_column = (cycle, cmd)
             if cmd == Command.MAC_ABK:
                 self.last_mac = cycle
+            elif cmd == Command.RD_MAC:
+                self.last_read = cycle
         return cycle
 
     # -- program order ---------------------------------------------------------------------------

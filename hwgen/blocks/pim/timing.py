@@ -75,6 +75,9 @@ def timing_rule(p) -> str | None:
         return str(error)
     if t.RC < t.RAS + t.RP:
         return f"timing={p['timing']!r}: RC={t.RC} is below RAS+RP={t.RAS + t.RP}: allowed RC >= RAS+RP"
+    if t.RC < t.RRDL:
+        return (f"timing={p['timing']!r}: RC={t.RC} is below RRDL={t.RRDL}: allowed RC >= RRDL "
+                f"(a bank is in its own bank group)")
     if t.RRDL < t.RRDS or t.CCDL < t.CCDS:
         return f"timing={p['timing']!r}: the same-group delays (RRDL, CCDL) must not be below RRDS, CCDS"
     return None

@@ -15,8 +15,9 @@ from .exp import FloatExp, FloatGelu
 from .fma import FloatFMA
 from .mul import FloatMultiplier
 from .recip import FloatInverseSqrt, FloatReciprocal
+from .spaced_accumulate import SpacedFloatAccumulator
 
-__all__ = ["FloatAccumulator", "FloatAdder", "FloatCompare", "FloatFMA", "FloatMinMax", "FloatMultiplier",
+__all__ = ["FloatAccumulator", "SpacedFloatAccumulator", "FloatAdder", "FloatCompare", "FloatFMA", "FloatMinMax", "FloatMultiplier",
            "FloatConverter", "FloatToInt", "IntToFloat",
            "FloatInverseSqrt", "FloatReciprocal",
            "FloatExp", "FloatGelu"]

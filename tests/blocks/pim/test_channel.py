@@ -313,11 +313,16 @@ def _raw_sequence(block, matrices, rng):
     return raw, expected
 
 
-def test_raw_mode_masked_loads_and_base_rows():
+# the second: 576 words a bank, two block RAM blocks (array.py), the second matrix in the second
+@pytest.mark.parametrize("params, matrices", [
+    (dict(SMALL, dtype="int16"), [(6, 9), (5, 13)]),
+    (dict(banks=2, lanes=2, row_columns=8, bank_rows=72, gb_columns=16, dtype="int16"), [(66, 32), (3, 5)]),
+])
+def test_raw_mode_masked_loads_and_base_rows(params, matrices):
     """Graph use: host beats as fields. Element-masked LOADs and GEMVs at different base rows
     give, in the golden model and on pysim, what each matrix alone gives in W/x mode."""
-    block = blocks.get("pim_channel", **dict(SMALL, dtype="int16"))
-    raw, expected = _raw_sequence(block, [(6, 9), (5, 13)], np.random.default_rng(2))
+    block = blocks.get("pim_channel", **params)
+    raw, expected = _raw_sequence(block, matrices, np.random.default_rng(2))
     golden = block.golden(raw)
     assert set(golden) == {"y_acc", "y_count", "y_last"}
     vectors, current = [], []

@@ -25,12 +25,12 @@ TINY = gpt.GptModel("tiny", layers=1, d_model=64, heads=2, max_context=64, vocab
 
 def direct_cycles(rows, cols, segment=None):
     """A GEMV on a fresh default channel, straight from its scheduler: request accepted at
-    cycle 0, done when the last RD_MAC's data has arrived (CL later), plus the hand-over."""
+    cycle 0, done when the last RD_MAC's data has arrived (y_delay later), plus the hand-over."""
     block = blocks.get("pim_channel")
     scheduler = block.scheduler()
     _, reads = scheduler.gemv(0, rows, cols, segment=segment)
     assert not any(i.cmd == Command.REF for i in scheduler.trace)
-    return reads[-1] + block.timing.CL + 1
+    return reads[-1] + block.y_delay + 1
 
 
 @pytest.fixture(scope="module")
@@ -75,15 +75,22 @@ def test_score_tiles_hold_whole_heads():
     assert per_layer != direct_cycles(32, 1024, segment=6) + direct_cycles(32, 512, segment=6)
 
 
+# pim_vector_unit at 16 lanes and its default 100 MHz pipeline (docs/pim_vector_unit.md,
+# "Performance model"): a result leaves OUT cycles after its beat; between passes LayerNorm
+# waits LN_WAIT cycles for its statistics, softmax SM_WAIT
+OUT, LN_WAIT, SM_WAIT = 35, 193, 104
+
+
 def test_asic_times_by_hand(tiny):
-    """vector_cycles = op beat + passes x ceil(length / 16), plus the output register."""
+    """vector_cycles = op beat + passes x ceil(length / 16) + the statistics' waits, plus the
+    pipeline to the output."""
     ops = tiny.ops
-    assert ops["layernorm"].asic_cycles == 3 * (1 + 3 * 4 + 1)       # two per layer, one final
-    assert ops["softmax"].asic_cycles == 2 * (1 + 3 * 2 + 1)         # two heads of 20 scores
-    assert ops["gelu"].asic_cycles == 1 + 16 + 1
-    assert ops["residual"].asic_cycles == 3 * (1 + 4 + 1)            # embedding sum, two residuals
+    assert ops["layernorm"].asic_cycles == 3 * (1 + 3 * 4 + LN_WAIT + OUT)   # two per layer, one final
+    assert ops["softmax"].asic_cycles == 2 * (1 + 3 * 2 + SM_WAIT + OUT)     # two heads of 20 scores
+    assert ops["gelu"].asic_cycles == 1 + 16 + OUT
+    assert ops["residual"].asic_cycles == 3 * (1 + 4 + OUT)                  # embedding sum, two residuals
     # bias adds of 192, 64, 256, 64 and the partial sums of no tile (every GEMV fits the buffer)
-    assert ops["adds"].asic_cycles == sum(1 + n // 16 + 1 for n in (192, 64, 256, 64))
+    assert ops["adds"].asic_cycles == sum(1 + n // 16 + OUT for n in (192, 64, 256, 64))
 
 
 def test_ops_add_up(tiny):
@@ -105,7 +112,7 @@ def test_partial_sums_of_wide_gemvs():
     d, layers = 1280, 36
 
     def adds(length, count):
-        return count * (1 + -(-length // 16) + 1)
+        return count * (1 + -(-length // 16) + OUT)
 
     partial = layers * (adds(3 * d, 1) + adds(d, 1) + adds(4 * d, 1) + adds(d, 4)) + adds(50257, 1)
     bias = layers * (adds(3 * d, 1) + adds(d, 1) + adds(4 * d, 1) + adds(d, 1))
@@ -117,8 +124,8 @@ def test_refresh_counted_from_mid_interval():
     meets no REF; one of about 3300 cycles meets one, where a freshly refreshed start (the
     channel's own model of a first GEMV) would meet none."""
     s = gpt.system()
-    short = gpt.gemv_cost(s.layout, s.timing, s.bank_groups, s.mac_latency, 32, 1024)
-    longer = gpt.gemv_cost(s.layout, s.timing, s.bank_groups, s.mac_latency, 96, 1024)
+    short = gpt.gemv_cost(s.layout, s.timing, s.bank_groups, s.read_to_mac, s.result_delay, 32, 1024)
+    longer = gpt.gemv_cost(s.layout, s.timing, s.bank_groups, s.read_to_mac, s.result_delay, 96, 1024)
     assert short.cycles < s.timing.REFI // 2 and short.count(Command.REF) == 0
     assert short.cycles == direct_cycles(32, 1024)
     assert longer.count(Command.REF) == 1       # direct_cycles checks the fresh start has none

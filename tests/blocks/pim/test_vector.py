@@ -1,7 +1,8 @@
 """pim_vector_unit: the golden model against float64 and hand-worked reduction orders, special
-values, the 1/n table, fields and parameters; the RTL bit-exact against the golden model on
-Amaranth's simulator and on Verilator under idle gaps and backpressure on every stream; the
-cycle model against unstalled Verilator runs; lint."""
+values, the 1/n table, fields and parameters; the pipeline's latencies and stages at the clock
+target; the RTL bit-exact against the golden model on Amaranth's simulator and on Verilator under
+idle gaps and backpressure on every stream, back to back and with y stalled while the pipeline is
+full; the cycle model against unstalled runs; lint."""
 
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ from hwgen.generate import generate
 from hwgen.blocks.pim.vector import golden as vg
 from hwgen.blocks.pim.vector import model as vector_model
 from hwgen.blocks.pim.vector.params import MAX_LEN_LIMIT
+from hwgen.blocks.pim.vector.pipeline import (BROADCAST_MULTIPLIERS, DEFAULT_TARGET_MHZ, OPERATORS, max_target_mhz,
+                                              pipeline)
 from hwgen.blocks.pim.vector.units import reciprocal_entries
+from hwgen.formal import formal_point
 from hwgen.numerics import golden as g
+from hwgen.numerics import timing
 from hwgen.numerics.formats import PRESETS
 from sim.pysim import simulate_pysim
 from sim.runner import simulate
@@ -71,13 +76,66 @@ def special_ops(lanes: int, max_len: int) -> list[dict]:
 # -- golden model ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("lanes, expected", [(1, 1.0), (2, 0.0), (3, 1.0), (4, 0.0)])
-def test_sum_order_is_the_documented_tree_then_running_sum(lanes, expected):
+def test_max_order_is_the_documented_tree_then_running_value(lanes, expected):
+    # The running-value reduction (the maximum's order), on a sum where the order shows:
     # [1, 1e8, -1e8, 1] in fp32 (1e8's ulp is 8, so 1e8 + 1 rounds back to 1e8):
     # lanes 1: ((((0 + 1) + 1e8) - 1e8) + 1) = 1;      lanes 2: 0 + 1e8 + -1e8 = 0;
     # lanes 3: (1 + 1e8) - 1e8 = 0, then (1 + 0) + 0 = 1; lanes 4: 1e8 + -1e8 = 0.
     x = g.encode([1.0, 1e8, -1e8, 1.0], FP32)
     total = vg.vector_reduce(x, lanes, lambda a, b: g.fp_add(a, b, FP32), vg.POS_ZERO)
     assert g.decode(np.uint64(total), FP32) == expected
+
+
+@pytest.mark.parametrize("values, lanes, slots, expected", [
+    # one lane, so the beat sums are the elements: one partial sum is the running sum
+    # (((-0 + 1e8) + 3) - 1e8) + 3 = 3 (1e8 + 3 rounds back to 1e8);
+    ([1e8, 3.0, -1e8, 3.0], 1, 1, 3.0),
+    # two partial sums: elements 0, 2 give 1e8 - 1e8 = 0 and 1, 3 give 6; 6 + 0 = 6
+    ([1e8, 3.0, -1e8, 3.0], 1, 2, 6.0),
+    # eight: leaves newest first, 3, -1e8, 3, 1e8, -0...: (3 - 1e8) + (1e8 + 3) = -1e8 + 1e8 = 0
+    ([1e8, 3.0, -1e8, 3.0], 1, 8, 0.0),
+    # two lanes: the beats' trees first, 1e8 + 3 = 1e8 and -1e8 + 3 = -1e8, so 0 in any order
+    ([1e8, 3.0, -1e8, 3.0], 2, 8, 0.0),
+    # three lanes: beats (1 + 1e8) - 1e8 = 0 and (1 + 0) + 0 = 1; leaves 1, 0: 1
+    ([1.0, 1e8, -1e8, 1.0], 3, 8, 1.0),
+])
+def test_sum_order_is_the_documented_tree_then_accumulator(values, lanes, slots, expected):
+    total = vg.vector_sum(g.encode(values, FP32), lanes, slots)
+    assert g.decode(np.uint64(total), FP32) == expected
+
+
+def written_out_sum(values: list[int], lanes: int, slots: int) -> int:
+    """The documented order of a vector sum, element by element: each beat's pairwise tree
+    (padding +0), then slot j adds beat sums j, j + slots, ... to -0, leaf k is the slot of beat
+    beats - 1 - k, the leaves (-0 where there is none, up to a power of two) added pairwise."""
+    def add(a, b):
+        return int(g.fp_add(a, b, FP32))
+    beats = [values[i:i + lanes] + [vg.POS_ZERO] * (lanes - len(values[i:i + lanes]))
+             for i in range(0, len(values), lanes)]
+    sums = []
+    for level in beats:
+        while len(level) > 1:
+            level = [add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)] + \
+                    (level[-1:] if len(level) % 2 else [])
+        sums.append(level[0])
+    minus_zero = 1 << 31
+    partial = [minus_zero] * slots
+    for index, value in enumerate(sums):
+        partial[index % slots] = add(partial[index % slots], value)
+    leaves = [minus_zero] * (1 << (slots - 1).bit_length())
+    for leaf in range(min(len(sums), slots)):
+        leaves[leaf] = partial[(len(sums) - 1 - leaf) % slots]
+    while len(leaves) > 1:
+        leaves = [add(leaves[i], leaves[i + 1]) for i in range(0, len(leaves), 2)]
+    return leaves[0]
+
+
+@pytest.mark.parametrize("lanes, slots", [(1, 1), (3, 2), (4, 8), (5, 6)])
+def test_vector_sum_is_the_written_out_order(lanes, slots):
+    rng = np.random.default_rng(lanes * 10 + slots)
+    for length in (1, lanes, lanes + 1, 7 * lanes + 2, 40):
+        values = g.encode(rng.normal(0, 1, length) * 10.0 ** rng.integers(-3, 8, length), FP32)
+        assert vg.vector_sum(values, lanes, slots) == written_out_sum(values.tolist(), lanes, slots)
 
 
 def test_inverse_length_table_is_exactly_rounded():
@@ -168,19 +226,78 @@ def test_pack_unpack_and_split_round_trip():
     assert y[2, 1] == 0 and y[2, 2] == 0                           # output padding is +0
 
 
-# -- cycle model ----------------------------------------------------------------------------------
+# -- pipeline and cycle model ----------------------------------------------------------------------
+
+def test_every_operator_is_the_shallowest_that_reaches_the_target():
+    table = timing.table()["fmax"]
+    for target in (DEFAULT_TARGET_MHZ, 60.0, 10.0):
+        shape = pipeline(4, target)
+        for role, (operator, fmt) in OPERATORS.items():
+            speeds, latency = table[operator][fmt], shape.latency[role]
+            assert speeds[latency] >= target, (role, target)
+            if role in BROADCAST_MULTIPLIERS and speeds[0] < target:
+                assert latency == len(speeds) - 1, (role, target)   # every cut of the plan
+            else:
+                assert latency == 0 or speeds[latency - 1] < target, (role, target)
+    # the running maximum's one-cycle loop (latency 0) reaches every allowed target
+    assert table["minmax"]["bf16"][0] >= max_target_mhz()
+    assert set(pipeline(4, 10.0).latency.values()) == {0}
+
+
+def test_pipeline_stages_at_the_default_target():
+    """The stages and waits by hand at 100 MHz, 4 lanes (docs/pim_vector_unit.md): latencies
+    bf16 add 6, GELU 13, exp 12, bf16 mul 7 and fp32 mul 7 (broadcast operands: every cut), to
+    fp32 0, to bf16 2, fp32 add 7, FMA 10,
+    rsqrt 11, recip 6, max 0, the accumulator's adder 7 (8 slots, 3 tree levels: 8 + 1 + 3 * 8
+    = 33 cycles); each operator adds its latency and a register."""
+    shape = pipeline(4)
+    assert shape.latency == {"add_bf16": 6, "gelu": 13, "exp": 12, "mul_bf16": 7, "to_fp32": 0,
+                             "to_bf16": 2, "add_fp32": 7, "mul_fp32": 7, "fma_fp32": 10,
+                             "rsqrt": 11, "recip": 6, "max": 0, "accumulate": 7}
+    assert (shape.added, shape.gelu, shape.scaled, shape.exp, shape.e32) == (9, 16, 10, 22, 23)
+    assert (shape.x32, shape.d, shape.prod, shape.affine, shape.normed) == (3, 11, 20, 31, 34)
+    assert (shape.gamma_read, shape.gamma) == (17, 19)
+    assert shape.output_delay == 35 and shape.fifo_depth == 36
+    assert shape.term == {"layernorm_load": 4, "layernorm_middle": 21, "softmax_middle": 24}
+    assert shape.tree_out == {"layernorm_load": 20, "layernorm_middle": 37, "softmax_middle": 40}
+    assert (shape.sum_slots, shape.sum_latency, shape.beat_max) == (8, 33, 4)
+    # LAYERNORM: mean after 20 + 33 + 7; rs after 37 + 33 + 7, + 1 (var), + 8 (+ eps),
+    # + 3 (to bf16), + 12 (rsqrt), + 0 (to fp32). SOFTMAX: max after 4; 1 / sum after
+    # 40 + 33 + 3 (to bf16) + 6 (recip).
+    assert shape.first_wait == {"layernorm": 60, "softmax": 4}
+    assert shape.second_wait == {"layernorm": 101, "softmax": 82}
+    # the golden model's default order is the default block's accumulator's
+    assert vg.SUM_SLOTS_DEFAULT == blocks.get("pim_vector_unit").pipeline.sum_slots == 8
+
 
 def test_cycle_model_closed_form():
     assert vector_model.vector_cycles("add", 1, 4) == 2
     assert vector_model.vector_cycles("gelu", 9, 4) == 1 + 3
-    assert vector_model.vector_cycles("softmax", 1024, 4) == 1 + 3 * 256
-    assert vector_model.vector_cycles("layernorm", 2048, 16) == 1 + 3 * 128
-    assert vector_model.sequence_cycles([("layernorm", 5), ("add", 5)], 2) == 10 + 4 + 1
+    assert vector_model.vector_cycles("softmax", 1024, 4) == 1 + 3 * 256 + 4 + 82
+    # 16 lanes: four tree levels (32 cycles) where 4 lanes have two (16), max tree 4 levels
+    assert vector_model.vector_cycles("layernorm", 2048, 16) == 1 + 3 * 128 + (60 + 16) + (101 + 16)
+    assert vector_model.vector_cycles("softmax", 16, 16) == 1 + 3 + (4 + 2) + (82 + 16)
+    # 2 lanes: one tree level (8 fewer cycles than 4 lanes) and one max level
+    assert vector_model.sequence_cycles([("layernorm", 5), ("add", 5)], 2) == \
+        (1 + 9 + 52 + 93) + (1 + 3) + 35
     assert vector_model.sequence_cycles([], 4) == 0
+    block = blocks.get("pim_vector_unit", lanes=2, max_len=256)
+    inputs = vg.pack_sequence([vg.gpt_like(op, 5, np.random.default_rng(0))
+                               for op in ("layernorm", "add")], 2)
+    assert block.model(block.workload(inputs)).cycles == 1 + 9 + 52 + 93 + 1 + 3 + 35
     with pytest.raises(ValueError, match="unknown op 'exp'"):
         vector_model.vector_cycles("exp", 4)
     with pytest.raises(ValueError, match="length=0"):
         vector_model.vector_cycles("add", 0)
+
+
+def test_formal_point_has_the_shortest_pipeline():
+    """The formal suite's point builds every operator at latency 0, so an ADD's result leaves
+    9 edges after its beat: within the suite's cover depth (24 cycles)."""
+    cls = blocks.block_class("pim_vector_unit")
+    block = cls(**formal_point(cls))
+    assert set(block.pipeline.latency.values()) == {0}
+    assert block.pipeline.output_delay == 9
 
 
 # -- parameters and fields --------------------------------------------------------------------------
@@ -193,6 +310,9 @@ def test_cycle_model_closed_form():
     (dict(eps=-1), r"eps=-1 is out of range: allowed 0..2139095039"),
     (dict(eps=0x7F800000), r"eps=2139095040 is out of range"),
     (dict(ftz=1), r"ftz=1: expected true or false"),
+    (dict(target_mhz=0.5), r"target_mhz=0.5 is out of range: allowed 1.0..105.86"),
+    (dict(target_mhz=110.0), r"target_mhz=110.0 is out of range: allowed 1.0..105.86"),
+    (dict(target_mhz=float("nan")), r"target_mhz=nan: expected a finite number"),
 ])
 def test_param_errors(params, match):
     with pytest.raises(ParamError, match=match):
@@ -246,6 +366,106 @@ def test_pysim_special_values_and_unstalled_cycles():
     assert result.cycles == block.model(block.workload(inputs)).cycles
 
 
+# Back-to-back sequences: single-element and single-beat ops, every pair of kinds in a row
+# (a one-pass op after a three-pass one and the reverse), at the default target and at two
+# others (every operator at latency 0; a middle one).
+BACK_TO_BACK = [
+    (dict(lanes=2, max_len=256), [("add", 1), ("gelu", 2), ("layernorm", 1), ("softmax", 2),
+                                  ("softmax", 3), ("add", 4), ("layernorm", 5), ("layernorm", 2),
+                                  ("gelu", 1), ("softmax", 1), ("add", 2)]),
+    (dict(lanes=1, max_len=256, target_mhz=10.0), [("layernorm", 3), ("add", 1), ("softmax", 1),
+                                                   ("gelu", 2), ("softmax", 4), ("layernorm", 1)]),
+    (dict(lanes=3, max_len=256, target_mhz=60.0, ftz=True), [("gelu", 3), ("softmax", 7),
+                                                             ("add", 3), ("layernorm", 4),
+                                                             ("add", 1)]),
+]
+
+
+@pytest.mark.parametrize("params, sequence", BACK_TO_BACK)
+def test_pysim_back_to_back_ops_take_the_model_cycles(params, sequence):
+    block = blocks.get("pim_vector_unit", **params)
+    rng = np.random.default_rng(len(sequence))
+    inputs = vg.pack_sequence([vg.gpt_like(op, n, rng) for op, n in sequence], block.p.lanes)
+    result = simulate_pysim(block, inputs, seed=7)
+    assert result.passed, result.summary()["verdict"]
+    shape = block.pipeline
+    by_hand = sum(vector_model.op_cycles(op, n, shape) for op, n in sequence) + shape.output_delay
+    assert result.cycles == by_hand == block.model(block.workload(inputs)).cycles
+    if block.p.target_mhz == DEFAULT_TARGET_MHZ:
+        assert result.cycles == vector_model.sequence_cycles(sequence, block.p.lanes)
+
+
+def test_pysim_y_stalled_while_the_pipeline_is_full():
+    """y ready one cycle in ten: the output FIFO fills, the credits run out and the passes that
+    produce wait, with every beat of the pipeline still delivered once, in order. Long ops at
+    max_len, so the pipeline is full behind the FIFO for most of the run."""
+    block = blocks.get("pim_vector_unit", lanes=4, max_len=256)
+    rng = np.random.default_rng(12)
+    sequence = [("gelu", 256), ("layernorm", 256), ("add", 200), ("softmax", 256), ("add", 4)]
+    inputs = vg.pack_sequence([vg.gpt_like(op, n, rng) for op, n in sequence], 4)
+    result = simulate_pysim(block, inputs, seed=13, backpressure=0.9)
+    assert result.passed, result.summary()["verdict"]
+    # y takes a beat in about one cycle in ten: the run is bound by y (243 beats, about 2430
+    # cycles), far beyond the unstalled cycles (778), and the FIFO (36 entries) fills
+    unstalled = block.model(block.workload(inputs)).cycles
+    assert result.cycles > 5 * len(inputs["a"]) and result.cycles > 2 * unstalled
+
+
+def test_y_held_takes_exactly_the_fifo_depth_then_drains_in_order():
+    """A GELU of 60 beats with y not ready for 150 cycles: the unit takes exactly as many
+    beats as the output FIFO holds (the credits), y stays valid with its payload unchanged,
+    and once y is ready every result leaves in order, bit-exact."""
+    from amaranth.sim import Simulator
+    from hwgen.blocks.pim.vector.rtl import Op
+    block = blocks.get("pim_vector_unit", lanes=2, max_len=256)
+    fields = vg.pack_sequence([vg.gpt_like("gelu", 120, np.random.default_rng(3))], 2)
+    expected = vg.run_sequence(fields, lanes=2)["y"].tolist()
+    beats, release_at = fields["a"].tolist(), 150
+    seen = {"held": [], "out": []}
+
+    async def bench(ctx):
+        ctx.set(block.op.payload, {"code": Op.GELU, "length": 120})
+        ctx.set(block.op.valid, 1)
+        await ctx.tick()
+        ctx.set(block.op.valid, 0)
+        sent = 0
+        for cycle in range(400):
+            ctx.set(block.y.ready, cycle >= release_at)
+            ctx.set(block.a.valid, sent < len(beats))
+            if sent < len(beats):
+                ctx.set(block.a.payload, beats[sent])
+            taken = sent < len(beats) and ctx.get(block.a.ready)
+            if ctx.get(block.y.valid):
+                payload = [int(v) for v in ctx.get(block.y.payload)]
+                seen["out" if cycle >= release_at else "held"].append(payload)
+            if cycle == release_at - 1:
+                seen["taken_while_held"] = sent
+            await ctx.tick()
+            sent += bool(taken)
+
+    sim = Simulator(block)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["taken_while_held"] == block.pipeline.fifo_depth == 36
+    held = seen["held"]
+    assert len(held) > 100 and all(payload == expected[0] for payload in held)
+    assert seen["out"] == expected
+
+
+def test_pysim_full_length_vectors_under_stalls():
+    block = blocks.get("pim_vector_unit", lanes=4, max_len=256)
+    rng = np.random.default_rng(14)
+    ops = [{"op": "softmax", "x": vg.bf16(rng.normal(0, 3, 256))},
+           {"op": "layernorm", "x": vg.bf16(rng.normal(0, 2, 256)),
+            "gamma": vg.bf16(rng.normal(1, 0.1, 256)), "beta": vg.bf16(rng.normal(0, 0.1, 256))},
+           vg.gpt_like("add", 256, rng), vg.gpt_like("gelu", 256, rng)]
+    inputs = vg.pack_sequence(ops, 4)
+    result = simulate_pysim(block, inputs, seed=15, idle=0.3, backpressure=0.3)
+    assert result.passed, result.summary()["verdict"]
+    assert result.verdict.compared == inputs["a"].size
+
+
 # -- RTL on Verilator -------------------------------------------------------------------------------
 
 @pytest.mark.verilator
@@ -260,7 +480,8 @@ def test_verilator_mixed_ops_under_stalls(point, rtl_out, tmp_path):
     clean = simulate(block, inputs, seed=21, rtl_out=rtl_out, out=tmp_path / "clean")
     assert clean.passed, clean.summary()["verdict"]
     assert clean.cycles == block.model(block.workload(inputs)).cycles
-    assert stalled.cycles > clean.cycles * 1.2   # the stalls were applied
+    # the stalls were applied (the waits for the statistics absorb much of them: about +4 %)
+    assert stalled.cycles > clean.cycles
 
 
 @pytest.mark.verilator

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ....core.params import Param, ParamSet
 from ....numerics.accumulator import accumulator_geometry
+from ....numerics.spaced_accumulator import SPACED_MAX_SLOTS, spaced_accumulator_geometry
 from ....numerics.plans import ADD, MULTIPLY, max_latency
 from ..dtypes import ACCS, DTYPES, acc_kind, dtype_rule
 
@@ -41,24 +42,45 @@ PARAMS = ParamSet(
               "a tree on each read (docs/pim_bank_mac.md), with loads and reads holding the "
               "operations back until the sum is out", min=0, max=MAX_ACC_LATENCY,
               depends_on=("dtype", "acc")),
+        Param("mac_spacing", int, 1, "the fewest cycles between two strobes that the user "
+              "guarantees (a PIM channel: tCCD_L); with acc_latency > 0 and room for it, the "
+              "accumulator is one adder and 1 or 2 partial sums (SpacedFloatAccumulator) instead "
+              "of acc_latency + 1 and a tree", min=1, max=64),
     ),
-    rules=(lambda p: dtype_rule(p, terms(p), "max_beats x lanes"), lambda p: _acc_latency_rule(p)),
+    rules=(lambda p: dtype_rule(p, terms(p), "max_beats x lanes"), lambda p: acc_latency_rule(p)),
 )
 
 
-def _acc_latency_rule(p) -> str | None:
+def acc_latency_rule(p) -> str | None:
     if p["acc_latency"] and acc_kind(p["dtype"], p["acc"]) == "int":
         return (f"acc_latency={p['acc_latency']}: an integer accumulator adds in one cycle; "
                 f"allowed only 0 with dtype={p['dtype']!r} (a float accumulator takes 0..{MAX_ACC_LATENCY})")
     return None
 
 
-def control_hold(acc_latency: int) -> int:
-    """Cycles after a load or read during which no operation may be issued: the interleaved
-    accumulator closes its sum with the control operation and starts the next one when the sum
-    is out (the element register in front of it, then ``FloatAccumulator``'s latency). 0 for
-    the one-cycle loop."""
-    return accumulator_geometry(acc_latency)["latency"] + 1 if acc_latency else 0
+def accumulator_shape(acc_latency: int, mac_spacing: int = 1) -> dict:
+    """The float accumulator a core builds: ``kind`` "loop" (``acc_latency`` 0, in order),
+    "spaced" (``SpacedFloatAccumulator``: strobes ``mac_spacing`` > 1 apart leave room for one
+    adder and at most two partial sums) or "interleaved" (``FloatAccumulator``); its ``slots``
+    (partial sums: the order of ``fp_accumulate``) and ``latency``."""
+    if not acc_latency:
+        return {"kind": "loop", "slots": 0, "latency": 0}
+    trip = acc_latency + 2
+    if mac_spacing > 1 and -(-trip // mac_spacing) <= SPACED_MAX_SLOTS:
+        return {"kind": "spaced", **spaced_accumulator_geometry(acc_latency, mac_spacing)}
+    geometry = accumulator_geometry(acc_latency)
+    return {"kind": "interleaved", "slots": geometry["slots"], "latency": geometry["latency"]}
+
+
+def control_hold(acc_latency: int, mac_spacing: int = 1) -> int:
+    """Cycles after a load or read during which no operation may be issued: the accumulator
+    closes its sum with the control operation and starts the next one when the sum is out
+    (the element register in front of it, then the accumulator's latency), and the element
+    after that start keeps the spacing. 0 for the one-cycle loop."""
+    shape = accumulator_shape(acc_latency, mac_spacing)
+    if shape["kind"] == "loop":
+        return 0
+    return shape["latency"] + (mac_spacing if shape["kind"] == "spaced" else 1)
 
 
 def tree_depth(lanes: int) -> int:

@@ -17,7 +17,10 @@ speed of a whole adder) or, with ``acc_latency`` > 0, hwgen.numerics' interleave
 each read): every load or read closes the running sum with a -0 element, the sum's value
 comes out ``control_hold`` cycles later, and the next sum begins with the bias (a load) or
 that value (a read without a load); no strobe may come in between (the wrapper holds its
-operations back).
+operations back). Where the user guarantees strobes ``mac_spacing`` > 1 cycles apart (a PIM
+channel's column commands are tCCD_L apart) and that leaves room, the accumulator is
+``SpacedFloatAccumulator`` instead: one adder and one or two partial sums, no tree
+(``accumulator_shape``); same contract, with its own slot count in the order.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ from amaranth.lib.wiring import In, Out
 
 from ....core.logic import delay
 from ....core.params import ParamError
-from ....numerics.rtl import FloatAccumulator, FloatAdder, FloatMultiplier
+from ....numerics.rtl import FloatAccumulator, FloatAdder, FloatMultiplier, SpacedFloatAccumulator
 from ..dtypes import acc_bits, acc_format, element_bits, element_format
-from .params import PARAMS, control_hold, mac_latency, terms, tree_depth  # noqa: F401  (re-exported)
+from .params import (PARAMS, accumulator_shape, control_hold, mac_latency, terms,  # noqa: F401  (re-exported)
+                     tree_depth)
 
 __all__ = ["PARAMS", "BankMac", "mac_latency", "tree_depth"]
 
@@ -56,7 +60,8 @@ class BankMac(wiring.Component):
     t + mac_latency - 1, so ``acc`` in cycle t + mac_latency - 1 is the value just before it
     (what a read-then-clear returns) and ``acc`` in cycle t + mac_latency includes it.
     With ``acc_latency`` > 0, after a ``load`` or ``read`` in cycle t no strobe may come before
-    cycle t + ``hold`` + 1, and ``mac`` and ``load`` never strobe together.
+    cycle t + ``hold`` + 1, and ``mac`` and ``load`` never strobe together; and any two strobes
+    are at least ``mac_spacing`` cycles apart.
     """
 
     def __init__(self, **values):
@@ -72,7 +77,7 @@ class BankMac(wiring.Component):
         self.latency = mac_latency(p.dtype, p.acc, p.lanes, mul_latency=p.mul_latency,
                                    level_latency=p.level_latency)
         # cycles after a load or read with no strobe, and from a read to its result
-        self.hold = control_hold(p.acc_latency)
+        self.hold = control_hold(p.acc_latency, p.mac_spacing)
         self.read_latency = self.latency - 1 + self.hold
         lanes = data.ArrayLayout(unsigned(self.element_bits), p.lanes)
         members = {
@@ -123,9 +128,13 @@ class BankMac(wiring.Component):
         starts the next one with the bias or with the sum itself. The first sum starts with +0
         (a cleared accumulator), in cycle 1, before any strobe's element can arrive
         (``reach`` >= 1, and every element waits a cycle in the element register)."""
-        fmt = self.acc_format
-        m.submodules.accumulator = accumulator = FloatAccumulator(
-            fmt, ftz=self.p.ftz, adder_latency=self.p.acc_latency)
+        fmt, p = self.acc_format, self.p
+        if accumulator_shape(p.acc_latency, p.mac_spacing)["kind"] == "spaced":
+            accumulator = SpacedFloatAccumulator(fmt, ftz=p.ftz, adder_latency=p.acc_latency,
+                                                 spacing=p.mac_spacing)
+        else:
+            accumulator = FloatAccumulator(fmt, ftz=p.ftz, adder_latency=p.acc_latency)
+        m.submodules.accumulator = accumulator
         started = Signal()             # the first sum's +0 went in
         waiting = Signal()             # a sum is closed and not out yet
         held_read, held_load = Signal(), Signal()

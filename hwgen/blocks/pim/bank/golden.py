@@ -208,10 +208,15 @@ def accumulate(total, sums, dtype: str, acc: str = "auto", ftz: bool = False,
 
 
 def dot_rows(weights, vector, dtype: str, acc: str = "auto", bias=None, ftz: bool = False,
-             acc_bits: int = 64) -> np.ndarray:
+             acc_bits: int = 64, slots: int = 0) -> np.ndarray:
     """The accumulator after a whole matrix-vector pass: for each row ``r``, ``acc`` starts at
     ``bias[r]`` (default 0, i.e. +0 for floats) and takes ``acc <- acc + s[r, b]`` for each beat
     ``b`` in order, ``s`` being :func:`bank_dot` of ``weights[r, b]`` and ``vector[b]``.
+
+    ``slots`` > 0 (floats): the interleaved accumulator's order instead (``acc_latency + 1``
+    partial sums, what :func:`interleaved_reads` returns for a load of the bias, the beats and
+    a read): the row's elements ``bias, s[r, 0], ..., s[r, beats - 1], -0`` summed as
+    ``hwgen.numerics.golden.fp_accumulate`` sums one run.
 
     ``weights`` is (rows, beats, lanes), ``vector`` (beats, lanes). Returns (rows,): float
     accumulator patterns (``np.uint64``) or signed integers wrapped to ``acc_bits``. With no
@@ -236,6 +241,14 @@ def dot_rows(weights, vector, dtype: str, acc: str = "auto", bias=None, ftz: boo
         return wrap(start + sums.sum(axis=1, dtype=np.int64), acc_bits)
     start = np.zeros(rows, np.uint64) if bias is None else \
         float_operands(np.broadcast_to(bias, (rows,)), fmt, "bias")
+    if slots:
+        elements = np.empty((rows, beats + 2), dtype=np.uint64)
+        elements[:, 0] = start
+        elements[:, 1:-1] = bank_dot(weights, vector, dtype, acc, ftz).reshape(rows, beats)
+        elements[:, -1] = 1 << (fmt.width - 1)
+        ends = np.zeros(elements.shape, dtype=np.int64)
+        ends[:, -1] = 1
+        return fp_accumulate(elements, ends, fmt, slots, ftz)
     if beats == 0:
         return start.copy()
     sums = _float_sums(weights, vector, dtype, kind, ftz)

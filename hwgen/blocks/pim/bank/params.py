@@ -18,7 +18,8 @@ from ...common.bank_mac.params import (PARAMS as CORE_PARAMS, control_hold, mac_
                                         tree_depth)
 from ...common.dtypes import acc_format, acc_kind, dtype_rule, element_format
 
-__all__ = ["PARAMS", "BANK_CLOCK_MHZ", "control_hold", "mac_latency", "tree_depth"]
+__all__ = ["PARAMS", "BANK_CLOCK_MHZ", "control_hold", "float_depth", "follow_float_depths",
+           "mac_latency", "tree_depth"]
 
 # The clock the float defaults are chosen for, per accumulator format: the goals (100 MHz with
 # an fp32 accumulator, 110 with a bf16 one) with a 10% margin, because the table measures one
@@ -28,30 +29,42 @@ __all__ = ["PARAMS", "BANK_CLOCK_MHZ", "control_hold", "mac_latency", "tree_dept
 BANK_CLOCK_MHZ = {"fp32": 110.0, "bf16": 121.0}
 
 
-def _float_depth(operator: str, extra: int, fallback: str):
-    def follows(p) -> int:
-        # integers, and combinations the rules refuse (acc=fp32 with int8), keep the core's
-        if dtype_rule(p, terms(p), "") or acc_kind(p["dtype"], p["acc"]) == "int":
-            return CORE_PARAMS[fallback].default
-        acc = acc_format(p["dtype"], p["acc"])
-        fmt = element_format(p["dtype"]) if operator == "multiply" else acc
-        return timing.latency_for(operator, fmt.name, BANK_CLOCK_MHZ[acc.name]) + extra
-    return follows
+def float_depth(name: str, dtype: str, acc: str) -> int | None:
+    """The pipeline depth ``name`` (``mul_latency``, ``level_latency`` or ``acc_latency``) that
+    a float accumulator needs at ``BANK_CLOCK_MHZ``, from the measured Fmax table: each
+    multiplier and tree adder at the smallest latency reaching the clock plus the register
+    after it, the accumulator's adder at the smallest latency reaching it. ``None`` for an
+    integer accumulator (the core's depths serve: its adds are carry chains)."""
+    if acc_kind(dtype, acc) == "int":
+        return None
+    fmt = acc_format(dtype, acc)
+    operator, extra = _DEPTHS[name]
+    operand = element_format(dtype) if operator == "multiply" else fmt
+    return timing.latency_for(operator, operand.name, BANK_CLOCK_MHZ[fmt.name]) + extra
 
 
-_FOLLOWS = {
-    "mul_latency": _float_depth("multiply", 1, "mul_latency"),
-    "level_latency": _float_depth("add", 1, "level_latency"),
-    "acc_latency": _float_depth("add", 0, "acc_latency"),
-}
+_DEPTHS = {"mul_latency": ("multiply", 1), "level_latency": ("add", 1), "acc_latency": ("add", 0)}
 
-PARAMS = ParamSet(
-    params=tuple(
-        dataclasses.replace(param, follows=_FOLLOWS[param.name],
+
+def follow_float_depths(params, terms_of) -> tuple:
+    """``params`` (the core's, or a block's copy of them) with ``mul_latency``,
+    ``level_latency`` and ``acc_latency`` following :func:`float_depth` when unset.
+    ``terms_of(p)``: the products an integer accumulator must hold (for the dtype rule:
+    combinations the rules refuse keep the core's defaults, so the rule reports them)."""
+    def follows(name):
+        def depth(p) -> int:
+            chosen = None if dtype_rule(p, terms_of(p), "") else float_depth(name, p["dtype"], p["acc"])
+            return CORE_PARAMS[name].default if chosen is None else chosen
+        return depth
+    return tuple(
+        dataclasses.replace(param, follows=follows(param.name),
                             depends_on=tuple(dict.fromkeys(param.depends_on + ("dtype", "acc"))),
                             doc=param.doc + "; unset: from the measured Fmax table for "
-                                "the block's clock (docs/pim_bank_mac.md, Parameters)")
-        if param.name in _FOLLOWS else param
-        for param in CORE_PARAMS),
-    rules=CORE_PARAMS.rules,
-)
+                                "the bank's clock (docs/pim_bank_mac.md, Parameters)")
+        if param.name in _DEPTHS else param
+        for param in params)
+
+
+# (every core parameter but mac_spacing: the block's stream may issue an operation every cycle)
+PARAMS = ParamSet(params=follow_float_depths([param for param in CORE_PARAMS if param.name != "mac_spacing"], terms),
+                  rules=CORE_PARAMS.rules)

@@ -26,11 +26,13 @@ def as_elements(values, dtype: str) -> np.ndarray:
 
 
 def interpret(raw, banks: int, lanes: int, row_columns: int, bank_rows: int, dtype: str,
-              acc: str, acc_bits: int, ftz: bool) -> dict:
+              acc: str, acc_bits: int, ftz: bool, acc_slots: int = 0) -> dict:
     """The golden model of a channel's host beat sequence (raw fields ``host_*`` and
     ``x_columns``): LOADs write the modelled arrays (element-masked), each GEMV takes its
     ``beats`` x columns in order and returns one y beat per slot (``y_acc`` patterns,
-    ``y_count``, ``y_last``)."""
+    ``y_count``, ``y_last``). ``acc_slots``: the bank accumulators' partial sums (0: in
+    order; ``acc_latency + 1`` for the interleaved float accumulator, every slot a sum that
+    starts at +0, as after an RD_MAC's clear)."""
     arrays = np.zeros((banks, bank_rows * row_columns, lanes), dtype=np.int64)
     columns = as_elements(raw["x_columns"], dtype).reshape(-1, lanes)
     data_all = as_elements(raw["host_data"], dtype).reshape(-1, banks, lanes)
@@ -52,7 +54,7 @@ def interpret(raw, banks: int, lanes: int, row_columns: int, bank_rows: int, dty
         where = [column_address(s, b, beats, row_columns, row) for s in range(slot_count) for b in range(beats)]
         addresses = np.array([r * row_columns + c for r, c in where]).reshape(slot_count, beats)
         weights = arrays[:, addresses, :].transpose(1, 0, 2, 3).reshape(slot_count * banks, beats, lanes)
-        y = mac_golden.dot_rows(weights, vector, dtype, acc, acc_bits=acc_bits, ftz=ftz)
+        y = mac_golden.dot_rows(weights, vector, dtype, acc, acc_bits=acc_bits, ftz=ftz, slots=acc_slots)
         y = np.asarray([int(v) & ((1 << acc_bits) - 1) for v in y], dtype=object)
         for slot in range(slot_count):
             y_acc.append(y[slot * banks:(slot + 1) * banks])

@@ -9,7 +9,8 @@ Ports:
   ``last_count``: see ``mapping.py``). The controller takes the next host beat only when idle.
 * ``x`` (in): the vector, one global-buffer column (``lanes`` elements) per beat, taken as the
   controller issues the WR_GB that stores it.
-* ``y`` (out): one beat per RD_MAC: every bank's accumulator, ``CL`` cycles after the RD_MAC.
+* ``y`` (out): one beat per RD_MAC: every bank's accumulator, ``y_delay`` cycles after the
+  RD_MAC (``CL``, or the MAC pipeline's latency where that is longer).
 * ``cmd`` (trace): the command bus: ``valid`` in each cycle a command issues, with its kind,
   bank (ACT), row (ACT, MAC_ABK) and column (MAC_ABK, WR_GB). It cannot stall.
 
@@ -30,15 +31,27 @@ from amaranth.lib.wiring import In, Out
 
 from ....core.block import Block, TraceSignature, register
 from ....core.ints import index_bits
-from ....core.logic import StateMachine, select
+from ....core.logic import StateMachine, delay, elapsed, equals, select
 from ...common import dtypes
 from . import golden as channel_golden, model
-from ...common.bank_mac.rtl import BankMac, mac_latency
+from ...common.bank_mac.rtl import BankMac, accumulator_shape, control_hold, mac_latency
 from ..mapping import ChannelLayout, beats_per_row, check_fits, column_address, row_hit_rate, slots
 from ..schedule import ChannelScheduler, Command, act_order, bank_group
 from ..timing import parse_timing
+from .array import READ_LATENCY as ARRAY_READ_LATENCY, BankArray
 from .params import CYCLE_BITS, GEMV, HOST_FIELDS, LOAD, PARAMS  # noqa: F401  (re-exported)
 
+# A MAC_ABK's column reaches the MAC units four cycles after it issues: its address is
+# registered (the arrays are many block RAMs spread over the die: with the address made from the
+# controller's row and column registers, the 4-bank, 8-lane channel closed at 78.8 MHz, the
+# issue decision and 10.7 ns of routing in one cycle), then the array's read (array.py: the
+# RAMs' read, a register beside each, the block chosen into one more; the global buffer, one
+# RAM, is read and registered twice). RD_MAC strobes take the same path, so the MAC units see
+# the commands in issue order.
+ADDRESS_STAGES = 1
+ARRAY_STAGES = ADDRESS_STAGES + 3
+# a result written into the FIFO in cycle t can leave in cycle t + 2 (SyncFIFOBuffered)
+RESULT_FIFO_LATENCY = 2
 
 
 def command_layout(p) -> data.StructLayout:
@@ -59,8 +72,11 @@ class PimChannel(Block):
     # the flow runs a 4-bank, 4-lane channel with the same controller and timing.
     flow_params = {"banks": 4, "lanes": 4, "row_columns": 16, "bank_rows": 16, "gb_columns": 16}
     # every DRAM timing a few cycles (the rules between them kept), a refresh due every 16
+    # and the shallowest MAC pipeline (the y stream's rules do not depend on its depth, and a
+    # deeper one puts the first y beat beyond the suite's BMC depth)
     formal_params = {"timing": "gddr6_2000,CL=2,RCDRD=2,RCDWR=2,RP=2,RAS=3,RC=5,CCDS=1,CCDL=1,"
-                               "RRDS=1,RRDL=1,FAW=4,RFC=3,REFI=16,RTP=1"}
+                               "RRDS=1,RRDL=1,FAW=4,RFC=3,REFI=16,RTP=1",
+                     "mul_latency": 0, "level_latency": 0, "acc_latency": 0}
 
     # -- derived quantities -------------------------------------------------------------------
     @property
@@ -82,24 +98,41 @@ class PimChannel(Block):
         return dtypes.acc_bits(p.dtype, p.acc, p.acc_width, p.gb_columns * p.lanes)
 
     @property
-    def read_latency(self) -> int:
-        """Cycles from a MAC_ABK to its product being in the accumulator: one for the array
-        and buffer reads, then the MAC pipeline."""
+    def read_to_mac(self) -> int:
+        """The fewest cycles from an RD_MAC to the next MAC_ABK: the bank MACs' interleaved
+        accumulator takes no operation until the sum the read closed is out
+        (``control_hold``); 1 with the one-cycle loop (no rule beyond the column spacing)."""
+        return control_hold(self.p.acc_latency, self.timing.CCDL) + 1
+
+    @property
+    def result_delay(self) -> int:
+        """Cycles from an RD_MAC until its accumulator values could leave at ``y``: the
+        array-read stages, the bank MAC's read latency, the result FIFO."""
         p = self.p
-        return 1 + mac_latency(p.dtype, p.acc, p.lanes)
+        bank_read = mac_latency(p.dtype, p.acc, p.lanes, mul_latency=p.mul_latency,
+                                level_latency=p.level_latency) - 1 + control_hold(p.acc_latency, self.timing.CCDL)
+        return ARRAY_STAGES + bank_read + RESULT_FIFO_LATENCY
+
+    @property
+    def y_delay(self) -> int:
+        """Cycles from an RD_MAC to its ``y`` beat: the DRAM's read latency CL, or the MAC
+        pipeline's where that is longer (the model's ``result_delay``)."""
+        return self.scheduler().y_delay
 
     @property
     def y_depth(self) -> int:
-        """Accumulator snapshots in flight between RD_MAC and ``y``: consecutive RD_MACs are at
-        least a MAC_ABK apart, so this many never throttle an unstalled run."""
+        """RD_MACs in flight before their ``y`` beats leave: consecutive RD_MACs are at least a
+        MAC_ABK apart, so this many never throttle an unstalled run."""
         t = self.timing
-        spacing = t.CCDL + max(t.CCDL, self.read_latency)
-        return math.ceil(t.CL / spacing) + 2
+        spacing = t.CCDL + max(t.CCDL, self.read_to_mac)
+        return math.ceil(self.y_delay / spacing) + 2
 
     def _bank_mac(self) -> BankMac:
         p = self.p
         return BankMac(dtype=p.dtype, acc=p.acc, lanes=p.lanes, acc_width=p.acc_width,
-                       max_beats=p.gb_columns, ftz=p.ftz)
+                       max_beats=p.gb_columns, ftz=p.ftz, mul_latency=p.mul_latency,
+                       level_latency=p.level_latency, acc_latency=p.acc_latency,
+                       mac_spacing=self.timing.CCDL)
 
     # -- hardware -------------------------------------------------------------------------------
     def signature_members(self):
@@ -134,8 +167,8 @@ class PimChannel(Block):
                 ("cmd", "a MAC issues", port("cmd__valid") & (command.cmd == Command.MAC_ABK))]
 
     def info(self):
-        return {"acc_bits": self.acc_bits, "read_latency": self.read_latency,
-                "y_depth": self.y_depth, "timing": self.timing.as_dict()}
+        return {"acc_bits": self.acc_bits, "read_to_mac": self.read_to_mac,
+                "y_delay": self.y_delay, "y_depth": self.y_depth, "timing": self.timing.as_dict()}
 
     def field_dtypes(self):
         # W and x in dtype (bf16, fp16, int8, int16); y (and the raw y_acc) in the
@@ -155,18 +188,15 @@ class PimChannel(Block):
         m.d.sync += now.eq(now + 1)
 
         # -- the arrays and the global buffer ---------------------------------------------------
-        # (at least two words each: a one-word memory has a zero-width address, which Verilog
-        # cannot declare)
+        # (the buffer at least two words: a one-word memory has a zero-width address, which
+        # Verilog cannot declare)
         arrays = []
         for bank in range(p.banks):
-            array = Memory(shape=unsigned(column_shape.size), depth=max(2, words), init=[])
-            m.submodules[f"array{bank}"] = array
+            m.submodules[f"array{bank}"] = array = BankArray(words, p.lanes, self.element_bits)
             arrays.append(array)
         m.submodules.gbuf = gbuf = Memory(shape=column_shape, depth=max(2, p.gb_columns), init=[])
         gb_write = gbuf.write_port()
         gb_read = gbuf.read_port(transparent_for=())
-        array_writes = [a.write_port(granularity=self.element_bits) for a in arrays]
-        array_reads = [a.read_port(transparent_for=()) for a in arrays]
 
         macs = []
         for bank in range(p.banks):
@@ -184,7 +214,6 @@ class PimChannel(Block):
         open_row = Signal.like(row)
         is_open = Signal()
         act_index = Signal(bank_bits)
-        refresh_base = Signal(CYCLE_BITS)
         refresh_pending = Signal()
         timer_started = Signal()
         last_count = Signal.like(self.host.payload.last_count)
@@ -196,40 +225,47 @@ class PimChannel(Block):
         m.d.comb += act_group.eq(select([Const(bank_group(b, p.banks, p.bank_groups), group_bits)
                                          for b in act_banks], act_index))
 
-        # -- timing state: the issue cycles of earlier commands ------------------------------------
-        ring = max(4, p.banks)
-        act_time = [Signal(CYCLE_BITS, name=f"act_time{k}") for k in range(ring)]   # newest first
-        act_bank_of = [Signal(bank_bits, name=f"act_bank{k}") for k in range(ring)]
-        act_group_of = [Signal(group_bits, name=f"act_group{k}") for k in range(ring)]
-        act_seen = [Signal(name=f"act_seen{k}") for k in range(ring)]
-        last_pre, last_ref, last_col, last_mac = (Signal(CYCLE_BITS, name=n) for n in
-                                                   ("last_pre", "last_ref", "last_col", "last_mac"))
-        pre_seen, ref_seen, col_seen, mac_seen = (Signal(name=n) for n in
-                                                   ("pre_seen", "ref_seen", "col_seen", "mac_seen"))
-
-        def after(seen, when, delay):
-            """True once ``delay`` cycles have passed since an event (or if it never happened)."""
-            return ~seen | (now >= when + delay)
-
-        act_ok = Signal()
-        checks = [after(pre_seen, last_pre, t.RP), after(ref_seen, last_ref, t.RFC),
-                  after(act_seen[3], act_time[3], t.FAW)]
-        for k in range(ring):
-            delay = Mux(act_bank_of[k] == act_bank, t.RC,
-                        Mux(act_group_of[k] == act_group, t.RRDL, t.RRDS))
-            checks.append(after(act_seen[k], act_time[k], delay))
-        m.d.comb += act_ok.eq(all_of(checks))
-
-        pre_ok = after(act_seen[0], act_time[0], t.RAS) & after(mac_seen, last_mac, t.RTP)
-        ref_ok = after(pre_seen, last_pre, t.RP) & after(ref_seen, last_ref, t.RFC)
-        mac_ok = after(act_seen[0], act_time[0], t.RCDRD) & after(col_seen, last_col, t.CCDL)
-        wrgb_ok = after(col_seen, last_col, t.CCDS) & self.x.valid
-        snapshots = fifo.SyncFIFOBuffered(width=CYCLE_BITS + len(self.y.payload.as_value()), depth=self.y_depth)
-        m.submodules.snapshots = snapshots
-        rd_ok = after(col_seen, last_col, t.CCDL) & after(mac_seen, last_mac, self.read_latency) & snapshots.w_rdy
-
         issue = Signal()
         kind = Signal(3)
+        issued = {state: issue & phase.is_in(state) for state in ("WR_GB", "PRE", "REF", "ACT", "MAC", "RD")}
+        column = issued["WR_GB"] | issued["MAC"] | issued["RD"]
+
+        # -- timing state: one down-counter per rule, started by the command it follows -----------
+        # (the scheduler keeps issue cycles; a counter per rule is the same test, ``t >= e + d``
+        # for the latest such command e, without a timestamp comparison on the critical path)
+        def since(name, started, cycles):
+            return elapsed(m, started, cycles, name)
+
+        # ACT to ACT: tRC in the bank, tRRD_L in its group, tRRD_S in any (RC >= RRDL >= RRDS, a
+        # timing rule, so checking all three that apply is the scheduler's test); tFAW against
+        # the fourth ACT back: four counters in turn, the oldest restarted by the next ACT
+        act_bank_done = [since(f"rc{bank}", issued["ACT"] & equals(act_bank, bank), t.RC)
+                         for bank in range(p.banks)]
+        act_group_done = [since(f"rrdl{group}", issued["ACT"] & equals(act_group, group), t.RRDL)
+                          for group in range(p.bank_groups)]
+        faw_turn = Signal(2)
+        with m.If(issued["ACT"]):
+            m.d.sync += faw_turn.eq(faw_turn + 1)
+        faw_done = [since(f"faw{k}", issued["ACT"] & equals(faw_turn, k), t.FAW) for k in range(4)]
+        act_ok = all_of([since("rp", issued["PRE"], t.RP), since("rfc", issued["REF"], t.RFC),
+                         since("rrds", issued["ACT"], t.RRDS), select(faw_done, faw_turn),
+                         select(act_bank_done, act_bank), select(act_group_done, act_group)])
+        pre_ok = since("ras", issued["ACT"], t.RAS) & since("rtp", issued["MAC"], t.RTP)
+        ref_ok = since("rp_ref", issued["PRE"], t.RP) & since("rfc_ref", issued["REF"], t.RFC)
+        ccdl_ok = since("ccdl", column, t.CCDL)
+        mac_ok = since("rcdrd", issued["ACT"], t.RCDRD) & ccdl_ok & since("read_to_mac", issued["RD"],
+                                                                         self.read_to_mac)
+        wrgb_ok = since("ccds", column, t.CCDS) & self.x.valid
+        # An RD_MAC's due cycle, count and last go in at issue, its accumulators when they come
+        # out of the MAC pipeline; y leaves with both. The results never outnumber the reads,
+        # so the reads' free space alone admits an RD_MAC.
+        y_meta = data.StructLayout({"due": unsigned(CYCLE_BITS), "count": self.y.payload.count.shape(),
+                                    "last": unsigned(1)})
+        m.submodules.reads = reads = fifo.SyncFIFOBuffered(width=y_meta.size, depth=self.y_depth)
+        m.submodules.results = results = fifo.SyncFIFOBuffered(
+            width=len(self.y.payload.acc.as_value()), depth=self.y_depth)
+        rd_ok = ccdl_ok & reads.w_rdy
+
         # each phase issues one kind of command, when its timing rules allow
         for state, command, allowed in (("WR_GB", Command.WR_GB, wrgb_ok), ("PRE", Command.PRE, pre_ok),
                                         ("REF", Command.REF, ref_ok), ("ACT", Command.ACT, act_ok),
@@ -246,27 +282,12 @@ class PimChannel(Block):
             self.cmd.payload.col.eq(Mux(phase.is_in("MAC"), col, Mux(phase.is_in("WR_GB"), beat, 0))),
         ]
 
-        # -- timing bookkeeping on issue -------------------------------------------------------------
-        with m.If(issue):
-            with m.If(phase.is_in("ACT")):
-                m.d.sync += [act_time[0].eq(now), act_bank_of[0].eq(act_bank),
-                             act_group_of[0].eq(act_group), act_seen[0].eq(1)]
-                for k in range(1, ring):
-                    m.d.sync += [act_time[k].eq(act_time[k - 1]), act_bank_of[k].eq(act_bank_of[k - 1]),
-                                 act_group_of[k].eq(act_group_of[k - 1]), act_seen[k].eq(act_seen[k - 1])]
-            with m.Elif(phase.is_in("PRE")):
-                m.d.sync += [last_pre.eq(now), pre_seen.eq(1)]
-            with m.Elif(phase.is_in("REF")):
-                m.d.sync += [last_ref.eq(now), ref_seen.eq(1), refresh_base.eq(now)]
-            with m.Elif((phase.is_in("WR_GB")) | (phase.is_in("RD"))):
-                m.d.sync += [last_col.eq(now), col_seen.eq(1)]
-            with m.Elif(phase.is_in("MAC")):
-                m.d.sync += [last_col.eq(now), col_seen.eq(1), last_mac.eq(now), mac_seen.eq(1)]
-
         # -- program order -------------------------------------------------------------------------
         # Decisions are taken in the cycle a command issues, for the cycle after it (when the
         # next command is first presented): refresh is due then if REFI cycles have passed.
-        due_next = (now + 1 - refresh_base) >= t.REFI
+        # (the refresh timer restarts at each REF and at the first GEMV)
+        timer_start = Signal()
+        due_next = elapsed(m, issued["REF"] | timer_start, t.REFI - 1, "refresh")
         next_col_wraps = col == p.row_columns - 1
 
         def open_beat(m, needed_row, first_of_slot):
@@ -286,8 +307,8 @@ class PimChannel(Block):
                 m.d.sync += [beats.eq(host.beats), slots_left.eq(host.slots), beat.eq(0),
                              last_count.eq(host.last_count), row.eq(host.row), col.eq(0),
                              phase.to("WR_GB")]
-                with m.If(~timer_started):
-                    m.d.sync += [refresh_base.eq(now), timer_started.eq(1)]
+                m.d.sync += timer_started.eq(1)
+                m.d.comb += timer_start.eq(~timer_started)
         with m.Elif(phase.is_in("WR_GB")):
             with m.If(issue):
                 m.d.sync += beat.eq(beat + 1)
@@ -327,31 +348,44 @@ class PimChannel(Block):
         load = self.host.valid & self.host.ready & (host.kind == LOAD)
         address = host.row * p.row_columns + host.col
         for bank in range(p.banks):
-            m.d.comb += [array_writes[bank].addr.eq(address), array_writes[bank].data.eq(host.data[bank]),
-                         array_writes[bank].en.eq(host.mask[bank].as_value() & load.replicate(p.lanes))]
+            m.d.comb += [arrays[bank].write_addr.eq(address), arrays[bank].write_data.eq(host.data[bank]),
+                         arrays[bank].write_en.eq(host.mask[bank].as_value() & load.replicate(p.lanes))]
         mac_issue = issue & (phase.is_in("MAC"))
         for bank in range(p.banks):
-            m.d.comb += array_reads[bank].addr.eq(row * p.row_columns + col)
+            m.d.comb += arrays[bank].read_addr.eq(delay(m, row * p.row_columns + col, ADDRESS_STAGES,
+                                                        f"mac_address{bank}"))
         m.d.comb += [gb_write.addr.eq(beat), gb_write.data.eq(self.x.payload),
                      gb_write.en.eq(issue & (phase.is_in("WR_GB"))),
                      self.x.ready.eq(issue & (phase.is_in("WR_GB"))),
-                     gb_read.addr.eq(beat)]
-        mac_strobe = Signal()
-        m.d.sync += mac_strobe.eq(mac_issue)
+                     gb_read.addr.eq(delay(m, beat, ADDRESS_STAGES, "gb_address"))]
         read_issue = issue & (phase.is_in("RD"))
+        # the column and the strobes, ARRAY_STAGES cycles after the command
+        vector = delay(m, gb_read.data, ARRAY_STAGES - ADDRESS_STAGES - 1, "vector")
+        mac_strobe = delay(m, mac_issue, ARRAY_STAGES, "mac_strobe")
+        read_strobe = delay(m, read_issue, ARRAY_STAGES, "read_strobe")
         for bank, mac in enumerate(macs):
-            m.d.comb += [mac.weights.eq(array_reads[bank].data), mac.vector.eq(gb_read.data),
-                         mac.mac.eq(mac_strobe), mac.load.eq(read_issue), mac.bias.eq(0)]
+            weights = delay(m, arrays[bank].read_data, ARRAY_STAGES - ADDRESS_STAGES - ARRAY_READ_LATENCY,
+                            f"weights{bank}")
+            # RD_MAC reads every accumulator and clears it (a load of +0)
+            m.d.comb += [mac.weights.eq(weights), mac.vector.eq(vector), mac.mac.eq(mac_strobe),
+                         mac.read.eq(read_strobe), mac.load.eq(read_strobe), mac.bias.eq(0)]
 
-        # RD_MAC: snapshot every accumulator now, deliver it CL cycles later
+        # RD_MAC: its y beat leaves y_delay cycles later (every MAC unit has the same timing,
+        # so the first one's result_valid stands for all)
         last_slot = slots_left == 1
-        snapshot = Cat((now + t.CL)[:CYCLE_BITS], *[mac.acc for mac in macs],
-                       Mux(last_slot, last_count, p.banks)[:self.y.payload.count.shape().width], last_slot)
-        m.d.comb += [snapshots.w_en.eq(read_issue), snapshots.w_data.eq(snapshot)]
-        due_at = snapshots.r_data[:CYCLE_BITS]
-        m.d.comb += [self.y.valid.eq(snapshots.r_rdy & (now >= due_at)),
-                     self.y.payload.eq(snapshots.r_data[CYCLE_BITS:]),
-                     snapshots.r_en.eq(self.y.valid & self.y.ready)]
+        meta_in = Signal(y_meta)
+        m.d.comb += [meta_in.due.eq(now + self.y_delay),
+                     meta_in.count.eq(Mux(last_slot, last_count, p.banks)), meta_in.last.eq(last_slot),
+                     reads.w_en.eq(read_issue), reads.w_data.eq(meta_in),
+                     results.w_en.eq(macs[0].result_valid),
+                     results.w_data.eq(Cat(*[mac.result for mac in macs]))]
+        meta_out = Signal(y_meta)
+        m.d.comb += meta_out.eq(reads.r_data)
+        m.d.comb += [self.y.valid.eq(reads.r_rdy & results.r_rdy & (now >= meta_out.due)),
+                     self.y.payload.acc.eq(results.r_data),
+                     self.y.payload.count.eq(meta_out.count), self.y.payload.last.eq(meta_out.last),
+                     reads.r_en.eq(self.y.valid & self.y.ready),
+                     results.r_en.eq(self.y.valid & self.y.ready)]
         return m
 
     # -- reference and model -------------------------------------------------------------------
@@ -413,7 +447,8 @@ class PimChannel(Block):
     def _interpret(self, raw) -> dict:
         p = self.p
         return channel_golden.interpret(raw, p.banks, p.lanes, p.row_columns, p.bank_rows, p.dtype,
-                                        p.acc, self.acc_bits, p.ftz)
+                                        p.acc, self.acc_bits, p.ftz,
+                                        acc_slots=accumulator_shape(p.acc_latency, self.timing.CCDL)["slots"])
 
     def _vectors_from_y(self, acc, count, last):
         """(vectors, rows) accumulator values from y beats: the ``count`` first of each beat,
@@ -470,7 +505,8 @@ class PimChannel(Block):
         return {"rows": W.shape[0], "cols": W.shape[1], "vectors": self.vector_count(inputs)}
 
     def scheduler(self) -> ChannelScheduler:
-        return ChannelScheduler(self.layout, self.timing, self.p.bank_groups, self.read_latency)
+        return ChannelScheduler(self.layout, self.timing, self.p.bank_groups,
+                                read_to_mac=self.read_to_mac, result_delay=self.result_delay)
 
     def host_sequence(self, workload) -> tuple:
         """The workload as host beats (kind, slots, beats, base row): a matrix-vector
@@ -499,7 +535,7 @@ class PimChannel(Block):
 
     def model(self, workload):
         _, runs = self.schedule(workload)
-        return model.estimate(runs, self.host_sequence(workload), self.timing.CL, self.p.banks,
+        return model.estimate(runs, self.host_sequence(workload), self.y_delay, self.p.banks,
                               self.p.lanes, self.element_bits, self.acc_bits)
 
     def check_traces(self, traces):
@@ -516,7 +552,7 @@ class PimChannel(Block):
         """MAC utilization, row-hit rate and command counts of the modelled run."""
         scheduler, runs = self.schedule(workload)
         trace = scheduler.trace
-        gemv_cycles = sum(reads[-1] + self.timing.CL - accepted + 1 for accepted, reads in runs)
+        gemv_cycles = sum(reads[-1] + self.y_delay - accepted + 1 for accepted, reads in runs)
         useful = workload["rows"] * workload["cols"] * workload["vectors"]
         counts = {c.name: sum(1 for i in trace if i.cmd == c) for c in Command}
         macs = counts["MAC_ABK"]

@@ -1,23 +1,30 @@
 """Golden model of ``pim_vector_unit``: the four vector operations in the documented order,
 built from the bit-exact operator twins of ``hwgen.numerics.golden`` (no Amaranth here).
 
-Values are bit patterns: bf16 on the ports, fp32 for sums and statistics. ``lanes`` matters
-to the results only through the reduction order, which is fixed as follows (docs/pim_vector_unit.md):
+Values are bit patterns: bf16 on the ports, fp32 for sums and statistics. ``lanes`` and
+``slots`` (the running sums' partial sums) matter to the results only through the order of the
+reductions, which is fixed as follows (docs/pim_vector_unit.md):
 
 * A vector of ``n`` elements travels in ``ceil(n / lanes)`` beats; element ``i`` sits in beat
   ``i // lanes``, lane ``i % lanes``. Lanes past ``n`` in the last beat are padding.
 * A *beat reduction* folds the ``lanes`` values of one beat by a pairwise tree: each level
   combines neighbours ``(0, 1), (2, 3), ...`` and passes an odd last value up unchanged, until
   one value is left. Padding lanes enter it as +0 (sums) or -Inf (maximum).
-* A *vector reduction* starts from +0 (sums) or -Inf (maximum) and combines the running value
-  with each beat's reduction in beat order: ``acc = op(acc, beat_reduction)``.
+* A *vector maximum* starts from -Inf and combines the running value with each beat's
+  reduction in beat order: ``acc = max(acc, beat_reduction)``.
+* A *vector sum* adds the beat reductions in the order of the hardware's interleaved
+  accumulator with ``slots`` partial sums, ``hwgen.numerics.golden.fp_accumulate``: partial sum
+  ``j`` is ``((-0 + s[j]) + s[j + slots]) + ...`` over the beat sums ``s``; leaf ``k`` of a
+  pairwise tree over ``slots`` rounded up to a power of two is the partial sum holding beat
+  ``beats - 1 - k`` (-0 where there is none), and the tree's root is the sum.
 
 The operations (``_B`` = bf16, ``_S`` = fp32 twins, every one with the block's ``ftz``):
 
 * ``ADD(x, r)``: ``y_i = add_B(x_i, r_i)``.
 * ``GELU(x)``: ``y_i = gelu_B(x_i)`` (the ``fp_gelu`` unit's defaults).
-* ``SOFTMAX(x)``: ``m = max_B`` over x (vector reduction); ``e_i = exp_B(sub_B(x_i, m))``;
-  ``s = sum_S`` of ``convert_BS(e_i)``; ``r = recip_B(convert_SB(s))``; ``y_i = mul_B(e_i, r)``.
+* ``SOFTMAX(x)``: ``m = max_B`` over x (vector maximum); ``e_i = exp_B(sub_B(x_i, m))``;
+  ``s = sum_S`` of ``convert_BS(e_i)`` (vector sum); ``r = recip_B(convert_SB(s))``;
+  ``y_i = mul_B(e_i, r)``.
 * ``LAYERNORM(x, gamma, beta)``: ``mean = mul_S(sum_S convert_BS(x_i), inv_n)`` with
   ``inv_n`` = 1/n rounded to fp32; ``d_i = sub_S(convert_BS(x_i), mean)``;
   ``var = mul_S(sum_S mul_S(d_i, d_i), inv_n)``;
@@ -35,6 +42,7 @@ import numpy as np
 
 from ....numerics import golden as g
 from ....numerics.formats import PRESETS
+from .pipeline import pipeline
 
 BF16 = PRESETS["bf16"]
 FP32 = PRESETS["fp32"]
@@ -48,6 +56,10 @@ EPS_DEFAULT = 0x3727C5AC
 
 POS_ZERO = 0
 NEG_INF_B = BF16.inf(1)
+
+# The running sums' partial sums at the default clock target (the accumulator's adder latency
+# plus one; the same for every lanes).
+SUM_SLOTS_DEFAULT = pipeline(1).sum_slots
 
 
 def beats_of(length: int, lanes: int) -> int:
@@ -90,12 +102,24 @@ def beat_reduce(beats: np.ndarray, combine) -> np.ndarray:
 
 def vector_reduce(values: np.ndarray, lanes: int, combine, start: int) -> int:
     """``acc = start``, then ``acc = combine(acc, beat_reduce(beat))`` for each beat in order;
-    padding lanes are ``start`` (the identity's pattern: +0 or -Inf)."""
+    padding lanes are ``start`` (the identity's pattern: -Inf for the maximum)."""
     partial = beat_reduce(_to_beats(values, lanes, start), combine)
     acc = np.uint64(start)
     for value in partial:
         acc = combine(acc, value)
     return int(acc)
+
+
+def vector_sum(values: np.ndarray, lanes: int, slots: int, ftz: bool = False) -> int:
+    """The fp32 sum of ``values`` (fp32 patterns): each beat's pairwise tree (padding lanes
+    +0), then the beat sums in the interleaved accumulator's order with ``slots`` partial
+    sums (``fp_accumulate``, one sum ending at the last beat)."""
+    def add(a, b):
+        return g.fp_add(a, b, FP32, ftz)
+    beat_sums = beat_reduce(_to_beats(values, lanes, POS_ZERO), add)
+    last = np.zeros(len(beat_sums), dtype=np.uint64)
+    last[-1] = 1
+    return int(g.fp_accumulate(beat_sums, last, FP32, slots, ftz)[0])
 
 
 def inv_n(n: int) -> int:
@@ -115,24 +139,22 @@ def gelu(x, *, ftz: bool = False) -> np.ndarray:
     return g.fp_gelu(_u64(x), BF16, ftz)
 
 
-def softmax(x, *, lanes: int, ftz: bool = False) -> np.ndarray:
+def softmax(x, *, lanes: int, ftz: bool = False, slots: int = SUM_SLOTS_DEFAULT) -> np.ndarray:
     x = _u64(x)
     peak = vector_reduce(x, lanes, lambda a, b: g.fp_max(a, b, BF16, ftz), NEG_INF_B)
     e = g.fp_exp(g.fp_sub(x, np.uint64(peak), BF16, ftz), BF16, ftz)
-    total = vector_reduce(g.fp_convert(e, BF16, FP32, ftz), lanes,
-                          lambda a, b: g.fp_add(a, b, FP32, ftz), POS_ZERO)
+    total = vector_sum(g.fp_convert(e, BF16, FP32, ftz), lanes, slots, ftz)
     # The function-unit twins take arrays: a one-element one here, broadcast afterwards.
     r = g.fp_recip(g.fp_convert(_u64([total]), FP32, BF16, ftz), BF16, ftz)
     return g.fp_mul(e, r, BF16, ftz)
 
 
-def layernorm(x, gamma, beta, *, lanes: int, eps: int = EPS_DEFAULT,
-              ftz: bool = False) -> np.ndarray:
+def layernorm(x, gamma, beta, *, lanes: int, eps: int = EPS_DEFAULT, ftz: bool = False,
+              slots: int = SUM_SLOTS_DEFAULT) -> np.ndarray:
     x32 = g.fp_convert(_u64(x), BF16, FP32, ftz)
 
     def fsum(values):
-        return np.uint64(vector_reduce(values, lanes, lambda a, b: g.fp_add(a, b, FP32, ftz),
-                                       POS_ZERO))
+        return np.uint64(vector_sum(values, lanes, slots, ftz))
 
     scale = np.uint64(inv_n(len(x32)))
     mean = g.fp_mul(fsum(x32), scale, FP32, ftz)
@@ -148,18 +170,20 @@ def layernorm(x, gamma, beta, *, lanes: int, eps: int = EPS_DEFAULT,
 
 
 def apply(op: str, operands: Mapping[str, np.ndarray], *, lanes: int, eps: int = EPS_DEFAULT,
-          ftz: bool = False) -> np.ndarray:
+          ftz: bool = False, slots: int = SUM_SLOTS_DEFAULT) -> np.ndarray:
     """One operation on whole vectors (no padding): ``operands`` holds ``x`` and, by op,
-    ``r`` (add) or ``gamma`` and ``beta`` (layernorm)."""
+    ``r`` (add) or ``gamma`` and ``beta`` (layernorm); ``slots``: the running sums' partial
+    sums (the block's ``sum_slots``)."""
     x = operands["x"]
     if op == "add":
         return add(x, operands["r"], ftz=ftz)
     if op == "gelu":
         return gelu(x, ftz=ftz)
     if op == "softmax":
-        return softmax(x, lanes=lanes, ftz=ftz)
+        return softmax(x, lanes=lanes, ftz=ftz, slots=slots)
     if op == "layernorm":
-        return layernorm(x, operands["gamma"], operands["beta"], lanes=lanes, eps=eps, ftz=ftz)
+        return layernorm(x, operands["gamma"], operands["beta"], lanes=lanes, eps=eps, ftz=ftz,
+                         slots=slots)
     raise ValueError(f"unknown op {op!r}: allowed one of {', '.join(OPS)}")
 
 
@@ -225,10 +249,11 @@ def split_outputs(y: np.ndarray, lengths: Sequence[int], lanes: int) -> list[np.
 
 
 def run_sequence(fields: Mapping[str, np.ndarray], *, lanes: int, eps: int = EPS_DEFAULT,
-                 ftz: bool = False) -> dict[str, np.ndarray]:
+                 ftz: bool = False, slots: int = SUM_SLOTS_DEFAULT) -> dict[str, np.ndarray]:
     """The expected ``y`` beats of a whole op sequence: each op's result, padded with +0 to
     whole beats, in op order."""
-    beats = [_to_beats(apply(item["op"], item, lanes=lanes, eps=eps, ftz=ftz), lanes, POS_ZERO)
+    beats = [_to_beats(apply(item["op"], item, lanes=lanes, eps=eps, ftz=ftz, slots=slots),
+                       lanes, POS_ZERO)
              for item in unpack_sequence(fields, lanes)]
     return {"y": np.concatenate(beats) if beats else np.zeros((0, lanes), dtype=np.uint64)}
 

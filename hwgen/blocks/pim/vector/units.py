@@ -1,11 +1,14 @@
-"""Building blocks of ``pim_vector_unit``'s datapath: instantiating a numerics operator with its
-operands wired, the pairwise reduction tree, and the 1/n table. No arithmetic of its own: every
-value is computed by an operator of ``hwgen.numerics.rtl``."""
+"""Building blocks of ``pim_vector_unit``'s datapath: a numerics operator with its operands
+wired and the register after it, the pairwise reduction tree with a register after every
+level, and the 1/n table. No arithmetic of its own: every value is computed by an operator of
+``hwgen.numerics.rtl``."""
 
 from __future__ import annotations
 
+from typing import Callable, Mapping
+
 import numpy as np
-from amaranth.hdl import Module, Value
+from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
@@ -16,44 +19,66 @@ BF16 = PRESETS["bf16"]
 FP32 = PRESETS["fp32"]
 
 
-def operator(m: Module, name: str, unit: wiring.Component, **operands) -> Value:
-    """Add ``unit`` (a latency-0 numerics operator) as submodule ``name``, drive its operand
-    ports from ``operands`` and return its result ``y``."""
+def attach(m: Module, name: str, unit: wiring.Component, **operands) -> wiring.Component:
+    """Add ``unit`` (a numerics operator) as submodule ``name`` and drive its operand ports
+    from ``operands``; its result ``y`` is left for the caller to register."""
     m.submodules[name] = unit
     for port, value in operands.items():
         m.d.comb += getattr(unit, port).eq(value)
-    return unit.y
+    return unit
 
 
-class Converters:
-    """bf16 <-> fp32 conversions with one ``ftz`` setting, each a named ``FloatConverter``."""
+def staged(m: Module, name: str, unit: wiring.Component, **operands) -> Signal:
+    """:func:`attach`, and return the register after the result (``<name>_q``): the operators'
+    plans are timed between registers, and an operator's last stage chained into the next
+    one's first would halve the clock."""
+    attach(m, name, unit, **operands)
+    out = Signal(len(unit.y), name=f"{name}_q")
+    m.d.sync += out.eq(unit.y)
+    return out
 
-    def __init__(self, m: Module, ftz: bool):
-        self.m, self.ftz = m, ftz
 
-    def to_fp32(self, name: str, value: Value) -> Value:
-        return operator(self.m, name, FloatConverter(BF16, FP32, ftz=self.ftz), a=value)
+class Units:
+    """The operators at the pipeline's latencies (``latency``: role -> latency, see
+    ``pipeline.OPERATORS``), each with the block's ``ftz``."""
 
-    def to_bf16(self, name: str, value: Value) -> Value:
-        return operator(self.m, name, FloatConverter(FP32, BF16, ftz=self.ftz), a=value)
+    def __init__(self, m: Module, ftz: bool, latency: Mapping[str, int]):
+        self.m, self.ftz, self.latency = m, ftz, latency
+
+    def make(self, cls, role: str, *formats, **options) -> wiring.Component:
+        return cls(*formats, ftz=self.ftz, latency=self.latency[role], **options)
+
+    def to_fp32(self, name: str, value: Value) -> Signal:
+        return staged(self.m, name, self.make(FloatConverter, "to_fp32", BF16, FP32), a=value)
+
+    def to_bf16(self, name: str, value: Value) -> Signal:
+        return staged(self.m, name, self.make(FloatConverter, "to_bf16", FP32, BF16), a=value)
+
+    def fp32_adder(self) -> Callable[[], wiring.Component]:
+        return lambda: self.make(FloatAdder, "add_fp32", FP32)
 
 
 def reduce_tree(m: Module, name: str, values: list[Value], make_unit) -> Value:
     """Fold ``values`` by a pairwise tree: each level combines neighbours (0, 1), (2, 3), ...
-    with a fresh ``make_unit()`` and passes an odd last value up unchanged (the order the
-    golden model documents)."""
+    with a fresh ``make_unit()`` followed by a register, and passes an odd last value up
+    through as many registers (the unit's latency and one), so every value of a level is at
+    the same stage; the order the golden model documents. ``ceil(log2(len(values)))`` levels,
+    each ``latency + 1`` stages."""
     level, depth = list(values), 0
     while len(level) > 1:
-        combined = [operator(m, f"{name}{depth}_{i // 2}", make_unit(), a=level[i], b=level[i + 1])
-                    for i in range(0, len(level) - 1, 2)]
+        combined = []
+        for i in range(0, len(level) - 1, 2):
+            unit = make_unit()
+            combined.append(staged(m, f"{name}{depth}_{i // 2}", unit, a=level[i], b=level[i + 1]))
         if len(level) % 2:
-            combined.append(level[-1])
+            passed = level[-1]
+            for index in range(unit.latency + 1):
+                registered = Signal(len(passed), name=f"{name}{depth}_pass{index}")
+                m.d.sync += registered.eq(passed)
+                passed = registered
+            combined.append(passed)
         level, depth = combined, depth + 1
     return level[0]
-
-
-def fp32_adder(ftz: bool, subtract: bool = False):
-    return lambda: FloatAdder(FP32, ftz=ftz, subtract=subtract)
 
 
 def reciprocal_table(max_len: int) -> Memory:

@@ -6,8 +6,8 @@ within the float64 tolerance, and the six GEMVs dominating the cycle count.
 
 The suite checks the layer in five parts on Verilator (each fed what the layer feeds it,
 compared with what the layer's golden model has on the streams that leave it) and the golden
-composition against float64; this whole-layer run takes about seven minutes (its Verilog is
-about 730,000 lines: two and a half minutes of lint, two of Amaranth's simulator per seed), so
+composition against float64; this whole-layer run takes about fifteen minutes (its Verilog
+is about 730,000 lines: three minutes of lint, about six of Amaranth's simulator per seed), so
 it lives here. Exit code 1 if any check fails.
 """
 

@@ -83,15 +83,21 @@ def check_inputs(block: str, inputs, reference, float_fields=()) -> None:
 def check_lengths(block: str, inputs, per_vector) -> None:
     """The fields with one entry per vector (``per_vector``, from the block's own stimulus)
     that ``inputs`` has agree on their length, and hold at least one vector: a simulation of
-    nothing would pass without checking anything."""
+    nothing would pass without checking anything. A graph's fields (``node.field``) agree
+    node by node: each node takes its own number of items (two softmax ops for two heads
+    beside one LayerNorm)."""
     given = [(name, np.shape(inputs[name])) for name in per_vector if name in inputs]
     lengths = [(name, shape[0] if shape else None) for name, shape in given]
     scalars = [name for name, length in lengths if length is None]
     if scalars:
         raise ValueError(f"{block} field '{scalars[0]}' is a scalar: expected one entry per vector")
-    if lengths and len({length for _, length in lengths}) > 1:
-        described = ", ".join(f"'{name}' {length}" for name, length in lengths)
-        raise ValueError(f"{block} fields {described} differ in length: they hold one entry per "
-                         f"vector and must have the same length")
+    groups: dict[str, list] = {}
+    for name, length in lengths:
+        groups.setdefault(name.split(".")[0] if "." in name else "", []).append((name, length))
+    for group in groups.values():
+        if len({length for _, length in group}) > 1:
+            described = ", ".join(f"'{name}' {length}" for name, length in group)
+            raise ValueError(f"{block} fields {described} differ in length: they hold one entry "
+                             f"per vector and must have the same length")
     if lengths and lengths[0][1] == 0:
         raise ValueError(f"{block} field '{lengths[0][0]}' is empty: give at least one vector")

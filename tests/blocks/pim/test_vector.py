@@ -15,8 +15,8 @@ from hwgen.generate import generate
 from hwgen.blocks.pim.vector import golden as vg
 from hwgen.blocks.pim.vector import model as vector_model
 from hwgen.blocks.pim.vector.params import MAX_LEN_LIMIT
-from hwgen.blocks.pim.vector.pipeline import (BROADCAST_MULTIPLIERS, DEFAULT_TARGET_MHZ, OPERATORS, max_target_mhz,
-                                              pipeline)
+from hwgen.blocks.pim.vector.pipeline import (BROADCAST_MULTIPLIERS, DEFAULT_TARGET_MHZ, OPERATORS,
+                                              max_target_mhz, pipeline)
 from hwgen.blocks.pim.vector.units import reciprocal_entries
 from hwgen.formal import formal_point
 from hwgen.numerics import golden as g
@@ -230,61 +230,63 @@ def test_pack_unpack_and_split_round_trip():
 
 def test_every_operator_is_the_shallowest_that_reaches_the_target():
     table = timing.table()["fmax"]
-    for target in (DEFAULT_TARGET_MHZ, 60.0, 10.0):
+    for target in (DEFAULT_TARGET_MHZ, 60.0, 9.0):
         shape = pipeline(4, target)
         for role, (operator, fmt) in OPERATORS.items():
             speeds, latency = table[operator][fmt], shape.latency[role]
-            assert speeds[latency] >= target, (role, target)
-            if role in BROADCAST_MULTIPLIERS and speeds[0] < target:
+            # every operator for 30% more than the target, or its best
+            goal = min(1.3 * target, max(speeds))
+            assert speeds[latency] >= goal >= target, (role, target)
+            if role in BROADCAST_MULTIPLIERS and speeds[0] < goal:
                 assert latency == len(speeds) - 1, (role, target)   # every cut of the plan
             else:
-                assert latency == 0 or speeds[latency - 1] < target, (role, target)
+                assert latency == 0 or speeds[latency - 1] < goal, (role, target)
     # the running maximum's one-cycle loop (latency 0) reaches every allowed target
     assert table["minmax"]["bf16"][0] >= max_target_mhz()
-    assert set(pipeline(4, 10.0).latency.values()) == {0}
+    assert set(pipeline(4, 9.0).latency.values()) == {0}
 
 
 def test_pipeline_stages_at_the_default_target():
     """The stages and waits by hand at 100 MHz, 4 lanes (docs/pim_vector_unit.md): latencies
-    bf16 add 6, GELU 13, exp 12, bf16 mul 7 and fp32 mul 7 (broadcast operands: every cut), to
-    fp32 0, to bf16 2, fp32 add 7, FMA 10,
-    rsqrt 11, recip 6, max 0, the accumulator's adder 7 (8 slots, 3 tree levels: 8 + 1 + 3 * 8
-    = 33 cycles); each operator adds its latency and a register."""
+    (every operator for 130 MHz or its best) bf16 add 7, GELU 15, exp 15, bf16 mul 7 and fp32
+    mul 7 (broadcast operands: every cut), to fp32 0, to bf16 3, fp32 add 8, FMA 10, rsqrt 11,
+    recip 7, the accumulator's adder 8 (9 slots, 4 tree levels: 9 + 1 + 4 * 9 = 46 cycles);
+    max 0; each operator adds its latency and a register."""
     shape = pipeline(4)
-    assert shape.latency == {"add_bf16": 6, "gelu": 13, "exp": 12, "mul_bf16": 7, "to_fp32": 0,
-                             "to_bf16": 2, "add_fp32": 7, "mul_fp32": 7, "fma_fp32": 10,
-                             "rsqrt": 11, "recip": 6, "max": 0, "accumulate": 7}
-    assert (shape.added, shape.gelu, shape.scaled, shape.exp, shape.e32) == (9, 16, 10, 22, 23)
-    assert (shape.x32, shape.d, shape.prod, shape.affine, shape.normed) == (3, 11, 20, 31, 34)
-    assert (shape.gamma_read, shape.gamma) == (17, 19)
-    assert shape.output_delay == 35 and shape.fifo_depth == 36
-    assert shape.term == {"layernorm_load": 4, "layernorm_middle": 21, "softmax_middle": 24}
-    assert shape.tree_out == {"layernorm_load": 20, "layernorm_middle": 37, "softmax_middle": 40}
-    assert (shape.sum_slots, shape.sum_latency, shape.beat_max) == (8, 33, 4)
-    # LAYERNORM: mean after 20 + 33 + 7; rs after 37 + 33 + 7, + 1 (var), + 8 (+ eps),
-    # + 3 (to bf16), + 12 (rsqrt), + 0 (to fp32). SOFTMAX: max after 4; 1 / sum after
-    # 40 + 33 + 3 (to bf16) + 6 (recip).
-    assert shape.first_wait == {"layernorm": 60, "softmax": 4}
-    assert shape.second_wait == {"layernorm": 101, "softmax": 82}
+    assert shape.latency == {"add_bf16": 7, "gelu": 15, "exp": 15, "mul_bf16": 7, "to_fp32": 0,
+                             "to_bf16": 3, "add_fp32": 8, "mul_fp32": 7, "fma_fp32": 10,
+                             "rsqrt": 11, "recip": 7, "max": 0, "accumulate": 8}
+    assert (shape.added, shape.gelu, shape.scaled, shape.exp, shape.e32) == (10, 18, 10, 26, 27)
+    assert (shape.x32, shape.d, shape.prod, shape.affine, shape.normed) == (3, 12, 21, 32, 36)
+    assert (shape.gamma_read, shape.gamma) == (18, 20)
+    assert shape.output_delay == 37 and shape.fifo_depth == 38
+    assert shape.term == {"layernorm_load": 4, "layernorm_middle": 22, "softmax_middle": 28}
+    assert shape.tree_out == {"layernorm_load": 22, "layernorm_middle": 40, "softmax_middle": 46}
+    assert (shape.sum_slots, shape.sum_latency, shape.beat_max) == (9, 46, 4)
+    # LAYERNORM: mean after 22 + 46 + 7; rs after 40 + 46 + 7, + 1 (var), + 9 (+ eps),
+    # + 4 (to bf16), + 12 (rsqrt), + 0 (to fp32). SOFTMAX: max after 4; 1 / sum after
+    # 46 + 46 + 4 (to bf16) + 7 (recip).
+    assert shape.first_wait == {"layernorm": 75, "softmax": 4}
+    assert shape.second_wait == {"layernorm": 119, "softmax": 103}
     # the golden model's default order is the default block's accumulator's
-    assert vg.SUM_SLOTS_DEFAULT == blocks.get("pim_vector_unit").pipeline.sum_slots == 8
+    assert vg.SUM_SLOTS_DEFAULT == blocks.get("pim_vector_unit").pipeline.sum_slots == 9
 
 
 def test_cycle_model_closed_form():
     assert vector_model.vector_cycles("add", 1, 4) == 2
     assert vector_model.vector_cycles("gelu", 9, 4) == 1 + 3
-    assert vector_model.vector_cycles("softmax", 1024, 4) == 1 + 3 * 256 + 4 + 82
-    # 16 lanes: four tree levels (32 cycles) where 4 lanes have two (16), max tree 4 levels
-    assert vector_model.vector_cycles("layernorm", 2048, 16) == 1 + 3 * 128 + (60 + 16) + (101 + 16)
-    assert vector_model.vector_cycles("softmax", 16, 16) == 1 + 3 + (4 + 2) + (82 + 16)
-    # 2 lanes: one tree level (8 fewer cycles than 4 lanes) and one max level
+    assert vector_model.vector_cycles("softmax", 1024, 4) == 1 + 3 * 256 + 4 + 103
+    # 16 lanes: four tree levels (36 cycles) where 4 lanes have two (18), max tree 4 levels
+    assert vector_model.vector_cycles("layernorm", 2048, 16) == 1 + 3 * 128 + (75 + 18) + (119 + 18)
+    assert vector_model.vector_cycles("softmax", 16, 16) == 1 + 3 + (4 + 2) + (103 + 18)
+    # 2 lanes: one tree level (9 fewer cycles than 4 lanes) and one max level
     assert vector_model.sequence_cycles([("layernorm", 5), ("add", 5)], 2) == \
-        (1 + 9 + 52 + 93) + (1 + 3) + 35
+        (1 + 9 + 66 + 110) + (1 + 3) + 37
     assert vector_model.sequence_cycles([], 4) == 0
     block = blocks.get("pim_vector_unit", lanes=2, max_len=256)
     inputs = vg.pack_sequence([vg.gpt_like(op, 5, np.random.default_rng(0))
                                for op in ("layernorm", "add")], 2)
-    assert block.model(block.workload(inputs)).cycles == 1 + 9 + 52 + 93 + 1 + 3 + 35
+    assert block.model(block.workload(inputs)).cycles == 1 + 9 + 66 + 110 + 1 + 3 + 37
     with pytest.raises(ValueError, match="unknown op 'exp'"):
         vector_model.vector_cycles("exp", 4)
     with pytest.raises(ValueError, match="length=0"):
@@ -373,7 +375,7 @@ BACK_TO_BACK = [
     (dict(lanes=2, max_len=256), [("add", 1), ("gelu", 2), ("layernorm", 1), ("softmax", 2),
                                   ("softmax", 3), ("add", 4), ("layernorm", 5), ("layernorm", 2),
                                   ("gelu", 1), ("softmax", 1), ("add", 2)]),
-    (dict(lanes=1, max_len=256, target_mhz=10.0), [("layernorm", 3), ("add", 1), ("softmax", 1),
+    (dict(lanes=1, max_len=256, target_mhz=9.0), [("layernorm", 3), ("add", 1), ("softmax", 1),
                                                    ("gelu", 2), ("softmax", 4), ("layernorm", 1)]),
     (dict(lanes=3, max_len=256, target_mhz=60.0, ftz=True), [("gelu", 3), ("softmax", 7),
                                                              ("add", 3), ("layernorm", 4),
@@ -406,7 +408,7 @@ def test_pysim_y_stalled_while_the_pipeline_is_full():
     result = simulate_pysim(block, inputs, seed=13, backpressure=0.9)
     assert result.passed, result.summary()["verdict"]
     # y takes a beat in about one cycle in ten: the run is bound by y (243 beats, about 2430
-    # cycles), far beyond the unstalled cycles (778), and the FIFO (36 entries) fills
+    # cycles), far beyond the unstalled cycles (799), and the FIFO (38 entries) fills
     unstalled = block.model(block.workload(inputs)).cycles
     assert result.cycles > 5 * len(inputs["a"]) and result.cycles > 2 * unstalled
 
@@ -447,7 +449,7 @@ def test_y_held_takes_exactly_the_fifo_depth_then_drains_in_order():
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    assert seen["taken_while_held"] == block.pipeline.fifo_depth == 36
+    assert seen["taken_while_held"] == block.pipeline.fifo_depth == 38
     held = seen["held"]
     assert len(held) > 100 and all(payload == expected[0] for payload in held)
     assert seen["out"] == expected

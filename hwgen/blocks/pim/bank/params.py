@@ -46,21 +46,31 @@ def float_depth(name: str, dtype: str, acc: str) -> int | None:
 _DEPTHS = {"mul_latency": ("multiply", 1), "level_latency": ("add", 1), "acc_latency": ("add", 0)}
 
 
-def follow_float_depths(params, terms_of) -> tuple:
+def follow_float_depths(params, terms_of, float_overrides=None) -> tuple:
     """``params`` (the core's, or a block's copy of them) with ``mul_latency``,
     ``level_latency`` and ``acc_latency`` following :func:`float_depth` when unset.
     ``terms_of(p)``: the products an integer accumulator must hold (for the dtype rule:
-    combinations the rules refuse keep the core's defaults, so the rule reports them)."""
+    combinations the rules refuse keep the core's defaults, so the rule reports them).
+    ``float_overrides``: name -> (depth, why) for a block that takes another depth than the
+    table's for a float accumulator (``why`` completes the parameter's doc)."""
+    overrides = dict(float_overrides or {})
+
     def follows(name):
         def depth(p) -> int:
             chosen = None if dtype_rule(p, terms_of(p), "") else float_depth(name, p["dtype"], p["acc"])
+            if chosen is not None and name in overrides:
+                chosen = overrides[name][0]
             return CORE_PARAMS[name].default if chosen is None else chosen
         return depth
+
+    def doc(name):
+        if name in overrides:
+            return f"; unset: {overrides[name][1]} for a float accumulator"
+        return "; unset: from the measured Fmax table for the bank's clock (docs/pim_bank_mac.md, Parameters)"
     return tuple(
         dataclasses.replace(param, follows=follows(param.name),
                             depends_on=tuple(dict.fromkeys(param.depends_on + ("dtype", "acc"))),
-                            doc=param.doc + "; unset: from the measured Fmax table for "
-                                "the bank's clock (docs/pim_bank_mac.md, Parameters)")
+                            doc=param.doc + doc(param.name))
         if param.name in _DEPTHS else param
         for param in params)
 

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from ....core.params import Param, ParamSet
 from ...common import dtypes
-import dataclasses
-
 from ...common.bank_mac.params import MAX_MUL_LATENCY, PARAMS as CORE_PARAMS, acc_latency_rule
 from ..bank.params import follow_float_depths
 from ..timing import timing_rule
 
-CYCLE_BITS = 32
 LOAD, GEMV = 0, 1   # host beat kinds
 HOST_FIELDS = ("kind", "row", "col", "slots", "beats", "last_count", "mask", "data")
 
@@ -23,15 +20,6 @@ def _geometry_rule(p) -> str | None:
 
 def _dtype_rule(p) -> str | None:
     return dtypes.dtype_rule(p, p["gb_columns"] * p["lanes"], "a row of gb_columns x lanes elements")
-
-
-def _multiplier_depth(param):
-    def depth(p) -> int:
-        valid_float = (not dtypes.dtype_rule(p, p["gb_columns"] * p["lanes"], "")
-                       and dtypes.acc_kind(p["dtype"], p["acc"]) != "int")
-        return MAX_MUL_LATENCY if valid_float else param.follows(p)
-    return dataclasses.replace(param, follows=depth, doc=param.doc.replace(
-        "unset: from the measured Fmax table", "unset: every cut of the multiplier's plan for floats (the vector's fan-out)"))
 
 
 PARAMS = ParamSet(
@@ -57,9 +45,11 @@ PARAMS = ParamSet(
         # float multiplier takes every cut of its plan and its DSP sees registered operands
         # (at pim_bank_mac's 5 the flow point closed at 94.3 MHz: that register, 5.7 ns of
         # routing, the DSP)
-        *(_multiplier_depth(param) if param.name == "mul_latency" else param for param in
-          follow_float_depths((CORE_PARAMS[name] for name in ("mul_latency", "level_latency", "acc_latency")),
-                              lambda p: p["gb_columns"] * p["lanes"])),
+        *follow_float_depths(
+            (CORE_PARAMS[name] for name in ("mul_latency", "level_latency", "acc_latency")),
+            lambda p: p["gb_columns"] * p["lanes"],
+            float_overrides={"mul_latency": (MAX_MUL_LATENCY, "every cut of the multiplier's plan "
+                                             "(the vector's fan-out)")}),
     ),
     rules=(_geometry_rule, _dtype_rule, timing_rule, acc_latency_rule),
 )

@@ -39,7 +39,7 @@ from ..mapping import ChannelLayout, beats_per_row, check_fits, column_address, 
 from ..schedule import ChannelScheduler, Command, act_order, bank_group
 from ..timing import parse_timing
 from .array import READ_LATENCY as ARRAY_READ_LATENCY, BankArray
-from .params import CYCLE_BITS, GEMV, HOST_FIELDS, LOAD, PARAMS  # noqa: F401  (re-exported)
+from .params import GEMV, HOST_FIELDS, LOAD, PARAMS  # noqa: F401  (re-exported)
 
 # A MAC_ABK's column reaches the MAC units four cycles after it issues: its address is
 # registered (the arrays are many block RAMs spread over the die: with the address made from the
@@ -184,9 +184,6 @@ class PimChannel(Block):
         column_shape = data.ArrayLayout(unsigned(self.element_bits), p.lanes)
         words = p.bank_rows * p.row_columns
 
-        now = Signal(CYCLE_BITS)
-        m.d.sync += now.eq(now + 1)
-
         # -- the arrays and the global buffer ---------------------------------------------------
         # (the buffer at least two words: a one-word memory has a zero-width address, which
         # Verilog cannot declare)
@@ -256,11 +253,10 @@ class PimChannel(Block):
         mac_ok = since("rcdrd", issued["ACT"], t.RCDRD) & ccdl_ok & since("read_to_mac", issued["RD"],
                                                                          self.read_to_mac)
         wrgb_ok = since("ccds", column, t.CCDS) & self.x.valid
-        # An RD_MAC's due cycle, count and last go in at issue, its accumulators when they come
-        # out of the MAC pipeline; y leaves with both. The results never outnumber the reads,
-        # so the reads' free space alone admits an RD_MAC.
-        y_meta = data.StructLayout({"due": unsigned(CYCLE_BITS), "count": self.y.payload.count.shape(),
-                                    "last": unsigned(1)})
+        # An RD_MAC's count and last go in at issue, its accumulators when they come out of the
+        # MAC pipeline; y leaves with both once y_delay cycles have passed. The results never
+        # outnumber the reads, so the reads' free space alone admits an RD_MAC.
+        y_meta = data.StructLayout({"count": self.y.payload.count.shape(), "last": unsigned(1)})
         m.submodules.reads = reads = fifo.SyncFIFOBuffered(width=y_meta.size, depth=self.y_depth)
         m.submodules.results = results = fifo.SyncFIFOBuffered(
             width=len(self.y.payload.acc.as_value()), depth=self.y_depth)
@@ -374,14 +370,21 @@ class PimChannel(Block):
         # so the first one's result_valid stands for all)
         last_slot = slots_left == 1
         meta_in = Signal(y_meta)
-        m.d.comb += [meta_in.due.eq(now + self.y_delay),
-                     meta_in.count.eq(Mux(last_slot, last_count, p.banks)), meta_in.last.eq(last_slot),
+        m.d.comb += [meta_in.count.eq(Mux(last_slot, last_count, p.banks)), meta_in.last.eq(last_slot),
                      reads.w_en.eq(read_issue), reads.w_data.eq(meta_in),
                      results.w_en.eq(macs[0].result_valid),
                      results.w_data.eq(Cat(*[mac.result for mac in macs]))]
         meta_out = Signal(y_meta)
         m.d.comb += meta_out.eq(reads.r_data)
-        m.d.comb += [self.y.valid.eq(reads.r_rdy & results.r_rdy & (now >= meta_out.due)),
+        # The beats whose y_delay has passed and that y has not taken: a count fed by the issue
+        # strobe through y_delay - 1 registers (a 32-bit cycle stamp compared with a running
+        # cycle count, its carry chain in front of y's valid and both FIFOs' levels, held the
+        # flow point to 96.0 MHz)
+        released = delay(m, read_issue, self.y_delay - 1, "released")
+        taken = self.y.valid & self.y.ready
+        ready_beats = Signal(range(self.y_depth + 1))
+        m.d.sync += ready_beats.eq(ready_beats + released - taken)
+        m.d.comb += [self.y.valid.eq(reads.r_rdy & results.r_rdy & (ready_beats != 0)),
                      self.y.payload.acc.eq(results.r_data),
                      self.y.payload.count.eq(meta_out.count), self.y.payload.last.eq(meta_out.last),
                      reads.r_en.eq(self.y.valid & self.y.ready),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ....core.params import Param, ParamSet
 from ...common import dtypes
 from ...common.bank_mac.params import MAX_MUL_LATENCY, PARAMS as CORE_PARAMS, acc_latency_rule
@@ -21,6 +23,13 @@ def _geometry_rule(p) -> str | None:
 def _dtype_rule(p) -> str | None:
     return dtypes.dtype_rule(p, p["gb_columns"] * p["lanes"], "a row of gb_columns x lanes elements")
 
+
+# The bank MACs' accumulator sees a MAC_ABK every tCCD_L cycles at most (docs/pim_channel.md)
+_SPACED_ACC_LATENCY = dataclasses.replace(
+    CORE_PARAMS["acc_latency"],
+    doc="registers in the float accumulation adder: 0 = a one-cycle loop, every MAC added in "
+        "order; k > 0 = with MAC_ABKs tCCD_L apart, ceil((k + 2) / tCCD_L) partial sums where "
+        "that is at most 2 (the spaced accumulator), else k + 1 interleaved ones (docs/pim_channel.md)")
 
 PARAMS = ParamSet(
     params=(
@@ -46,7 +55,8 @@ PARAMS = ParamSet(
         # (at pim_bank_mac's 5 the flow point closed at 94.3 MHz: that register, 5.7 ns of
         # routing, the DSP)
         *follow_float_depths(
-            (CORE_PARAMS[name] for name in ("mul_latency", "level_latency", "acc_latency")),
+            (_SPACED_ACC_LATENCY if name == "acc_latency" else CORE_PARAMS[name]
+             for name in ("mul_latency", "level_latency", "acc_latency")),
             lambda p: p["gb_columns"] * p["lanes"],
             float_overrides={"mul_latency": (MAX_MUL_LATENCY, "every cut of the multiplier's plan "
                                              "(the vector's fan-out)")}),

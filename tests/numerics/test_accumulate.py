@@ -15,26 +15,9 @@ from hwgen.numerics import golden
 from hwgen.numerics.accumulator import accumulator_geometry
 from hwgen.numerics.formats import PRESETS
 from sim.pysim import simulate_pysim
+from tests.support.numerics import ordered_sum
 
 MINUS_ZERO = {name: 1 << (fmt.width - 1) for name, fmt in PRESETS.items()}
-
-
-def ordered_sum(values: list[int], fmt, slots: int, ftz: bool = False) -> int:
-    """One sum in the documented order, written out element by element (the twin works on all
-    sums at once): slot j adds elements j, j + slots, ... to -0; leaf k is the slot of element
-    n - 1 - k; leaves are added pairwise, level by level."""
-    def add(a, b):
-        return int(golden.fp_add(a, b, fmt, ftz))
-    minus_zero = 1 << (fmt.width - 1)
-    partial = [minus_zero] * slots
-    for index, value in enumerate(values):
-        partial[index % slots] = add(partial[index % slots], value)
-    leaves = [minus_zero] * (1 << (slots - 1).bit_length())
-    for leaf in range(min(len(values), slots)):
-        leaves[leaf] = partial[(len(values) - 1 - leaf) % slots]
-    while len(leaves) > 1:
-        leaves = [add(leaves[i], leaves[i + 1]) for i in range(0, len(leaves), 2)]
-    return leaves[0]
 
 
 @pytest.mark.parametrize("fmt_name, slots", [("bf16", 1), ("bf16", 3), ("fp16", 7), ("fp32", 9)])

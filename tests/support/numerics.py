@@ -1,4 +1,5 @@
-"""Checks shared by the floating-point test files (``tests/numerics``): driving a bare operator
+"""Checks shared by the floating-point test files (``tests/numerics``): the documented order
+of an interleaved accumulator's sum written out element by element, driving a bare operator
 on Amaranth's simulator, a unary function unit's run there against its twin, Verilator runs
 (every input of a 16-bit unary block; the cycle count unstalled), linting a block's Verilog,
 and the parameters a block's registry entry cannot tell the conformance suite about.
@@ -18,6 +19,7 @@ from amaranth.sim import Simulator
 from hwgen import blocks, toolchain
 from hwgen.core.params import ParamError
 from hwgen.generate import generate
+from hwgen.numerics import golden as fp_golden
 from hwgen.numerics.formats import PRESETS, FloatFormat
 from sim.pysim import simulate_pysim
 from sim.runner import simulate
@@ -126,3 +128,21 @@ def check_unary_pysim(name: str, params: dict, seed: int,
     got = np.asarray(result.outputs["y"], dtype=np.uint64)
     algorithm = {k: v for k, v in params.items() if k not in NOT_ALGORITHM}
     assert np.array_equal(got, twin(a, block.fmt, params.get("ftz", False), **algorithm))
+
+
+def ordered_sum(values: list[int], fmt, slots: int, ftz: bool = False) -> int:
+    """One sum in the documented order, written out element by element (the twin works on all
+    sums at once): slot j adds elements j, j + slots, ... to -0; leaf k is the slot of element
+    n - 1 - k; leaves are added pairwise, level by level."""
+    def add(a, b):
+        return int(fp_golden.fp_add(a, b, fmt, ftz))
+    minus_zero = 1 << (fmt.width - 1)
+    partial = [minus_zero] * slots
+    for index, value in enumerate(values):
+        partial[index % slots] = add(partial[index % slots], value)
+    leaves = [minus_zero] * (1 << (slots - 1).bit_length())
+    for leaf in range(min(len(values), slots)):
+        leaves[leaf] = partial[(len(values) - 1 - leaf) % slots]
+    while len(leaves) > 1:
+        leaves = [add(leaves[i], leaves[i + 1]) for i in range(0, len(leaves), 2)]
+    return leaves[0]

@@ -24,6 +24,7 @@ from hwgen.numerics import timing
 from hwgen.numerics.formats import PRESETS
 from sim.pysim import simulate_pysim
 from sim.runner import simulate
+from tests.support.numerics import ordered_sum
 
 BF16, FP32 = PRESETS["bf16"], PRESETS["fp32"]
 ONE = 0x3F80
@@ -106,8 +107,9 @@ def test_sum_order_is_the_documented_tree_then_accumulator(values, lanes, slots,
 
 def written_out_sum(values: list[int], lanes: int, slots: int) -> int:
     """The documented order of a vector sum, element by element: each beat's pairwise tree
-    (padding +0), then slot j adds beat sums j, j + slots, ... to -0, leaf k is the slot of beat
-    beats - 1 - k, the leaves (-0 where there is none, up to a power of two) added pairwise."""
+    (padding +0), then the beat sums in the accumulator's order (``ordered_sum``: slot j adds
+    beat sums j, j + slots, ... to -0, leaf k is the slot of beat beats - 1 - k, the leaves
+    added pairwise)."""
     def add(a, b):
         return int(g.fp_add(a, b, FP32))
     beats = [values[i:i + lanes] + [vg.POS_ZERO] * (lanes - len(values[i:i + lanes]))
@@ -118,16 +120,7 @@ def written_out_sum(values: list[int], lanes: int, slots: int) -> int:
             level = [add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)] + \
                     (level[-1:] if len(level) % 2 else [])
         sums.append(level[0])
-    minus_zero = 1 << 31
-    partial = [minus_zero] * slots
-    for index, value in enumerate(sums):
-        partial[index % slots] = add(partial[index % slots], value)
-    leaves = [minus_zero] * (1 << (slots - 1).bit_length())
-    for leaf in range(min(len(sums), slots)):
-        leaves[leaf] = partial[(len(sums) - 1 - leaf) % slots]
-    while len(leaves) > 1:
-        leaves = [add(leaves[i], leaves[i + 1]) for i in range(0, len(leaves), 2)]
-    return leaves[0]
+    return ordered_sum(sums, FP32, slots)
 
 
 @pytest.mark.parametrize("lanes, slots", [(1, 1), (3, 2), (4, 8), (5, 6)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ....core.params import Param, ParamSet
 from ....numerics.accumulator import accumulator_geometry
-from ....numerics.spaced_accumulator import SPACED_MAX_SLOTS, spaced_accumulator_geometry
+from ....numerics.spaced_accumulator import SPACED_MAX_SLOTS, spaced_accumulator_geometry, spaced_slots
 from ....numerics.plans import ADD, MULTIPLY, max_latency
 from ..dtypes import ACCS, DTYPES, acc_kind, dtype_rule
 
@@ -65,8 +65,7 @@ def accumulator_shape(acc_latency: int, mac_spacing: int = 1) -> dict:
     (partial sums: the order of ``fp_accumulate``) and ``latency``."""
     if not acc_latency:
         return {"kind": "loop", "slots": 0, "latency": 0}
-    trip = acc_latency + 2
-    if mac_spacing > 1 and -(-trip // mac_spacing) <= SPACED_MAX_SLOTS:
+    if mac_spacing > 1 and spaced_slots(acc_latency, mac_spacing) <= SPACED_MAX_SLOTS:
         return {"kind": "spaced", **spaced_accumulator_geometry(acc_latency, mac_spacing)}
     geometry = accumulator_geometry(acc_latency)
     return {"kind": "interleaved", "slots": geometry["slots"], "latency": geometry["latency"]}

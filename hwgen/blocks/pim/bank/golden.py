@@ -213,9 +213,9 @@ def dot_rows(weights, vector, dtype: str, acc: str = "auto", bias=None, ftz: boo
     ``bias[r]`` (default 0, i.e. +0 for floats) and takes ``acc <- acc + s[r, b]`` for each beat
     ``b`` in order, ``s`` being :func:`bank_dot` of ``weights[r, b]`` and ``vector[b]``.
 
-    ``slots`` > 0 (floats): the interleaved accumulator's order instead (``acc_latency + 1``
-    partial sums, what :func:`interleaved_reads` returns for a load of the bias, the beats and
-    a read): the row's elements ``bias, s[r, 0], ..., s[r, beats - 1], -0`` summed as
+    ``slots`` > 0 (floats): a pipelined accumulator's order instead (``slots`` partial sums:
+    ``acc_latency + 1`` for the interleaved one, what :func:`interleaved_reads` returns for a
+    load of the bias, the beats and a read; 1 or 2 for the spaced one a channel builds): the row's elements ``bias, s[r, 0], ..., s[r, beats - 1], -0`` summed as
     ``hwgen.numerics.golden.fp_accumulate`` sums one run.
 
     ``weights`` is (rows, beats, lanes), ``vector`` (beats, lanes). Returns (rows,): float

@@ -31,8 +31,9 @@ def interpret(raw, banks: int, lanes: int, row_columns: int, bank_rows: int, dty
     ``x_columns``): LOADs write the modelled arrays (element-masked), each GEMV takes its
     ``beats`` x columns in order and returns one y beat per slot (``y_acc`` patterns,
     ``y_count``, ``y_last``). ``acc_slots``: the bank accumulators' partial sums (0: in
-    order; ``acc_latency + 1`` for the interleaved float accumulator, every slot a sum that
-    starts at +0, as after an RD_MAC's clear)."""
+    order; else ``accumulator_shape``'s slots: 2 for the spaced accumulator at tCCD_L = 6,
+    ``acc_latency + 1`` for the interleaved one; every slot a sum that starts at +0, as after
+    an RD_MAC's clear)."""
     arrays = np.zeros((banks, bank_rows * row_columns, lanes), dtype=np.int64)
     columns = as_elements(raw["x_columns"], dtype).reshape(-1, lanes)
     data_all = as_elements(raw["host_data"], dtype).reshape(-1, banks, lanes)

@@ -347,9 +347,12 @@ class PimChannel(Block):
             m.d.comb += [arrays[bank].write_addr.eq(address), arrays[bank].write_data.eq(host.data[bank]),
                          arrays[bank].write_en.eq(host.mask[bank].as_value() & load.replicate(p.lanes))]
         mac_issue = issue & (phase.is_in("MAC"))
+        # one register for every bank (copies with one input and no enable of their own would
+        # be merged by Yosys: at 4 banks x 8 lanes its route to 128 block RAMs is the critical
+        # path, docs/pim_channel.md)
+        mac_address = delay(m, row * p.row_columns + col, ADDRESS_STAGES, "mac_address")
         for bank in range(p.banks):
-            m.d.comb += arrays[bank].read_addr.eq(delay(m, row * p.row_columns + col, ADDRESS_STAGES,
-                                                        f"mac_address{bank}"))
+            m.d.comb += arrays[bank].read_addr.eq(mac_address)
         m.d.comb += [gb_write.addr.eq(beat), gb_write.data.eq(self.x.payload),
                      gb_write.en.eq(issue & (phase.is_in("WR_GB"))),
                      self.x.ready.eq(issue & (phase.is_in("WR_GB"))),

@@ -49,7 +49,7 @@ from .params import GEMV, HOST_FIELDS, LOAD, PARAMS  # noqa: F401  (re-exported)
 # RAM, is read and registered twice). RD_MAC strobes take the same path, so the MAC units see
 # the commands in issue order.
 ADDRESS_STAGES = 1
-ARRAY_STAGES = ADDRESS_STAGES + 3
+ARRAY_STAGES = ADDRESS_STAGES + ARRAY_READ_LATENCY
 # a result written into the FIFO in cycle t can leave in cycle t + 2 (SyncFIFOBuffered)
 RESULT_FIFO_LATENCY = 2
 
@@ -347,12 +347,15 @@ class PimChannel(Block):
             m.d.comb += [arrays[bank].write_addr.eq(address), arrays[bank].write_data.eq(host.data[bank]),
                          arrays[bank].write_en.eq(host.mask[bank].as_value() & load.replicate(p.lanes))]
         mac_issue = issue & (phase.is_in("MAC"))
-        # one register for every bank (copies with one input and no enable of their own would
-        # be merged by Yosys: at 4 banks x 8 lanes its route to 128 block RAMs is the critical
-        # path, docs/pim_channel.md)
-        mac_address = delay(m, row * p.row_columns + col, ADDRESS_STAGES, "mac_address")
+        # A register per bank, near its block RAMs (one register for all, at 4 banks x 8 lanes,
+        # drove 128 of them: 76.5 MHz, 11.6 ns of routing). Copies with the same input would be
+        # merged by Yosys, so each holds its value in the cycle a LOAD writes its bank: harmless,
+        # since LOADs are taken in IDLE and a MAC_ABK only issues in MAC.
         for bank in range(p.banks):
-            m.d.comb += arrays[bank].read_addr.eq(mac_address)
+            bank_address = Signal.like(arrays[bank].read_addr, name=f"mac_address{bank}")
+            with m.If(~(load & host.mask[bank].as_value().any())):
+                m.d.sync += bank_address.eq(row * p.row_columns + col)
+            m.d.comb += arrays[bank].read_addr.eq(bank_address)
         m.d.comb += [gb_write.addr.eq(beat), gb_write.data.eq(self.x.payload),
                      gb_write.en.eq(issue & (phase.is_in("WR_GB"))),
                      self.x.ready.eq(issue & (phase.is_in("WR_GB"))),

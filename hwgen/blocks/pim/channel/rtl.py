@@ -347,14 +347,16 @@ class PimChannel(Block):
             m.d.comb += [arrays[bank].write_addr.eq(address), arrays[bank].write_data.eq(host.data[bank]),
                          arrays[bank].write_en.eq(host.mask[bank].as_value() & load.replicate(p.lanes))]
         mac_issue = issue & (phase.is_in("MAC"))
-        # A register per bank, near its block RAMs (one register for all, at 4 banks x 8 lanes,
-        # drove 128 of them: 76.5 MHz, 11.6 ns of routing). Copies with the same input would be
-        # merged by Yosys, so each holds its value in the cycle a LOAD writes its bank: harmless,
-        # since LOADs are taken in IDLE and a MAC_ABK only issues in MAC.
+        # The address's last register is one per bank, near its block RAMs (one register for
+        # all, at 4 banks x 8 lanes, drove 128 of them: 76.5 MHz, 11.6 ns of routing). Copies
+        # with the same input would be merged by Yosys, so each holds its value in the cycle a
+        # LOAD writes its bank: harmless, since LOADs are taken in IDLE and a MAC_ABK only
+        # issues in MAC.
+        mac_column = delay(m, row * p.row_columns + col, ADDRESS_STAGES - 1, "mac_column")
         for bank in range(p.banks):
             bank_address = Signal.like(arrays[bank].read_addr, name=f"mac_address{bank}")
             with m.If(~(load & host.mask[bank].as_value().any())):
-                m.d.sync += bank_address.eq(row * p.row_columns + col)
+                m.d.sync += bank_address.eq(mac_column)
             m.d.comb += arrays[bank].read_addr.eq(bank_address)
         m.d.comb += [gb_write.addr.eq(beat), gb_write.data.eq(self.x.payload),
                      gb_write.en.eq(issue & (phase.is_in("WR_GB"))),

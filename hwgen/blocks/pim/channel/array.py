@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, unsigned
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ....core.ints import index_bits
 from ....core.logic import delay, equals, select
+from ....core.memories import simple_dual_port
 
 BLOCK_WORDS = 512
 READ_LATENCY = 3   # the RAM's synchronous read, the register beside it, the register after the choice
@@ -25,8 +25,10 @@ READ_LATENCY = 3   # the RAM's synchronous read, the register beside it, the reg
 class BankArray(wiring.Component):
     """``words`` words of ``lanes`` elements of ``element_bits``, each element written on its
     own (``write_en``, one bit per element). A read of ``read_addr`` in cycle t gives
-    ``read_data`` in cycle t + READ_LATENCY; writes land at the clock edge (a read of the same
-    word in the same cycle returns the old value)."""
+    ``read_data`` in cycle t + READ_LATENCY; writes land at the clock edge. A read of a word in
+    the cycle it is written is undefined on the FPGA (``simple_dual_port``; simulators return
+    the old word): the channel never uses one (LOADs are taken in IDLE, reads are used only in
+    MAC)."""
 
     def __init__(self, words: int, lanes: int, element_bits: int):
         self.words, self.lanes, self.element_bits = words, lanes, element_bits
@@ -46,10 +48,8 @@ class BankArray(wiring.Component):
         offset_bits = index_bits(self.block_words)
         outputs = []
         for index in range(self.blocks):
-            block = Memory(shape=unsigned(self.lanes * self.element_bits), depth=self.block_words, init=[])
-            m.submodules[f"block{index}"] = block
-            write = block.write_port(granularity=self.element_bits)
-            read = block.read_port(transparent_for=())
+            write, read = simple_dual_port(m, f"block{index}", shape=unsigned(self.lanes * self.element_bits),
+                                           depth=self.block_words, granularity=self.element_bits)
             write_en = self.write_en
             if self.blocks > 1:
                 write_en = write_en & equals(self.write_addr[offset_bits:], index).replicate(self.lanes)

@@ -26,12 +26,12 @@ import math
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo, stream
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ....core.block import Block, TraceSignature, register
 from ....core.ints import index_bits
 from ....core.logic import StateMachine, delay, elapsed, equals, select
+from ....core.memories import simple_dual_port
 from ...common import dtypes
 from . import golden as channel_golden, model
 from ...common.bank_mac.rtl import BankMac, accumulator_shape, control_hold, mac_latency
@@ -191,9 +191,8 @@ class PimChannel(Block):
         for bank in range(p.banks):
             m.submodules[f"array{bank}"] = array = BankArray(words, p.lanes, self.element_bits)
             arrays.append(array)
-        m.submodules.gbuf = gbuf = Memory(shape=column_shape, depth=max(2, p.gb_columns), init=[])
-        gb_write = gbuf.write_port()
-        gb_read = gbuf.read_port(transparent_for=())
+        # (a write and a MAC_ABK's read are never in one cycle: WR_GB and MAC are phases apart)
+        gb_write, gb_read = simple_dual_port(m, "gbuf", shape=column_shape, depth=max(2, p.gb_columns))
 
         macs = []
         for bank in range(p.banks):

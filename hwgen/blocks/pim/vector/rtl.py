@@ -35,11 +35,11 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, stream
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ....core.block import Block, register
 from ....core.logic import StateMachine, SyncFIFO, delay, equals
+from ....core.memories import simple_dual_port
 from ....numerics.rtl import (FloatAccumulator, FloatAdder, FloatConverter, FloatExp, FloatFMA,
                              FloatGelu, FloatInverseSqrt, FloatMinMax, FloatMultiplier,
                              FloatReciprocal)
@@ -138,12 +138,16 @@ class PimVectorUnit(Block):
 
         # -- memories: read synchronously (a block RAM's output is slow), registered once more
         # before any logic --------------------------------------------------------------------
+        # The unit never uses a read of a word in the cycle that word is written: a pass reads
+        # the buffer only after the pass that wrote it has finished its writes (the middle pass
+        # waits for the load pass's statistic, the output pass for the sum of the middle pass's
+        # e), and the reads made while a pass writes (x in the load and middle passes, gamma in
+        # the middle pass) are either discarded or of a beat other than the one being written
+        # (the middle pass writes e a pipeline's length behind the beat it reads).
         depth = self.buffer_depth
-        m.submodules.x_buffer = x_buffer = Memory(shape=beat_shape, depth=depth, init=[])
-        m.submodules.g_buffer = g_buffer = Memory(shape=beat_shape, depth=depth, init=[])
+        x_write, x_read = simple_dual_port(m, "x_buffer", shape=beat_shape, depth=depth)
+        g_write, g_read = simple_dual_port(m, "g_buffer", shape=beat_shape, depth=depth)
         m.submodules.inv_n = inv_n_rom = reciprocal_table(p.max_len)
-        x_read, g_read = x_buffer.read_port(), g_buffer.read_port()
-        x_write, g_write = x_buffer.write_port(), g_buffer.write_port()
         inv_n_read = inv_n_rom.read_port()
         inv_n = Signal(32)
         m.d.comb += [x_read.addr.eq(beat), inv_n_read.addr.eq(length)]

@@ -151,19 +151,15 @@ def _top(keys: np.ndarray, count: int) -> np.ndarray:
 
 # -- the arithmetic of one query --------------------------------------------------------------
 
-def _scores(qw: np.ndarray, kw: np.ndarray, lanes: int) -> np.ndarray:
-    """Dense scores s_t: per beat a pairwise tree over the lane products, beats accumulated
-    from +0, then times c_d."""
-    seq_len, head_dim = kw.shape
+def _scores(qw: np.ndarray, kw: np.ndarray) -> np.ndarray:
+    """Dense scores s_t: a pairwise tree over the row's head_dim products (adjacent pairs,
+    level by level), then times c_d."""
+    head_dim = kw.shape[1]
     with np.errstate(all="ignore"):
-        level = (kw * qw).reshape(seq_len, head_dim // lanes, lanes)
+        level = kw * qw
         while level.shape[-1] > 1:
             level = level[..., 0::2] + level[..., 1::2]
-        beats = level[..., 0]
-        acc = np.zeros(seq_len, dtype=np.float32)
-        for b in range(beats.shape[1]):
-            acc = acc + beats[:, b]
-        return acc * np.float32(1.0 / math.sqrt(head_dim))
+        return level[..., 0] * np.float32(1.0 / math.sqrt(head_dim))
 
 
 def _exp_of_difference(x, y, fmt: FloatFormat) -> np.ndarray:
@@ -257,7 +253,7 @@ def _sparf_selection(q: np.ndarray, kw: np.ndarray, top_r: int, top_k: int, fmt:
 
 def _one_query(q, kw, vw, *, fmt, softmax, mode, top_r, top_k, lanes):
     qw = _widen(q, fmt)
-    s = _scores(qw, kw, lanes)
+    s = _scores(qw, kw)
     if mode == "dense":
         o = _softmax(softmax, s, vw, fmt)
         return ng.fp_convert(_bits32(o), F32, fmt), [], list(range(kw.shape[0])), None

@@ -18,9 +18,9 @@ import math
 from collections import deque
 from fractions import Fraction
 
-from ..common.bank_mac.params import mac_latency
-from .params import (KIND_CM, KIND_K, KIND_MEAN, KIND_V, LEVEL_LATENCY, MUL_LATENCY, PAGE_TOKENS,
-                     SCORE_FIFO_DEPTH, beat_cycles, geometry)
+from .params import (KIND_CM, KIND_K, KIND_MEAN, KIND_V, PAGE_TOKENS, SCORE_FIFO_DEPTH, beat_cycles,
+                     geometry)
+from .pipeline import score_stages
 
 WEIGHT_FIFO_DEPTH = 4
 
@@ -110,8 +110,9 @@ class _Query:
         self.pages_used = -(-seq_len // PAGE_TOKENS)
         self.cm_used = -(-seq_len // self.geo.cm_tokens)
         self.touched = {t // PAGE_TOKENS for t in self.tokens}
-        # the score GeMV is the PIM bank MAC core: its pipeline depth
-        self.lat = mac_latency(lanes=p.lanes, mul_latency=MUL_LATENCY, level_latency=LEVEL_LATENCY)
+        # the score GeMV's pipeline: a row's score is out score_stages edges after its last
+        # beat was taken (``flags`` below holds it through the stages before)
+        self.lat = score_stages(p.dtype, p.lanes, p.head_dim) - 1
 
     # -- the page lists, in issue order ------------------------------------------------------
     def list_a(self):

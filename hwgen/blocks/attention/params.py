@@ -14,8 +14,6 @@ MODES = ("dense", "sparf")
 POWERS_OF_TWO = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 PAGE_TOKENS = 16          # token rows per flash page (InstInfer: 4 KB = 16 x 128 fp16)
 SCORE_FIFO_DEPTH = 32     # online softmax: scores between the K GeMV and the V GeMV
-MUL_LATENCY = 1           # registers in each score-GeMV multiplier (the PIM bank MAC core)
-LEVEL_LATENCY = 1         # registers per score-GeMV adder-tree level
 # Page kinds: bit 0 clear = side A (the K GeMV), set = side B (the V GeMV).
 KIND_K, KIND_V, KIND_CM, KIND_MEAN = 0, 1, 2, 3
 

@@ -97,16 +97,12 @@ def rank_key32(x: int) -> int:
     return (x | 0x80000000) if x >> 31 == 0 else (~x & 0xFFFFFFFF)
 
 
-def scalar_score(op: Scalar, q, k_row, lanes):
-    """s_t: per beat a pairwise tree over the lane products, beats added to an fp32 +0."""
-    head_dim = len(q)
-    acc = 0
-    for b in range(head_dim // lanes):
-        level = [op.mulw(q[b * lanes + i], k_row[b * lanes + i]) for i in range(lanes)]
-        while len(level) > 1:
-            level = [op.add32(level[2 * j], level[2 * j + 1]) for j in range(len(level) // 2)]
-        acc = op.add32(acc, level[0])
-    return op.mul32(acc, f32_bits(1.0 / math.sqrt(head_dim)))
+def scalar_score(op: Scalar, q, k_row):
+    """s_t: a pairwise tree over the head_dim products (adjacent pairs, level by level)."""
+    level = [op.mulw(x, k) for x, k in zip(q, k_row)]
+    while len(level) > 1:
+        level = [op.add32(level[2 * j], level[2 * j + 1]) for j in range(len(level) // 2)]
+    return op.mul32(level[0], f32_bits(1.0 / math.sqrt(len(q))))
 
 
 def scalar_attention(q, K, V, dtype, softmax, mode, top_r, top_k, lanes):
@@ -118,7 +114,7 @@ def scalar_attention(q, K, V, dtype, softmax, mode, top_r, top_k, lanes):
     V = [[int(x) for x in row] for row in V]
     head_dim, seq_len = len(q), len(K)
 
-    s = [scalar_score(op, q, K[t], lanes) for t in range(seq_len)]
+    s = [scalar_score(op, q, K[t]) for t in range(seq_len)]
 
     def attend(tokens):
         o = [0] * head_dim
@@ -302,11 +298,11 @@ def test_scores_equal_scalar_scores(dtype):
     instead of a pairwise lane sum, say) would not survive into a D output."""
     op = Scalar(dtype)
     D = PRESETS[dtype]
-    for lanes in (2, 4, 8, 16):
-        x = inputs(60 + lanes, dtype, ("random", "special")[lanes % 4 == 0], 32, 40)
-        got = ag._bits32(ag._scores(ag._widen(x["q"], D), ag._widen(x["K"], D), lanes))
-        want = [scalar_score(op, x["q"].tolist(), row, lanes) for row in x["K"].tolist()]
-        assert got.tolist() == want, lanes
+    for head_dim in (8, 16, 32, 64):
+        x = inputs(60 + head_dim, dtype, ("random", "special")[head_dim % 32 == 0], head_dim, 40)
+        got = ag._bits32(ag._scores(ag._widen(x["q"], D), ag._widen(x["K"], D)))
+        want = [scalar_score(op, x["q"].tolist(), row) for row in x["K"].tolist()]
+        assert got.tolist() == want, head_dim
 
 
 def test_twin_takes_several_queries():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import numpy as np
 
-from amaranth.hdl import Const, Mux, unsigned
+from amaranth.hdl import Const, Mux, Signal, unsigned
 from amaranth.lib import data, stream
 
 from ....core.logic import select
@@ -149,6 +149,13 @@ class Operators:
         for port, value in inputs.items():
             self.m.d.comb += getattr(component, port).eq(value)
         return component.y
+
+    def staged(self, component, name: str, **inputs):
+        """``unit``, its result registered (an operator of latency L: L + 1 edges)."""
+        result = self.unit(component, name, **inputs)
+        registered = Signal(len(result), name=f"{name}_{self.count}_q")
+        self.m.d.sync += registered.eq(result)
+        return registered
 
     def cvt(self, value, fin, fout, name="cvt"):
         return self.unit(FloatConverter(fin, fout), name, a=value)

@@ -8,10 +8,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ....core.logic import SyncFIFO, delay, equals, select
-from ....numerics.rtl import FloatFMA, FloatMinMax
-from ...common.bank_mac.rtl import BankMac, mac_latency
-from ..params import KIND_CM, KIND_K, LEVEL_LATENCY, MUL_LATENCY, SCORE_FIFO_DEPTH
+from ....core.logic import SyncFIFO, equals, select
+from ....numerics.rtl import FloatAdder, FloatFMA, FloatMinMax, FloatMultiplier
+from ..params import KIND_CM, KIND_K, SCORE_FIFO_DEPTH
+from ..pipeline import latencies, levels, score_stages, step
 from .common import (F32, NEG_INF32, Config, Operators, beat_layout, c_d, strobes,
                      token_value_layout, weight_layout, word_write_layout)
 
@@ -23,18 +23,21 @@ def cm_layout(cfg: Config):
 
 
 class ScoreGemv(wiring.Component):
-    """Side A: the score GeMV, the PIM bank MAC core (lanes products, pairwise fp32 tree, fp32
-    accumulator loaded with +0 at a row's first beat), then ``s = acc * 1/sqrt(head_dim)``:
-    one K beat a cycle, a score (``scores``) every head_dim/lanes cycles. two_pass keeps the
-    running max of the pass (``max``). online takes a K beat only with ``credit`` (room in the
-    score FIFO for every row in flight, ``inflight``). SparF's channel-major beats go on to
+    """Side A: the score GeMV, one K beat a cycle, a score (``scores``) every head_dim/lanes
+    cycles: the beat and its q elements registered; ``lanes`` exact products; a pairwise fp32
+    tree over them (the beat sum); a serial pairwise tree over the row's beat sums, whose
+    level k adds pair i when its second element arrives (so the row's order is one pairwise
+    tree over all head_dim products, with no loop: back-to-back rows never wait); then
+    ``s = sum * 1/sqrt(head_dim)``. Every operator at ``pipeline.latencies``; a row's score is
+    registered ``pipeline.score_stages`` edges after its last beat was taken. two_pass keeps
+    the running max of the pass (``max``). online takes a K beat only with ``credit`` (room in
+    the score FIFO for every row in flight, ``inflight``). SparF's channel-major beats go on to
     ``cm``."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
         p = cfg.p
-        self.latency = mac_latency(p.dtype, "fp32", p.lanes, mul_latency=MUL_LATENCY,
-                                   level_latency=LEVEL_LATENCY)
+        self.stages = score_stages(p.dtype, p.lanes, p.head_dim)
         members = {
             "beats": In(stream.Signature(beat_layout(cfg))),
             "q": In(data.ArrayLayout(16, p.head_dim)),
@@ -44,7 +47,7 @@ class ScoreGemv(wiring.Component):
         }
         if cfg.online:
             members["credit"] = In(1)
-            members["inflight"] = Out(range(SCORE_FIFO_DEPTH + self.latency + 2))
+            members["inflight"] = Out(range(SCORE_FIFO_DEPTH + self.stages + 2))
         else:
             members["start"] = In(1)
             members["max"] = Out(32, init=NEG_INF32)
@@ -56,6 +59,7 @@ class ScoreGemv(wiring.Component):
         m = Module()
         p, cfg = self.cfg.p, self.cfg
         B = cfg.geo.beats_per_row
+        lat = latencies(p.dtype)
         ops = Operators(m, cfg.D)
         a = self.beats.payload
         if cfg.online:
@@ -64,23 +68,55 @@ class ScoreGemv(wiring.Component):
             m.d.comb += self.beats.ready.eq(self.enable)
         take = self.beats.valid & self.beats.ready
         take_k = take & ~a.marker & equals(a.kind, KIND_K)
-
-        m.submodules.mac = mac = BankMac(dtype=p.dtype, acc="fp32", lanes=p.lanes,
-                                         mul_latency=MUL_LATENCY, level_latency=LEVEL_LATENCY)
-        q_words = [Cat(*(self.q[b * p.lanes + i] for i in range(p.lanes))) for b in range(B)]
-        m.d.comb += [mac.weights.eq(a.payload), mac.vector.eq(select(q_words, a.bpos)),
-                     mac.mac.eq(take_k), mac.load.eq(take_k & equals(a.bpos, 0)), mac.bias.eq(0)]
         row_done = take_k & equals(a.bpos, B - 1)
-        flags = [row_done]
-        for stage in range(mac.latency):
-            staged = Signal(name=f"row_done_d{stage}")
-            m.d.sync += staged.eq(flags[-1])
-            flags.append(staged)
-        token = delay(m, a.token, mac.latency, "row_token")
-        score = ops.mul32(mac.acc, c_d(p.head_dim), "score_scale")
+
+        # a value with what travels beside it: valid, its index in the row at this level (the
+        # beat at the first), its token
+        tag_layout = data.StructLayout({"valid": 1, "index": range(max(2, B)), "token": len(a.token)})
+        # the beat and its q elements, registered
+        q_words = [Cat(*(self.q[b * p.lanes + i] for i in range(p.lanes))) for b in range(B)]
+        k_in, q_in = Signal(data.ArrayLayout(16, p.lanes)), Signal(data.ArrayLayout(16, p.lanes))
+        tag = Signal(tag_layout, name="tag_in")
+        m.d.sync += [k_in.eq(a.payload), q_in.eq(select(q_words, a.bpos)),
+                     tag.valid.eq(take_k), tag.index.eq(a.bpos), tag.token.eq(a.token)]
+        stage_tags = [tag]
+
+        def follow(tag, stages, name):
+            """``tag`` through ``stages`` registers, each kept for ``busy``."""
+            for k in range(stages):
+                staged = Signal(tag_layout, name=f"{name}_tag{k}")
+                m.d.sync += staged.eq(tag)
+                stage_tags.append(staged)
+                tag = staged
+            return tag
+
+        # the products and the beat's tree
+        values = [ops.staged(FloatMultiplier(cfg.D, out_fmt=F32, latency=lat["mul_d"]), "k_mul",
+                             a=q_in[i], b=k_in[i]) for i in range(p.lanes)]
+        tag = follow(tag, step(lat["mul_d"]), "k_mul")
+        while len(values) > 1:
+            values = [ops.staged(FloatAdder(F32, latency=lat["add32"]), "k_tree", a=values[i],
+                                 b=values[i + 1]) for i in range(0, len(values), 2)]
+            tag = follow(tag, step(lat["add32"]), "k_tree")
+        value = values[0]
+
+        # the serial tree over the row's beat sums: level k holds element 2i until 2i + 1 comes
+        for level in range(levels(B)):
+            held = Signal(32, name=f"row_held{level}")
+            with m.If(tag.valid & ~tag.index[0]):
+                m.d.sync += held.eq(value)
+            pair = Signal(tag_layout, name=f"row_pair{level}")
+            m.d.comb += [pair.valid.eq(tag.valid & tag.index[0]), pair.index.eq(tag.index >> 1),
+                         pair.token.eq(tag.token)]
+            value = ops.staged(FloatAdder(F32, latency=lat["add32"]), "row_tree", a=held, b=value)
+            tag = follow(pair, step(lat["add32"]), f"row{level}")
+
+        score = ops.staged(FloatMultiplier(F32, latency=lat["mul32"]), "score_scale", a=value,
+                           b=Const(c_d(p.head_dim), 32))
+        tag = follow(tag, step(lat["mul32"]), "score")
         out = self.scores
-        m.d.sync += [out.valid.eq(flags[-1]), out.payload.value.eq(score), out.payload.token.eq(token)]
-        m.d.comb += self.busy.eq(Cat(*flags[1:], out.valid).any())
+        m.d.comb += [out.valid.eq(tag.valid), out.payload.value.eq(score), out.payload.token.eq(tag.token)]
+        m.d.comb += self.busy.eq(Cat(*(t.valid for t in stage_tags)).any())
 
         if cfg.online:
             m.d.sync += self.inflight.eq(self.inflight + row_done - out.valid)

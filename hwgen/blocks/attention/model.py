@@ -20,9 +20,8 @@ from fractions import Fraction
 
 from .params import (KIND_CM, KIND_K, KIND_MEAN, KIND_V, PAGE_TOKENS, SCORE_FIFO_DEPTH, beat_cycles,
                      geometry)
-from .pipeline import score_stages
-
-WEIGHT_FIFO_DEPTH = 4
+from .pipeline import (online_spacing, online_stages, output_stages, score_stages, v_spacing,
+                       v_stages, weight_fifo_depth)
 
 
 def side_of(kind: int) -> int:
@@ -113,6 +112,15 @@ class _Query:
         # the score GeMV's pipeline: a row's score is out score_stages edges after its last
         # beat was taken (``flags`` below holds it through the stages before)
         self.lat = score_stages(p.dtype, p.lanes, p.head_dim) - 1
+        # the V GeMV's: a V beat's update is in flight for v_stages edges; a word's updates
+        # are at least v_spacing edges apart
+        self.v_stages = v_stages(p.dtype, self.online)
+        self.v_spacing = v_spacing(p.dtype)
+        # the online softmax's: a score taken is in its pipeline for online_stages edges (the
+        # last writes its pair into the weight FIFO); takes are online_spacing edges apart
+        self.online_stages = online_stages(p.dtype)
+        self.online_spacing = online_spacing(p.dtype)
+        self.weight_depth = weight_fifo_depth(p.dtype)
 
     # -- the page lists, in issue order ------------------------------------------------------
     def list_a(self):
@@ -171,27 +179,33 @@ class _Query:
         flags = deque([False] * self.lat)   # row_done seen through 1..lat registers
         score_v = False
         inflight = scores = weights = 0
-        s1_v = v_v = cm_v = False
+        cm_v = False
+        softmax_pipe = deque([False] * self.online_stages)   # scores taken, last cycle first
+        softmax_recent = deque([False] * (self.online_spacing - 1))
+        v_pipe = deque([False] * self.v_stages)      # V beats taken in the last v_stages cycles
+        # words of the V beats taken in the last v_spacing - 1 cycles (None: none taken)
+        v_recent = deque([None] * (self.v_spacing - 1))
+        spaced = B < self.v_spacing
         phase = "run"                # two_pass: run -> softmax -> recip -> vpass
         countdown = 0
         x = edge
         while True:
             busy = step < len(steps)
             score_busy = any(flags) or score_v
-            online_busy = s1_v or scores > 0 or weights > 0 or inflight > 0
+            online_busy = any(softmax_pipe) or scores > 0 or weights > 0 or inflight > 0
             # ---- phase ends (on this cycle's registered state) -------------------------------
             if kind == "A":
                 if not busy and not order[0] and not order[1] and not cm_v:
                     return x
             elif kind == "online":
                 if not busy and not order[0] and not order[1] and not score_busy and \
-                        not online_busy and not v_v:
+                        not online_busy and not any(v_pipe):
                     return x
             elif phase == "run":
                 if k_done and not order[0] and not score_busy:
                     phase, countdown = "softmax", self.seq_len + 4  # SOFTMAX (S + 2), RECIP (1)
             elif phase == "vpass":
-                if not busy and not order[1] and not v_v:
+                if not busy and not order[1] and not any(v_pipe):
                     return x
             enable_a = kind in ("A", "online") or phase == "run"
             enable_b_v = kind == "online" or phase == "vpass"
@@ -204,7 +218,7 @@ class _Query:
                 # it left the channel's queue, so with few entries this room binds too)
                 fire = (len(chans[steps[step][4]].pages) < p.flash_queue
                         and len(order[side_of(steps[step][0])]) < p.flash_channels * p.flash_queue)
-            take_a = take_b = None
+            take_a = take_b = out_b_word = None
             row_done = take_v = cm_now = pop_weight = False
             credit = (scores + inflight < SCORE_FIFO_DEPTH) if self.online else True
             if enable_a and order[0]:
@@ -222,13 +236,16 @@ class _Query:
                     elif out[3]:
                         ok = enable_b_v
                     else:
-                        ok = enable_b_v and (out[2] != 0 or not self.online or weights > 0)
+                        ok = enable_b_v and (out[2] != 0 or not self.online or weights > 0) \
+                            and not (spaced and out[2] in v_recent)
                     if ok:
                         take_b = order[1][0]
                         take_v = out[0] == KIND_V and not out[3]
+                        out_b_word = out[2]
                         pop_weight = take_v and self.online and out[2] == 0
-            s2_fire = s1_v and weights < WEIGHT_FIFO_DEPTH
-            s1_take = scores > 0 and (not s1_v or s2_fire)
+            pair_written = softmax_pipe[-1]
+            score_taken = scores > 0 and not any(softmax_recent) and \
+                sum(softmax_pipe) + weights < self.weight_depth
             # ---- edge x -------------------------------------------------------------------
             for index, chan in enumerate(chans):
                 read = index in (take_a, take_b)
@@ -255,13 +272,21 @@ class _Query:
                     k_done = True
                 step += 1
             if self.online:
-                scores += score_v - s1_take
+                scores += score_v - score_taken
                 inflight += row_done - score_v
-                weights += s2_fire - pop_weight
-                s1_v = True if s1_take else (False if s2_fire else s1_v)
+                weights += pair_written - pop_weight
+                softmax_pipe.appendleft(score_taken)
+                softmax_pipe.pop()
+                softmax_recent.appendleft(score_taken)
+                softmax_recent.pop()
             score_v = flags.pop()
             flags.appendleft(row_done)
-            v_v, cm_v = take_v, cm_now
+            v_pipe.appendleft(take_v)
+            v_pipe.pop()
+            if spaced:
+                v_recent.appendleft(out_b_word if take_v else None)
+                v_recent.pop()
+            cm_v = cm_now
             if phase in ("softmax", "recip"):
                 countdown -= 1
                 if countdown == 0:
@@ -279,11 +304,13 @@ def _query_cycles(p, seq_len: int, channels, selected_channels, tokens) -> int:
         x = q.stream(x, q.list_a(), "A") + 1
         x += (seq_len + 3) + p.top_k + (seq_len + 2) + 1   # TOPK, BITMAP, EXPSCAN, ALPHA
     x = q.stream(x, q.list_b(), "online" if q.online else "two_pass") + 1
+    # a pass over the output row: a word a cycle, then its pipeline drains (a cycle after the
+    # last word has left the last register, the next phase begins)
     if q.online:
-        x += B                             # NORM
+        x += B + q.v_stages + 1            # NORM
     if q.sparse:
-        x += B                             # MIX
-    return x + B                           # CONVERT; then the OUT cycle, whose edge delivers
+        x += B + q.v_stages + 1            # MIX
+    return x + B + output_stages(p.dtype) + 1   # CONVERT; then the OUT cycle, whose edge delivers
 
 
 def engine_cycles(p, workload) -> int:

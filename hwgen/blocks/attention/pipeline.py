@@ -22,9 +22,13 @@ engine spreads dozens of them with its memories and control over the die, which 
 # the engine's element format. The score GeMV's products are D x D -> fp32 without rounding
 # (exact), timed as the D multiplier, whose rounding they skip.
 OPERATORS = {
-    "mul_d": ("multiply", "D"),      # q[i] * K[t, i], exact in fp32
+    "mul_d": ("multiply", "D"),      # q[i] * K[t, i] and p * V[t, d], exact in fp32; e_t * r in D
     "add32": ("add", "fp32"),        # the score GeMV's trees
     "mul32": ("multiply", "fp32"),   # s = sum * 1/sqrt(head_dim)
+    "fma32": ("fma", "fp32"),        # the V GeMV: o[d] = fma32(o[d], scale, p * V[t, d])
+    "widen": ("convert", "D>fp32"),  # the V GeMV's scale
+    "narrow": ("convert", "fp32>D"), # the output row; online: the differences before exp
+    "exp": ("exp", "D"),             # online: exp(m - m'), exp(s - m')
 }
 
 
@@ -32,7 +36,7 @@ OPERATORS = {
 def latencies(dtype: str, target_mhz: float = TARGET_MHZ) -> dict[str, int]:
     """Each role's latency at ``dtype``: the smallest whose measured Fmax reaches
     ``target_mhz``."""
-    return {role: timing.latency_for(name, dtype if fmt == "D" else fmt, target_mhz)
+    return {role: timing.latency_for(name, fmt.replace("D", dtype), target_mhz)
             for role, (name, fmt) in OPERATORS.items()}
 
 
@@ -55,3 +59,49 @@ def score_stages(dtype: str, lanes: int, head_dim: int) -> int:
     lat = latencies(dtype)
     return (1 + step(lat["mul_d"]) + (levels(lanes) + levels(head_dim // lanes)) * step(lat["add32"])
             + step(lat["mul32"]))
+
+
+def v_stages(dtype: str, online: bool) -> int:
+    """Edges from the one that takes a V beat to the one that writes its word of the output
+    row: the beat registered; two_pass: e_t from the score memory's word registered, then
+    ``p = e_t * r``; the products and the scale in fp32 (the longer of the two); the FMAs'
+    operands registered (the old word among them); the FMA, whose result the row register
+    takes."""
+    lat = latencies(dtype)
+    front = 1 + (0 if online else 1 + step(lat["mul_d"]))
+    return front + max(step(lat["mul_d"]), step(lat["widen"])) + 1 + lat["fma32"]
+
+
+def v_spacing(dtype: str) -> int:
+    """The fewest edges between two updates of one word of the output row: the word is read
+    into the FMAs' operand registers, and written ``fma32``'s latency + 1 edges later."""
+    return latencies(dtype)["fma32"] + 2
+
+
+def output_stages(dtype: str) -> int:
+    """Registers a word of the output row passes on its way to the output register: the word
+    registered, then the fp32 -> D conversion's (its result goes straight into the output
+    register)."""
+    return 1 + latencies(dtype)["narrow"]
+
+
+def online_stages(dtype: str) -> int:
+    """online: registers a score passes from the score FIFO to the write of its (scale, p)
+    pair into the weight FIFO, which the same edge writes ``l`` with: the score, the old and
+    the new running max; the differences ``m - m'`` and ``s - m'``; each rounded to D; its
+    exp; both in fp32; the FMA ``l = fma32(l, scale, p)``."""
+    lat = latencies(dtype)
+    return (1 + step(lat["add32"]) + step(lat["narrow"]) + step(lat["exp"]) + step(lat["widen"])
+            + lat["fma32"])
+
+
+def online_spacing(dtype: str) -> int:
+    """online: the fewest edges between two scores taken: ``l``'s FMA is a loop."""
+    return latencies(dtype)["fma32"] + 1
+
+
+def weight_fifo_depth(dtype: str) -> int:
+    """online: the weight FIFO's depth. Scores are taken only while the pairs in flight and
+    the FIFO's fill stay below it, so that it never overflows; this many keeps the unit at
+    its full rate while the V side keeps up."""
+    return -(-online_stages(dtype) // online_spacing(dtype)) + 2

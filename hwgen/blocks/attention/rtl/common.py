@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import numpy as np
 
-from amaranth.hdl import Const, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
 from amaranth.lib import data, stream
 
 from ....core.logic import select
@@ -131,6 +131,28 @@ def weight_layout():
 def strobes(shape):
     """A stream without back-pressure: the payload counts in each cycle ``valid`` is high."""
     return stream.Signature(shape, always_ready=True)
+
+
+# -- pipelines --------------------------------------------------------------------------------
+
+class TagLine:
+    """What travels beside a value down a pipeline (a ``layout`` with a ``valid`` field), a
+    register per stage; every stage is kept, so ``busy`` can say whether any holds a value."""
+
+    def __init__(self, m, layout):
+        self.m, self.layout, self.stages = m, layout, []
+
+    def follow(self, tag, count: int, name: str):
+        """``tag`` through ``count`` more registers."""
+        for k in range(count):
+            staged = Signal(self.layout, name=f"{name}{k}")
+            self.m.d.sync += staged.eq(tag)
+            self.stages.append(staged)
+            tag = staged
+        return tag
+
+    def busy(self):
+        return Cat(*(stage.valid for stage in self.stages)).any()
 
 
 # -- numerics operators -----------------------------------------------------------------------

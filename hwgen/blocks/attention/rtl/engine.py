@@ -87,7 +87,7 @@ class AttentionCore(wiring.Component):
                      v_gemv.start.eq(query.start), v_gemv.enable_v.eq(seq.enable_b_v),
                      seq.v_busy.eq(v_gemv.busy)]
         if cfg.online or cfg.sparse:
-            m.d.comb += v_gemv.word.eq(seq.word)
+            m.d.comb += [v_gemv.word.eq(seq.word), v_gemv.issue.eq(seq.issue)]
 
         # between them: the online softmax (online), the score memory and its scans (two_pass, SparF)
         m.submodules.recip = recip = Reciprocal(cfg)
@@ -132,6 +132,7 @@ class AttentionCore(wiring.Component):
         wiring.connect(m, output.o, wiring.flipped(self.o))
         m.d.comb += [port.eq(word) for port, word in zip(output.row, v_gemv.row)]
         m.d.comb += [output.word.eq(seq.word), output.convert.eq(seq.phase.convert),
+                     output.issue.eq(seq.issue), seq.out_busy.eq(output.busy),
                      output.present.eq(seq.phase.out), seq.sent.eq(output.sent)]
         return m
 

@@ -8,11 +8,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ....core.logic import SyncFIFO, equals, select
-from ....numerics.rtl import FloatAdder, FloatFMA, FloatMinMax, FloatMultiplier
+from ....core.logic import SyncFIFO, delay, equals, select
+from ....numerics.rtl import FloatAdder, FloatConverter, FloatExp, FloatFMA, FloatMinMax, FloatMultiplier
 from ..params import KIND_CM, KIND_K, SCORE_FIFO_DEPTH
-from ..pipeline import latencies, levels, score_stages, step
-from .common import (F32, NEG_INF32, Config, Operators, beat_layout, c_d, strobes,
+from ..pipeline import (latencies, levels, online_spacing, online_stages, score_stages, step,
+                        weight_fifo_depth)
+from .common import (F32, NEG_INF32, Config, Operators, TagLine, beat_layout, c_d, strobes,
                      token_value_layout, weight_layout, word_write_layout)
 
 
@@ -79,16 +80,9 @@ class ScoreGemv(wiring.Component):
         tag = Signal(tag_layout, name="tag_in")
         m.d.sync += [k_in.eq(a.payload), q_in.eq(select(q_words, a.bpos)),
                      tag.valid.eq(take_k), tag.index.eq(a.bpos), tag.token.eq(a.token)]
-        stage_tags = [tag]
-
-        def follow(tag, stages, name):
-            """``tag`` through ``stages`` registers, each kept for ``busy``."""
-            for k in range(stages):
-                staged = Signal(tag_layout, name=f"{name}_tag{k}")
-                m.d.sync += staged.eq(tag)
-                stage_tags.append(staged)
-                tag = staged
-            return tag
+        line = TagLine(m, tag_layout)
+        line.stages.append(tag)
+        follow = line.follow
 
         # the products and the beat's tree
         values = [ops.staged(FloatMultiplier(cfg.D, out_fmt=F32, latency=lat["mul_d"]), "k_mul",
@@ -116,7 +110,7 @@ class ScoreGemv(wiring.Component):
         tag = follow(tag, step(lat["mul32"]), "score")
         out = self.scores
         m.d.comb += [out.valid.eq(tag.valid), out.payload.value.eq(score), out.payload.token.eq(tag.token)]
-        m.d.comb += self.busy.eq(Cat(*(t.valid for t in stage_tags)).any())
+        m.d.comb += self.busy.eq(line.busy())
 
         if cfg.online:
             m.d.sync += self.inflight.eq(self.inflight + row_done - out.valid)
@@ -219,9 +213,12 @@ class ScoreMemory(wiring.Component):
 
 class OnlineSoftmax(wiring.Component):
     """online: the scores' FIFO (``SCORE_FIFO_DEPTH``; ``credit`` while it has room for every
-    row in flight), then a two-stage unit per token: m' = max(m, s), the differences m - m' and
-    s - m'; scale = exp(cvt(m - m')), p = exp(cvt(s - m')), l = fma32(l, scale, p), and the
-    (scale, p) pair to the V side (``weights``)."""
+    row in flight), then a pipeline per token (``pipeline.online_stages``): m' = max(m, s)
+    (the running max, a one-cycle loop), the differences m - m' and s - m', each rounded to D,
+    scale = exp(m - m') and p = exp(s - m'), both in fp32 into l = fma32(l, scale, p); the
+    edge that writes l writes the (scale, p) pair into the weight FIFO for the V side
+    (``weights``). l's FMA is a loop, so scores are taken ``pipeline.online_spacing`` edges
+    apart at least, and only while the pairs in flight and the FIFO's fill leave room in it."""
 
     def __init__(self, cfg: Config, inflight_shape):
         self.cfg = cfg
@@ -237,37 +234,51 @@ class OnlineSoftmax(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        D = self.cfg.D
+        D, dtype = self.cfg.D, self.cfg.p.dtype
+        lat = latencies(dtype)
+        stages, spacing, depth = online_stages(dtype), online_spacing(dtype), weight_fifo_depth(dtype)
         ops = Operators(m, D)
         m.submodules.score_fifo = scores = SyncFIFO(width=32, depth=SCORE_FIFO_DEPTH)
         m.d.comb += [scores.w_data.eq(self.scores.payload.value), scores.w_en.eq(self.scores.valid)]
         m.d.comb += self.credit.eq(scores.level + self.inflight < SCORE_FIFO_DEPTH)
-        m.submodules.weight_fifo = weights = SyncFIFO(width=2 * 16, depth=4)
+        m.submodules.weight_fifo = weights = SyncFIFO(width=2 * 16, depth=depth)
         wiring.connect(m, weights.r_stream, wiring.flipped(self.weights))
 
+        # taking a score: spaced for l's loop, and room for its pair when it arrives
+        recent = Signal(max(1, spacing - 1))
+        in_flight = Signal(range(stages + 1))
+        valid = [Signal(name=f"online_valid{k}") for k in range(1, stages + 1)]
+        take = Signal()
+        m.d.comb += take.eq(scores.r_rdy & ~recent.any() & (in_flight + weights.level < depth))
+        m.d.comb += scores.r_en.eq(take)
+        m.d.sync += [recent.eq(Cat(take, recent)[:len(recent)]),
+                     in_flight.eq(in_flight + take - valid[-1])]
+        m.d.sync += [valid[0].eq(take)] + [v.eq(prev) for v, prev in zip(valid[1:], valid)]
+
+        # the running max and the two differences
         m_run = Signal(32, init=NEG_INF32)
-        # stage 1: the new max and the two differences
-        s1_v = Signal()
-        d_old, d_new = Signal(32), Signal(32)
+        s, m_old, m_new = Signal(32), Signal(32), Signal(32)
         m2 = ops.unit(FloatMinMax(F32, op="max"), "online_max", a=m_run, b=scores.r_data)
-        diff_old = ops.sub32(m_run, m2, "online_d_old")
-        diff_new = ops.sub32(scores.r_data, m2, "online_d_new")
-        s2_fire = s1_v & weights.w_rdy
-        s1_take = scores.r_rdy & (~s1_v | s2_fire)
-        m.d.comb += scores.r_en.eq(s1_take)
-        with m.If(s1_take):
-            m.d.sync += [s1_v.eq(1), d_old.eq(diff_old), d_new.eq(diff_new), m_run.eq(m2)]
-        with m.Elif(s2_fire):
-            m.d.sync += s1_v.eq(0)
-        # stage 2: exps, the running sum, and the (scale, p) pair for the V GeMV
-        scale = ops.exp_of(d_old, "online_scale")
-        weight = ops.exp_of(d_new, "online_p")
-        l_next = ops.unit(FloatFMA(F32), "online_l", a=self.l, b=ops.cvt(scale, D, F32),
-                          c=ops.cvt(weight, D, F32))
-        m.d.comb += [weights.w_en.eq(s2_fire), weights.w_data.eq(Cat(scale, weight))]
-        with m.If(s2_fire):
+        with m.If(take):
+            m.d.sync += m_run.eq(m2)
+        m.d.sync += [s.eq(scores.r_data), m_old.eq(m_run), m_new.eq(m2)]
+        d_old = ops.staged(FloatAdder(F32, subtract=True, latency=lat["add32"]), "online_d_old",
+                           a=m_old, b=m_new)
+        d_new = ops.staged(FloatAdder(F32, subtract=True, latency=lat["add32"]), "online_d_new",
+                           a=s, b=m_new)
+        # the exps in D, then in fp32 for l
+        narrow = [ops.staged(FloatConverter(F32, D, latency=lat["narrow"]), "online_d16", a=d)
+                  for d in (d_old, d_new)]
+        scale, weight = [ops.staged(FloatExp(D, latency=lat["exp"]), "online_exp", a=d) for d in narrow]
+        scale32, weight32 = [ops.staged(FloatConverter(D, F32, latency=lat["widen"]), "online_e32", a=e)
+                             for e in (scale, weight)]
+        pair = delay(m, Cat(scale, weight), step(lat["widen"]) + lat["fma32"], "online_pair")
+        l_next = ops.unit(FloatFMA(F32, latency=lat["fma32"]), "online_l", a=self.l, b=scale32,
+                          c=weight32)
+        m.d.comb += [weights.w_en.eq(valid[-1]), weights.w_data.eq(pair)]
+        with m.If(valid[-1]):
             m.d.sync += self.l.eq(l_next)
-        m.d.comb += self.busy.eq(s1_v | scores.r_rdy | weights.r_rdy | self.inflight.any())
+        m.d.comb += self.busy.eq(Cat(*valid).any() | scores.r_rdy | weights.r_rdy | self.inflight.any())
         with m.If(self.start):
             m.d.sync += [m_run.eq(NEG_INF32), self.l.eq(0)]
         return m

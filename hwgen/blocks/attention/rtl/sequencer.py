@@ -3,7 +3,7 @@ work; the units' status says when a phase is over."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,10 +42,10 @@ class Sequencer(wiring.Component):
         self.phases = phases(cfg)
         members = {
             "start": In(1), "lists_busy": In(1), "a_idle": In(1), "b_idle": In(1),
-            "score_busy": In(1), "v_busy": In(1), "sent": In(1),
+            "score_busy": In(1), "v_busy": In(1), "out_busy": In(1), "sent": In(1),
             "phase": Out(data.StructLayout({name.lower(): 1 for name in self.phases})),
             "word": Out(range(max(2, cfg.geo.beats_per_row))),
-            "enable_a": Out(1), "enable_b_v": Out(1), "list_b": Out(1),
+            "enable_a": Out(1), "enable_b_v": Out(1), "list_b": Out(1), "issue": Out(1),
         }
         if cfg.online:
             members["online_busy"] = In(1)
@@ -70,7 +70,19 @@ class Sequencer(wiring.Component):
         if cfg.sparse:
             m.d.comb += self.enable_b_mean.eq(fsm.is_in("RUN_A"))
         last_word = equals(self.word, cfg.geo.beats_per_row - 1)
-        next_word = self.word.eq(Mux(last_word, 0, self.word + 1))
+        # A pass over the output row (NORM, MIX, CONVERT) issues a word a cycle, then waits
+        # for its pipeline to drain (``busy``) before the next phase reads the row.
+        issued = Signal()
+        m.d.comb += self.issue.eq(~issued)
+
+        def row_pass(busy, then: str):
+            with m.If(~issued):
+                m.d.sync += self.word.eq(Mux(last_word, 0, self.word + 1))
+                with m.If(last_word):
+                    m.d.sync += issued.eq(1)
+            with m.Elif(~busy):
+                m.d.sync += issued.eq(0)
+                fsm.goto(then)
 
         with fsm.state("IDLE"):
             with m.If(self.start):
@@ -94,9 +106,7 @@ class Sequencer(wiring.Component):
         after_v = "MIX" if cfg.sparse else "CONVERT"
         if cfg.online:
             with fsm.state("NORM"):
-                m.d.sync += next_word
-                with m.If(last_word):
-                    fsm.goto(after_v)
+                row_pass(self.v_busy, after_v)
         else:
             with fsm.state("SOFTMAX"):
                 with m.If(self.scan_done):
@@ -110,13 +120,9 @@ class Sequencer(wiring.Component):
                     fsm.goto(after_v)
         if cfg.sparse:
             with fsm.state("MIX"):
-                m.d.sync += next_word
-                with m.If(last_word):
-                    fsm.goto("CONVERT")
+                row_pass(self.v_busy, "CONVERT")
         with fsm.state("CONVERT"):
-            m.d.sync += next_word
-            with m.If(last_word):
-                fsm.goto("OUT")
+            row_pass(self.out_busy, "OUT")
         with fsm.state("OUT"):
             with m.If(self.sent):
                 fsm.goto("IDLE")

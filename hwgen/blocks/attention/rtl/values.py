@@ -3,15 +3,16 @@ output row, and the output port."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ....core.logic import equals
-from ....numerics.rtl import FloatFMA, FloatMultiplier
+from ....core.logic import delay, equals
+from ....numerics.rtl import FloatConverter, FloatFMA, FloatMultiplier
 from ..params import KIND_V, PAGE_TOKENS
-from .common import (F32, Config, Operators, beat_layout, lane_of, one_bits, query_layout, strobes,
-                     weight_layout, word_lane)
+from ..pipeline import latencies, step, v_spacing
+from .common import (F32, Config, Operators, TagLine, beat_layout, lane_of, one_bits, query_layout,
+                     strobes, weight_layout, word_lane)
 
 
 class QueryRegister(wiring.Component):
@@ -48,9 +49,15 @@ class VGemv(wiring.Component):
     values a word), ``o[d] = fma32(o[d], scale, p * V[t, d])``: two_pass, scale 1 and
     ``p = e_t * r`` rounded to D (e_t read back from the score memory, r = 1/sum); online, the
     (scale, p) pair of the token (``weights``). SparF takes the V-mean page into a register row
-    (``enable_mean``). The passes over the row, a word (``word``) a cycle: online NORM
-    (``normalize``), ``o[d] = fma32(o[d], r, +0)``; SparF MIX (``mix``),
-    ``o[d] = fma32(o[d], alpha, beta * vmean[d])``."""
+    (``enable_mean``). The passes over the row, a word (``word``) a cycle while ``issue``:
+    online NORM (``normalize``), ``o[d] = fma32(o[d], r, +0)``; SparF MIX (``mix``),
+    ``o[d] = fma32(o[d], alpha, beta * vmean[d])``.
+
+    Pipelined (``pipeline.v_stages``): a beat's word of the row is read into the FMAs'
+    operand registers and written back ``v_spacing`` edges later. The row is token-major, so a
+    word comes back every head_dim/lanes beats; where that is fewer than ``v_spacing`` the side
+    takes a V beat only once its word's last update has landed (``spaced``). ``busy``: an
+    update is in flight."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -65,7 +72,7 @@ class VGemv(wiring.Component):
             "row": Out(32 * p.lanes).array(B),
         }
         if cfg.online or cfg.sparse:
-            members["word"] = In(range(max(2, B)))
+            members |= {"word": In(range(max(2, B))), "issue": In(1)}
         if cfg.online:
             members |= {"weights": In(stream.Signature(weight_layout())), "normalize": In(1)}
         else:
@@ -78,14 +85,28 @@ class VGemv(wiring.Component):
         m = Module()
         p, cfg, D = self.cfg.p, self.cfg, self.cfg.D
         B = cfg.geo.beats_per_row
+        lat = latencies(p.dtype)
+        spacing = v_spacing(p.dtype)
         ops = Operators(m, D)
         b = self.beats.payload
         is_v = b.kind == KIND_V
         ok = (b.bpos.any() | self.weights.valid) if cfg.online else 1
+        # a beat whose word is still being updated waits (only where a row has fewer words
+        # than an update takes edges: otherwise the row's other words always come between)
+        recent = []
+        if B < spacing:
+            taken_words = [Signal(range(max(2, B)), name=f"v_recent_word{k}") for k in range(spacing - 1)]
+            taken_valid = [Signal(name=f"v_recent{k}") for k in range(spacing - 1)]
+            recent = [valid & (word == b.bpos) for word, valid in zip(taken_words, taken_valid)]
+        spaced = ~Cat(*recent).any() if recent else Const(1)
         mean_ok = self.enable_mean if cfg.sparse else 0
-        m.d.comb += self.beats.ready.eq(Mux(is_v, self.enable_v & (b.marker | ok), mean_ok))
+        m.d.comb += self.beats.ready.eq(Mux(is_v, self.enable_v & (b.marker | (ok & spaced)), mean_ok))
         take = self.beats.valid & self.beats.ready
         take_v = take & ~b.marker & is_v
+        if recent:
+            m.d.sync += [taken_words[0].eq(b.bpos), taken_valid[0].eq(take_v)]
+            m.d.sync += [w.eq(prev) for w, prev in zip(taken_words[1:], taken_words)]
+            m.d.sync += [v.eq(prev) for v, prev in zip(taken_valid[1:], taken_valid)]
         if cfg.sparse:
             v_mean = [Signal(16 * p.lanes, name=f"v_mean{w}") for w in range(B)]
             with m.If(take & ~b.marker & ~is_v):
@@ -93,60 +114,86 @@ class VGemv(wiring.Component):
                     with m.If(equals(b.bpos, w)):
                         m.d.sync += v_mean[w].eq(b.payload.as_value())
 
-        # stage 0 -> 1 registers of a taken V beat
-        v_v = Signal()
-        v_word = Signal(range(max(2, B)))
-        v_vals = Signal(data.ArrayLayout(16, p.lanes))
-        v_token = Signal.like(b.token)
-        m.d.sync += [v_v.eq(take_v), v_word.eq(b.bpos), v_vals.eq(b.payload), v_token.eq(b.token)]
-        m.d.comb += self.busy.eq(v_v)
+        # what an update carries down the pipeline: valid, its word, the V elements (or the
+        # MIX pass's V mean), p and the scale in D
+        op_layout = data.StructLayout({"valid": 1, "beat": 1, "word": range(max(2, B)), "p": 16,
+                                       "scale": 16, "vals": data.ArrayLayout(16, p.lanes)})
+        line = TagLine(m, op_layout)
+        follow = line.follow
+
+        # stage 1: the taken beat (or a pass's word) registered
+        first = Signal(op_layout)
+        one = Const(int(one_bits(D)), 16)
+        m.d.comb += [first.valid.eq(take_v), first.beat.eq(1), first.word.eq(b.bpos),
+                     first.vals.eq(b.payload)]
         if cfg.online:
             cur_scale, cur_p = Signal(16), Signal(16)
             first_beat = take_v & equals(b.bpos, 0)
             m.d.comb += self.weights.ready.eq(first_beat)
             with m.If(first_beat):
                 m.d.sync += [cur_scale.eq(self.weights.payload.scale), cur_p.eq(self.weights.payload.p)]
-            beat_p, beat_scale16 = cur_p, cur_scale
+            m.d.comb += [first.p.eq(Mux(first_beat, self.weights.payload.p, cur_p)),
+                         first.scale.eq(Mux(first_beat, self.weights.payload.scale, cur_scale))]
+            with m.If(self.issue & self.normalize):
+                m.d.comb += [first.valid.eq(1), first.beat.eq(0), first.word.eq(self.word),
+                             first.p.eq(0), first.scale.eq(self.r), first.vals.eq(0)]
         else:
-            m.d.comb += [self.read.valid.eq(take_v), self.read.payload.eq(b.token // p.lanes)]
-            e_t = lane_of(self.rd_data, v_token, p.lanes)[:16]
-            beat_p = ops.unit(FloatMultiplier(D), "p_norm", a=e_t, b=self.r)
-            beat_scale16 = Const(int(one_bits(D)), 16)
-
-        # the FMAs' operands: a V beat, else a word of the NORM or MIX pass
-        p_in = Signal(16)
-        scale_in = Signal(16)
-        vals_in = Signal(data.ArrayLayout(16, p.lanes))
-        word_in = Signal(range(max(2, B)))
-        fire = Signal()
-        with m.If(v_v):
-            m.d.comb += [p_in.eq(beat_p), scale_in.eq(beat_scale16), vals_in.eq(v_vals),
-                         word_in.eq(v_word), fire.eq(1)]
-        if cfg.online:
-            with m.Elif(self.normalize):
-                m.d.comb += [p_in.eq(0), scale_in.eq(self.r), vals_in.eq(0), word_in.eq(self.word), fire.eq(1)]
+            m.d.comb += [self.read.valid.eq(take_v), self.read.payload.eq(b.token // p.lanes),
+                         first.scale.eq(one)]
         if cfg.sparse:
-            with m.Elif(self.mix):
-                m.d.comb += [p_in.eq(self.beta), scale_in.eq(self.alpha), word_in.eq(self.word), fire.eq(1)]
-                m.d.comb += [vals_in[i].eq(word_lane(v_mean, self.word, i, 16)) for i in range(p.lanes)]
-        scale32 = ops.cvt(scale_in, D, F32, "v_scale")
-        for i in range(p.lanes):
-            product = ops.mulw(p_in, vals_in[i], "v_mul")
-            updated = ops.unit(FloatFMA(F32), "v_fma", a=word_lane(self.row, word_in, i),
-                               b=scale32, c=product)
-            with m.If(fire):
-                for w in range(B):
-                    with m.If(equals(word_in, w)):
-                        m.d.sync += self.row[w][32 * i:32 * (i + 1)].eq(updated)
+            with m.If(self.issue & self.mix):
+                m.d.comb += [first.valid.eq(1), first.beat.eq(0), first.word.eq(self.word),
+                             first.p.eq(self.beta), first.scale.eq(self.alpha)]
+                m.d.comb += [first.vals[i].eq(word_lane(v_mean, self.word, i, 16)) for i in range(p.lanes)]
+        op = follow(first, 1, "v_in")
+        if not cfg.online:
+            # two_pass: e_t from the score memory's word, then p = e_t * r rounded to D
+            token = Signal.like(b.token)
+            m.d.sync += token.eq(b.token)
+            e_t = Signal(16)
+            m.d.sync += e_t.eq(lane_of(self.rd_data, token, p.lanes)[:16])
+            op = follow(op, 1, "v_e")
+            p_norm = ops.staged(FloatMultiplier(D, latency=lat["mul_d"]), "p_norm", a=e_t, b=self.r)
+            op = follow(op, step(lat["mul_d"]), "v_p")
+            with_p = Signal(op_layout)     # (a pass's word keeps its own p)
+            m.d.comb += [with_p.eq(op), with_p.p.eq(Mux(op.beat, p_norm, op.p))]
+            op = with_p
+
+        # the products and the scale in fp32, then the FMAs' operands registered
+        products = [ops.staged(FloatMultiplier(D, out_fmt=F32, latency=lat["mul_d"]), "v_mul",
+                               a=op.p, b=op.vals[i]) for i in range(p.lanes)]
+        scale32 = ops.staged(FloatConverter(D, F32, latency=lat["widen"]), "v_scale", a=op.scale)
+        longer = max(step(lat["mul_d"]), step(lat["widen"]))
+        products = [delay(m, x, longer - step(lat["mul_d"]), f"v_mul_d{i}") for i, x in enumerate(products)]
+        scale32 = delay(m, scale32, longer - step(lat["widen"]), "v_scale_d")
+        op = follow(op, longer, "v_prod")
+        old = [Signal(32, name=f"v_old{i}") for i in range(p.lanes)]
+        product_in = [Signal(32, name=f"v_product{i}") for i in range(p.lanes)]
+        scale_in = Signal(32)
+        m.d.sync += [old[i].eq(word_lane(self.row, op.word, i)) for i in range(p.lanes)]
+        m.d.sync += [x.eq(y) for x, y in zip(product_in, products)] + [scale_in.eq(scale32)]
+        op = follow(op, 1, "v_fma_in")
+
+        # the FMAs, their results written straight into the row (the row is the register
+        # after them)
+        updated = [ops.unit(FloatFMA(F32, latency=lat["fma32"]), "v_fma", a=old[i], b=scale_in,
+                            c=product_in[i]) for i in range(p.lanes)]
+        op = follow(op, lat["fma32"], "v_fma")
+        with m.If(op.valid):
+            for w in range(B):
+                with m.If(equals(op.word, w)):
+                    m.d.sync += [self.row[w][32 * i:32 * (i + 1)].eq(updated[i]) for i in range(p.lanes)]
         with m.If(self.start):
             m.d.sync += [w.eq(0) for w in self.row]
+        m.d.comb += self.busy.eq(line.busy())
         return m
 
 
 class OutputPort(wiring.Component):
-    """CONVERT (``convert``): one output word (``word``) per cycle through ``lanes`` fp32 -> D
-    converters into the output register; then ``o`` offers it while ``present``; ``sent``: it
-    was taken this cycle."""
+    """CONVERT (``convert`` while ``issue``): one output word (``word``) per cycle, registered,
+    through ``lanes`` fp32 -> D converters into the output register (``pipeline.output_stages``
+    edges; ``busy`` while a word is on its way); then ``o`` offers it while ``present``;
+    ``sent``: it was taken this cycle."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -156,6 +203,8 @@ class OutputPort(wiring.Component):
             "row": In(32 * p.lanes).array(B),
             "word": In(range(max(2, B))),
             "convert": In(1),
+            "issue": In(1),
+            "busy": Out(1),
             "present": In(1),
             "o": Out(stream.Signature(data.ArrayLayout(16, p.head_dim))),
             "sent": Out(1),
@@ -164,14 +213,23 @@ class OutputPort(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p, B = self.cfg.p, self.cfg.geo.beats_per_row
+        lat = latencies(p.dtype)
         ops = Operators(m, self.cfg.D)
         y = Signal(data.ArrayLayout(16, p.head_dim))
         m.d.comb += [self.o.valid.eq(self.present), self.o.payload.eq(y),
                      self.sent.eq(self.o.valid & self.o.ready)]
-        converted = [ops.cvt(word_lane(self.row, self.word, i), F32, self.cfg.D, "out_cvt")
-                     for i in range(p.lanes)]
-        with m.If(self.convert):
+        tag_layout = data.StructLayout({"valid": 1, "word": range(max(2, B))})
+        issued = Signal(tag_layout)
+        m.d.comb += [issued.valid.eq(self.convert & self.issue), issued.word.eq(self.word)]
+        values = [Signal(32, name=f"out_value{i}") for i in range(p.lanes)]
+        m.d.sync += [values[i].eq(word_lane(self.row, self.word, i)) for i in range(p.lanes)]
+        converted = [ops.unit(FloatConverter(F32, self.cfg.D, latency=lat["narrow"]), "out_cvt",
+                              a=values[i]) for i in range(p.lanes)]
+        line = TagLine(m, tag_layout)
+        tag = line.follow(issued, 1 + lat["narrow"], "out_tag")
+        with m.If(tag.valid):
             for b in range(B):
-                with m.If(equals(self.word, b)):
+                with m.If(equals(tag.word, b)):
                     m.d.sync += [y[b * p.lanes + i].eq(converted[i]) for i in range(p.lanes)]
+        m.d.comb += self.busy.eq(line.busy())
         return m

@@ -20,8 +20,8 @@ from fractions import Fraction
 
 from .params import (KIND_CM, KIND_K, KIND_MEAN, KIND_V, PAGE_TOKENS, SCORE_FIFO_DEPTH, beat_cycles,
                      geometry)
-from .pipeline import (online_spacing, online_stages, output_stages, score_stages, v_spacing,
-                       v_stages, weight_fifo_depth)
+from .pipeline import (online_spacing, online_stages, output_stages, recip_stages, score_stages,
+                       v_spacing, v_stages, weight_fifo_depth)
 
 
 def side_of(kind: int) -> int:
@@ -203,7 +203,8 @@ class _Query:
                     return x
             elif phase == "run":
                 if k_done and not order[0] and not score_busy:
-                    phase, countdown = "softmax", self.seq_len + 4  # SOFTMAX (S + 2), RECIP (1)
+                    # SOFTMAX (S + 2), RECIP (the reciprocal's pipeline and a cycle)
+                    phase, countdown = "softmax", self.seq_len + 4 + recip_stages(p.dtype)
             elif phase == "vpass":
                 if not busy and not order[1] and not any(v_pipe):
                     return x
@@ -300,13 +301,15 @@ def _query_cycles(p, seq_len: int, channels, selected_channels, tokens) -> int:
     B = q.geo.beats_per_row
     x = 1                                  # the first cycle after the accepting edge
     if q.sparse:
-        x += p.head_dim + 2                # TOPR (one channel a cycle), SCALE1, SCALE2
+        recip = recip_stages(p.dtype) + 1  # a phase that waits for the reciprocal
+        x += p.head_dim + recip + 1        # TOPR (one channel a cycle), SCALE1, SCALE2
         x = q.stream(x, q.list_a(), "A") + 1
-        x += (seq_len + 3) + p.top_k + (seq_len + 2) + 1   # TOPK, BITMAP, EXPSCAN, ALPHA
+        x += (seq_len + 3) + p.top_k + (seq_len + 2) + recip   # TOPK, BITMAP, EXPSCAN, ALPHA
     x = q.stream(x, q.list_b(), "online" if q.online else "two_pass") + 1
     # a pass over the output row: a word a cycle, then its pipeline drains (a cycle after the
     # last word has left the last register, the next phase begins)
     if q.online:
+        x += recip_stages(p.dtype) + 1     # RECIP
         x += B + q.v_stages + 1            # NORM
     if q.sparse:
         x += B + q.v_stages + 1            # MIX

@@ -29,6 +29,7 @@ OPERATORS = {
     "widen": ("convert", "D>fp32"),  # the V GeMV's scale
     "narrow": ("convert", "fp32>D"), # the output row; online: the differences before exp
     "exp": ("exp", "D"),             # online: exp(m - m'), exp(s - m')
+    "recip": ("reciprocal", "D"),    # 1 / sum, 1 / l, 1 / total, 1 / den
 }
 
 
@@ -105,3 +106,11 @@ def weight_fifo_depth(dtype: str) -> int:
     the FIFO's fill stay below it, so that it never overflows; this many keeps the unit at
     its full rate while the V side keeps up."""
     return -(-online_stages(dtype) // online_spacing(dtype)) + 2
+
+
+def recip_stages(dtype: str) -> int:
+    """Registers from the reciprocal unit's input to its result, ``1 / cvt(x, fp32, D)``: x
+    registered, the conversion, the reciprocal. A phase that waits for it (RECIP, SCALE1,
+    ALPHA) lasts this many cycles and one more, in which it takes the result."""
+    lat = latencies(dtype)
+    return 1 + step(lat["narrow"]) + step(lat["recip"])

@@ -97,11 +97,11 @@ class AttentionCore(wiring.Component):
             wiring.connect(m, softmax.weights, v_gemv.weights)
             m.d.comb += [softmax.start.eq(query.start), softmax.inflight.eq(score.inflight),
                          score.credit.eq(softmax.credit), seq.online_busy.eq(softmax.busy),
-                         recip.l.eq(softmax.l), recip.of_l.eq(seq.phase.norm),
-                         v_gemv.normalize.eq(seq.phase.norm), v_gemv.r.eq(recip.y)]
+                         recip.l.eq(softmax.l), recip.of_l.eq(seq.phase.recip),
+                         v_gemv.normalize.eq(seq.phase.norm)]
         else:
-            m.d.comb += [score.start.eq(query.start), seq.k_done.eq(fetch.k_done),
-                         recip.hold.eq(seq.phase.recip), v_gemv.r.eq(recip.held)]
+            m.d.comb += [score.start.eq(query.start), seq.k_done.eq(fetch.k_done)]
+        m.d.comb += [recip.hold.eq(seq.phase.recip & seq.settled), v_gemv.r.eq(recip.held)]
         if cfg.uses_memory:
             m.submodules.scans = scans = Scans(cfg)
             m.d.comb += [scans.start.eq(query.start), scans.seq_len.eq(query.seq_len),
@@ -154,8 +154,9 @@ class AttentionCore(wiring.Component):
             scans.abs_q.eq(top_r.abs_q), scans.selected.eq(top_r.selected),
             scans.restart.eq(seq.sums_restart),
 
-            scales.sum1.eq(scans.sum1), scales.recip.eq(recip.y), scales.latch_total.eq(phase.scale1),
-            scales.latch_scale.eq(phase.scale2), scales.latch_mix.eq(phase.alpha),
+            scales.sum1.eq(scans.sum1), scales.recip.eq(recip.y),
+            scales.latch_total.eq(phase.scale1 & seq.settled),
+            scales.latch_scale.eq(phase.scale2), scales.latch_mix.eq(phase.alpha & seq.settled),
             scans.scale_hat.eq(scales.scale_hat),
 
             fetch.list_a.eq(seq.list_a), fetch.sel.eq(top_r.sel), fetch.cm_used.eq(query.cm_used),

@@ -8,7 +8,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ....core.logic import equals, select
-from ....numerics.rtl import FloatInverseSqrt, FloatReciprocal
+from ....numerics.rtl import FloatConverter, FloatInverseSqrt, FloatReciprocal
+from ..pipeline import latencies
 from .common import (F32, ONE32, Config, Operators, bit_of, f32_bits, key_bits, lane_of,
                      order_key, strobes, token_value_layout, with_bit)
 
@@ -107,36 +108,36 @@ class Scans(wiring.Component):
 
 
 class Reciprocal(wiring.Component):
-    """The shared reciprocal, 1 / cvt(x, F32, D): of the exp sum ``sum`` (two_pass RECIP,
-    SparF SCALE1 and ALPHA), or online of ``l`` (NORM, ``of_l``). two_pass holds 1/sum for the
-    V pass (``hold``, ``held``)."""
+    """The shared reciprocal, 1 / cvt(x, F32, D), pipelined (``pipeline.recip_stages``): of the
+    exp sum ``sum`` (two_pass RECIP, SparF SCALE1 and ALPHA), or online of ``l`` (its RECIP,
+    ``of_l``). ``y`` is right ``recip_stages`` cycles after x settles; ``hold`` keeps it in
+    ``held`` (for the V pass or NORM)."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
-        members = {"y": Out(16)}
+        members = {"y": Out(16), "hold": In(1), "held": Out(16)}
         if cfg.uses_memory:
             members["sum"] = In(32)
         if cfg.online:
             members |= {"l": In(32), "of_l": In(1)}
-        else:
-            members |= {"hold": In(1), "held": Out(16)}
         super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         cfg, D = self.cfg, self.cfg.D
+        lat = latencies(cfg.p.dtype)
         ops = Operators(m, D)
         x = Signal(32)
         if cfg.online and cfg.uses_memory:
-            m.d.comb += x.eq(Mux(self.of_l, self.l, self.sum))
+            m.d.sync += x.eq(Mux(self.of_l, self.l, self.sum))
         elif cfg.online:
-            m.d.comb += x.eq(self.l)
+            m.d.sync += x.eq(self.l)
         else:
-            m.d.comb += x.eq(self.sum)
-        m.d.comb += self.y.eq(ops.unit(FloatReciprocal(D), "recip", a=ops.cvt(x, F32, D, "recip_in")))
-        if not cfg.online:
-            with m.If(self.hold):
-                m.d.sync += self.held.eq(self.y)
+            m.d.sync += x.eq(self.sum)
+        narrow = ops.staged(FloatConverter(F32, D, latency=lat["narrow"]), "recip_in", a=x)
+        m.d.comb += self.y.eq(ops.staged(FloatReciprocal(D, latency=lat["recip"]), "recip", a=narrow))
+        with m.If(self.hold):
+            m.d.sync += self.held.eq(self.y)
         return m
 
 

@@ -8,6 +8,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ....core.logic import StateMachine, equals
+from ..pipeline import recip_stages
 from .common import Config
 
 
@@ -20,7 +21,7 @@ def phases(cfg: Config) -> list[str]:
     if cfg.sparse:
         names += ["TOPR", "SCALE1", "SCALE2", "RUN_A", "TOPK", "BITMAP", "EXPSCAN", "ALPHA"]
     names += ["RUN_B"]
-    names += ["NORM"] if cfg.online else ["SOFTMAX", "RECIP", "VPASS"]
+    names += ["RECIP", "NORM"] if cfg.online else ["SOFTMAX", "RECIP", "VPASS"]
     if cfg.sparse:
         names += ["MIX"]
     return names + ["CONVERT", "OUT"]
@@ -46,6 +47,7 @@ class Sequencer(wiring.Component):
             "phase": Out(data.StructLayout({name.lower(): 1 for name in self.phases})),
             "word": Out(range(max(2, cfg.geo.beats_per_row))),
             "enable_a": Out(1), "enable_b_v": Out(1), "list_b": Out(1), "issue": Out(1),
+            "settled": Out(1),
         }
         if cfg.online:
             members["online_busy"] = In(1)
@@ -75,6 +77,18 @@ class Sequencer(wiring.Component):
         issued = Signal()
         m.d.comb += self.issue.eq(~issued)
 
+        # A phase that waits for the reciprocal (RECIP, SCALE1, ALPHA) lasts its pipeline and
+        # one more cycle, ``settled``, in which its result is right and taken.
+        wait = Signal(range(recip_stages(cfg.p.dtype) + 1))
+        m.d.comb += self.settled.eq(wait == recip_stages(cfg.p.dtype))
+
+        def timed(then: str):
+            with m.If(self.settled):
+                m.d.sync += wait.eq(0)
+                fsm.goto(then)
+            with m.Else():
+                m.d.sync += wait.eq(wait + 1)
+
         def row_pass(busy, then: str):
             with m.If(~issued):
                 m.d.sync += self.word.eq(Mux(last_word, 0, self.word + 1))
@@ -92,19 +106,21 @@ class Sequencer(wiring.Component):
                     m.d.comb += self.list_b.eq(1)
                     fsm.goto("RUN_B")
         if cfg.sparse:
-            self.sparse_front(m, fsm)
+            self.sparse_front(m, fsm, timed)
         with fsm.state("RUN_B"):
             if cfg.online:
                 with m.If(~self.lists_busy & self.a_idle & self.b_idle & ~self.score_busy &
                           ~self.online_busy & ~self.v_busy):
                     m.d.sync += self.word.eq(0)
-                    fsm.goto("NORM")
+                    fsm.goto("RECIP")
             else:
                 with m.If(self.k_done & self.a_idle & ~self.score_busy):
                     m.d.comb += self.scan_begin.eq(1)
                     fsm.goto("SOFTMAX")
         after_v = "MIX" if cfg.sparse else "CONVERT"
         if cfg.online:
+            with fsm.state("RECIP"):
+                timed("NORM")
             with fsm.state("NORM"):
                 row_pass(self.v_busy, after_v)
         else:
@@ -113,7 +129,7 @@ class Sequencer(wiring.Component):
                     m.d.comb += self.scan_end.eq(1)
                     fsm.goto("RECIP")
             with fsm.state("RECIP"):
-                fsm.goto("VPASS")
+                timed("VPASS")
             with fsm.state("VPASS"):
                 with m.If(~self.lists_busy & self.b_idle & ~self.v_busy):
                     m.d.sync += self.word.eq(0)
@@ -128,13 +144,13 @@ class Sequencer(wiring.Component):
                 fsm.goto("IDLE")
         return m
 
-    def sparse_front(self, m: Module, fsm: StateMachine):
+    def sparse_front(self, m: Module, fsm: StateMachine, timed):
         """TOPR -> SCALE1 -> SCALE2 -> RUN_A -> TOPK -> BITMAP -> EXPSCAN -> ALPHA -> RUN_B."""
         with fsm.state("TOPR"):       # one channel a cycle (TopR)
             with m.If(self.topr_last):
                 fsm.goto("SCALE1")
         with fsm.state("SCALE1"):     # 1/total of |q|
-            fsm.goto("SCALE2")
+            timed("SCALE2")
         with fsm.state("SCALE2"):     # scale_hat; then the channel-major pages
             m.d.comb += [self.sums_restart.eq(1), self.list_a.eq(1)]
             fsm.goto("RUN_A")
@@ -155,5 +171,6 @@ class Sequencer(wiring.Component):
                 m.d.comb += self.scan_end.eq(1)
                 fsm.goto("ALPHA")
         with fsm.state("ALPHA"):      # alpha, beta; then the selected tokens' pages
-            m.d.comb += [self.sums_restart.eq(1), self.list_b.eq(1)]
-            fsm.goto("RUN_B")
+            with m.If(self.settled):
+                m.d.comb += [self.sums_restart.eq(1), self.list_b.eq(1)]
+            timed("RUN_B")

@@ -40,6 +40,7 @@ import numpy as np
 from ...core.params import ParamError
 from ...numerics import golden as ng
 from ...numerics.formats import PRESETS, FloatFormat
+from .pipeline import sum_slots
 
 __all__ = ["attention_float64", "attention_inputs", "attention_twin", "INPUT_KINDS", "key32",
            "sparf_float64", "vmean"]
@@ -130,16 +131,22 @@ def key32(bits) -> np.ndarray:
     return np.where(negative == 1, ~bits & np.uint64(0xFFFFFFFF), bits | np.uint64(0x80000000))
 
 
-def _chain_sum(values) -> np.float32:
-    """x0, then add32(acc, x_i) in order; +0 for no values."""
-    values = np.asarray(values, dtype=np.float32)
-    if values.size == 0:
+MINUS_ZERO32 = np.uint64(0x80000000)
+
+
+def _sum32(values, mask=None) -> np.float32:
+    """The engine's sums: ``values`` (float32) in order through the interleaved accumulator
+    (``numerics.golden.fp_accumulate`` with ``pipeline.sum_slots()`` partial sums), every value
+    where ``mask`` is False replaced by -0 (so it takes its slot but adds nothing)."""
+    bits = _bits32(np.asarray(values, dtype=np.float32)).astype(np.uint64).ravel()
+    if mask is not None:
+        bits = np.where(np.asarray(mask, dtype=bool).ravel(), bits, MINUS_ZERO32)
+    if bits.size == 0:
         return np.float32(0.0)
-    with np.errstate(all="ignore"):
-        acc = values[0]
-        for value in values[1:]:
-            acc = acc + value
-    return np.float32(acc)
+    last = np.zeros(bits.size, dtype=np.uint8)
+    last[-1] = 1
+    total = ng.fp_accumulate(bits, last, F32, sum_slots())[0]
+    return np.array([total], dtype=np.uint64).astype(np.uint32).view(np.float32)[0]
 
 
 def _top(keys: np.ndarray, count: int) -> np.ndarray:
@@ -169,11 +176,19 @@ def _exp_of_difference(x, y, fmt: FloatFormat) -> np.ndarray:
     return _unit(ng.fp_exp, _narrow(difference, fmt), fmt)
 
 
-def _softmax_two_pass(s: np.ndarray, vw: np.ndarray, fmt: FloatFormat) -> np.ndarray:
-    """The paper's order: max, exp, sum, one reciprocal, normalized weights times V."""
+def _softmax_two_pass(s: np.ndarray, vw: np.ndarray, fmt: FloatFormat, tokens=None,
+                      seq_len=None) -> np.ndarray:
+    """The paper's order: max, exp, sum, one reciprocal, normalized weights times V. The sum
+    runs over the scan of every cached token, the ones outside ``tokens`` (SparF's selection,
+    in order; dense: all) adding -0."""
     m = _prefix_max32(s)[-1]
     e = _exp_of_difference(s, m, fmt)
-    total = _chain_sum(_widen(e, fmt))
+    if tokens is None:
+        total = _sum32(_widen(e, fmt))
+    else:
+        scan = np.zeros(seq_len, dtype=np.float32)
+        scan[tokens] = _widen(e, fmt)
+        total = _sum32(scan, np.isin(np.arange(seq_len), tokens))
     r = _unit(ng.fp_recip, _narrow(total, fmt), fmt)
     pn = ng.fp_mul(e, np.broadcast_to(r, e.shape), fmt)
     with np.errstate(all="ignore"):
@@ -202,8 +217,10 @@ def _softmax_online(s: np.ndarray, vw: np.ndarray, fmt: FloatFormat) -> np.ndarr
     return _fma32(o, r, np.float32(0.0))
 
 
-def _softmax(kind: str, s, vw, fmt):
-    return (_softmax_two_pass if kind == "two_pass" else _softmax_online)(s, vw, fmt)
+def _softmax(kind: str, s, vw, fmt, tokens=None, seq_len=None):
+    if kind == "two_pass":
+        return _softmax_two_pass(s, vw, fmt, tokens, seq_len)
+    return _softmax_online(s, vw, fmt)
 
 
 def _vmean_values(vw: np.ndarray, fmt: FloatFormat) -> np.ndarray:
@@ -231,8 +248,8 @@ def _sparf_selection(q: np.ndarray, kw: np.ndarray, top_r: int, top_k: int, fmt:
     magnitude = q & np.uint64((1 << (fmt.width - 1)) - 1)
     channels = np.sort(_top(magnitude, top_r))
     aw = _widen(magnitude, fmt)
-    total = _chain_sum(aw)
-    selected = _chain_sum(aw[channels])
+    total = _sum32(aw)
+    selected = _sum32(aw, np.isin(np.arange(head_dim), channels))
     with np.errstate(all="ignore"):
         share = selected * _widen(_unit(ng.fp_recip, _narrow(total, fmt), fmt), fmt)
         scale_hat = _unit(ng.fp_rsqrt, _narrow(share * np.float32(head_dim), fmt), fmt)
@@ -244,8 +261,8 @@ def _sparf_selection(q: np.ndarray, kw: np.ndarray, top_r: int, top_k: int, fmt:
     ranked = _top(key32(_bits32(s_hat)), top_k)
     tokens = np.sort(ranked)
     ew = _widen(_exp_of_difference(s_hat, s_hat[ranked[0]], fmt), fmt)
-    den = _chain_sum(ew)
-    num = _chain_sum(ew[tokens])
+    den = _sum32(ew)
+    num = _sum32(ew, np.isin(np.arange(ew.size), tokens))
     with np.errstate(all="ignore"):
         alpha32 = num * _widen(_unit(ng.fp_recip, _narrow(den, fmt), fmt), fmt)[()]
     return channels, tokens, np.float32(alpha32)
@@ -258,7 +275,7 @@ def _one_query(q, kw, vw, *, fmt, softmax, mode, top_r, top_k, lanes):
         o = _softmax(softmax, s, vw, fmt)
         return ng.fp_convert(_bits32(o), F32, fmt), [], list(range(kw.shape[0])), None
     channels, tokens, alpha32 = _sparf_selection(q, kw, top_r, top_k, fmt)
-    o = _softmax(softmax, s[tokens], vw[tokens], fmt)
+    o = _softmax(softmax, s[tokens], vw[tokens], fmt, tokens, kw.shape[0])
     alpha = _narrow(alpha32, fmt)
     with np.errstate(all="ignore"):
         beta = _narrow(np.float32(1.0) - alpha32, fmt)

@@ -20,8 +20,8 @@ from fractions import Fraction
 
 from .params import (KIND_CM, KIND_K, KIND_MEAN, KIND_V, PAGE_TOKENS, SCORE_FIFO_DEPTH, beat_cycles,
                      geometry)
-from .pipeline import (online_spacing, online_stages, output_stages, recip_stages, score_stages,
-                       v_spacing, v_stages, weight_fifo_depth)
+from .pipeline import (online_spacing, online_stages, output_stages, recip_stages, scan_stages,
+                       score_stages, sum_latency, v_spacing, v_stages, weight_fifo_depth)
 
 
 def side_of(kind: int) -> int:
@@ -121,6 +121,9 @@ class _Query:
         self.online_stages = online_stages(p.dtype)
         self.online_spacing = online_spacing(p.dtype)
         self.weight_depth = weight_fifo_depth(p.dtype)
+        # a token scan: seq_len tokens issued, then its pipeline (scan_stages["sum"] stages) and
+        # the sum it makes (sum_latency) before its phase ends
+        self.scan_sum = scan_stages(p.dtype, self.sparse)["sum"]
 
     # -- the page lists, in issue order ------------------------------------------------------
     def list_a(self):
@@ -203,8 +206,10 @@ class _Query:
                     return x
             elif phase == "run":
                 if k_done and not order[0] and not score_busy:
-                    # SOFTMAX (S + 2), RECIP (the reciprocal's pipeline and a cycle)
-                    phase, countdown = "softmax", self.seq_len + 4 + recip_stages(p.dtype)
+                    # SOFTMAX (the scan, its pipeline, its sum), RECIP (the reciprocal's
+                    # pipeline and a cycle)
+                    phase, countdown = "softmax", (self.seq_len + self.scan_sum + sum_latency(p.dtype)
+                                                   + recip_stages(p.dtype) + 2)
             elif phase == "vpass":
                 if not busy and not order[1] and not any(v_pipe):
                     return x
@@ -302,9 +307,11 @@ def _query_cycles(p, seq_len: int, channels, selected_channels, tokens) -> int:
     x = 1                                  # the first cycle after the accepting edge
     if q.sparse:
         recip = recip_stages(p.dtype) + 1  # a phase that waits for the reciprocal
-        x += p.head_dim + recip + 1        # TOPR (one channel a cycle), SCALE1, SCALE2
+        sums = sum_latency(p.dtype)        # the accumulators, from a sum's last element
+        x += p.head_dim + sums + recip + 1  # TOPR (a channel a cycle, its sums), SCALE1, SCALE2
         x = q.stream(x, q.list_a(), "A") + 1
-        x += (seq_len + 3) + p.top_k + (seq_len + 2) + recip   # TOPK, BITMAP, EXPSCAN, ALPHA
+        scan = seq_len + q.scan_sum         # a scan's tokens and its pipeline
+        x += (scan + 1) + p.top_k + (scan + sums) + recip   # TOPK, BITMAP, EXPSCAN, ALPHA
     x = q.stream(x, q.list_b(), "online" if q.online else "two_pass") + 1
     # a pass over the output row: a word a cycle, then its pipeline drains (a cycle after the
     # last word has left the last register, the next phase begins)

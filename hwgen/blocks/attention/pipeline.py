@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 
 from ...numerics import timing
+from ...numerics.accumulator import accumulator_geometry
 
 TARGET_MHZ = 100.0
 """The clock the operators' latencies are chosen for. The engine's goal is 75 MHz on ECP5-85k;
@@ -30,6 +31,7 @@ OPERATORS = {
     "narrow": ("convert", "fp32>D"), # the output row; online: the differences before exp
     "exp": ("exp", "D"),             # online: exp(m - m'), exp(s - m')
     "recip": ("reciprocal", "D"),    # 1 / sum, 1 / l, 1 / total, 1 / den
+    "accumulate": ("accumulate", "fp32"),   # the scans' sums (an interleaved accumulator's adder)
 }
 
 
@@ -114,3 +116,30 @@ def recip_stages(dtype: str) -> int:
     ALPHA) lasts this many cycles and one more, in which it takes the result."""
     lat = latencies(dtype)
     return 1 + step(lat["narrow"]) + step(lat["recip"])
+
+
+def sum_slots(dtype: str = "fp16") -> int:
+    """Partial sums of the scans' interleaved accumulators (``numerics.rtl.FloatAccumulator``):
+    its adder's latency + 1. The order of every sum the scans make (the golden twin's
+    ``_sum32``). (The fp32 adder's latency does not depend on the element format.)"""
+    return latencies(dtype)["accumulate"] + 1
+
+
+def scan_stages(dtype: str, sparse: bool) -> dict[str, int]:
+    """A token scan's stages, counted from the cycle that issues the token's score-memory
+    read: ``lane`` (the token's fp32 value registered: the read's data comes a cycle after
+    the read), ``x`` (SparF: ``s_hat = value * scale_hat`` registered, what the top-k sorter
+    takes; else the value), ``exp`` (``exp(cvt(x - ref))`` in D registered: written back to
+    the memory by SOFTMAX), ``sum`` (it in fp32, the accumulators' input)."""
+    lat = latencies(dtype)
+    lane = 2
+    x = lane + (step(lat["mul32"]) if sparse else 0)
+    exp = x + step(lat["add32"]) + step(lat["narrow"]) + step(lat["exp"])
+    return {"lane": lane, "x": x, "exp": exp, "sum": exp + step(lat["widen"])}
+
+
+def sum_latency(dtype: str = "fp16") -> int:
+    """Edges from the one that takes a sum's last element into an accumulator to the one
+    after which its result is held (``numerics.accumulator.accumulator_geometry``'s latency,
+    and the register that keeps the result)."""
+    return accumulator_geometry(latencies(dtype)["accumulate"])["latency"] + 1

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from hwgen.blocks.attention import golden as ag
+from hwgen.blocks.attention.pipeline import sum_slots
 from hwgen.core.params import ParamError
 from hwgen.numerics import golden as ng
 from hwgen.numerics.formats import PRESETS
@@ -88,6 +89,14 @@ class Scalar:
             acc = self.add32(acc, x)
         return acc
 
+    def sum(self, xs, keep=None):
+        """The engine's sums: the interleaved accumulator's order (numerics' twin, at the
+        engine's slots) over ``xs``, those not in ``keep`` (indices) as -0."""
+        bits = [x if keep is None or i in keep else 0x80000000 for i, x in enumerate(xs)]
+        last = [0] * (len(bits) - 1) + [1]
+        return int(ng.fp_accumulate(np.array(bits, dtype=np.uint64), np.array(last), F32,
+                                    sum_slots())[0])
+
 
 def f32_bits(value: float) -> int:
     return int(np.float32(value).view(np.uint32))
@@ -123,7 +132,7 @@ def scalar_attention(q, K, V, dtype, softmax, mode, top_r, top_k, lanes):
             for t in tokens:
                 m = op.max32(m, s[t])
             e = {t: op.exp(op.to_d(op.sub32(s[t], m))) for t in tokens}
-            total = op.chain([op.to32(e[t]) for t in tokens])
+            total = op.sum([op.to32(e.get(t, 0)) for t in range(seq_len)], keep=set(tokens))
             r = op.recip(op.to_d(total))
             one32 = op.to32(D.bias << D.man_bits)
             for t in tokens:
@@ -149,8 +158,8 @@ def scalar_attention(q, K, V, dtype, softmax, mode, top_r, top_k, lanes):
 
     a = [x & ((1 << (D.width - 1)) - 1) for x in q]
     channels = sorted(sorted(range(head_dim), key=lambda i: (-a[i], i))[:top_r])
-    total = op.chain([op.to32(x) for x in a])
-    selected = op.chain([op.to32(a[i]) for i in channels])
+    total = op.sum([op.to32(x) for x in a])
+    selected = op.sum([op.to32(x) for x in a], keep=set(channels))
     share = op.mul32(selected, op.to32(op.recip(op.to_d(total))))
     scale_hat = op.rsqrt(op.to_d(op.mul32(share, f32_bits(head_dim))))
     s_hat = [op.mul32(op.chain([op.mulw(q[c], K[t][c]) for c in channels]), op.to32(scale_hat))
@@ -158,8 +167,8 @@ def scalar_attention(q, K, V, dtype, softmax, mode, top_r, top_k, lanes):
     ranked = sorted(range(seq_len), key=lambda t: (-rank_key32(s_hat[t]), t))
     tokens = sorted(ranked[:top_k])
     e = [op.exp(op.to_d(op.sub32(s_hat[t], s_hat[ranked[0]]))) for t in range(seq_len)]
-    den = op.chain([op.to32(x) for x in e])
-    num = op.chain([op.to32(e[t]) for t in tokens])
+    den = op.sum([op.to32(x) for x in e])
+    num = op.sum([op.to32(x) for x in e], keep=set(tokens))
     alpha32 = op.mul32(num, op.to32(op.recip(op.to_d(den))))
     alpha = op.to_d(alpha32)
     beta = op.to_d(op.sub32(ONE32, alpha32))

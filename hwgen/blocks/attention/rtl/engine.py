@@ -149,10 +149,11 @@ class AttentionCore(wiring.Component):
         m.submodules.top_k = top_k = TopK(cfg)
         wiring.connect(m, score.cm, cm.beats)
         m.d.comb += [
-            top_r.q.eq(query.q), top_r.start.eq(query.start), top_r.step.eq(phase.topr),
-            seq.topr_last.eq(top_r.last), scans.ranking.eq(phase.topr),
+            top_r.q.eq(query.q), top_r.start.eq(query.start),
+            top_r.step.eq(phase.topr & top_r.stepping), seq.sums_ready.eq(scans.sums_ready),
+            scans.ranking.eq(phase.topr), scans.ranking_valid.eq(phase.topr & top_r.stepping),
+            scans.ranking_last.eq(top_r.last),
             scans.abs_q.eq(top_r.abs_q), scans.selected.eq(top_r.selected),
-            scans.restart.eq(seq.sums_restart),
 
             scales.sum1.eq(scans.sum1), scales.recip.eq(recip.y),
             scales.latch_total.eq(phase.scale1 & seq.settled),

@@ -1,4 +1,4 @@
-"""The scalar units: the token scans over the score memory with their exp and chain sums, the
+"""The scalar units: the token scans over the score memory with their exps and sums, the
 shared reciprocal, and SparF's top-r channel ranking, top-k sorter and scale factors."""
 
 from __future__ import annotations
@@ -7,26 +7,31 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ....core.logic import equals, select
-from ....numerics.rtl import FloatConverter, FloatInverseSqrt, FloatReciprocal
-from ..pipeline import latencies
-from .common import (F32, ONE32, Config, Operators, bit_of, f32_bits, key_bits, lane_of,
+from ....core.logic import delay, equals, select
+from ....numerics.rtl import (FloatAccumulator, FloatAdder, FloatConverter, FloatExp, FloatInverseSqrt,
+                              FloatMultiplier, FloatReciprocal)
+from ..pipeline import latencies, scan_stages
+from .common import (F32, ONE32, Config, Operators, TagLine, bit_of, f32_bits, key_bits, lane_of,
                      order_key, strobes, token_value_layout, with_bit)
 
 
 class Scans(wiring.Component):
-    """Token scans over the score memory (``begin`` to ``end``), one token per cycle: read its
-    score word, then (next cycle, ``valid`` with ``token``) compute. Each computes
-    exp(cvt(x - ref)) and feeds two chain sums, which take their first element as it is
-    (``restart``):
+    """Token scans over the score memory (``begin`` to ``end``), one token issued per cycle,
+    pipelined (``pipeline.scan_stages``): the token's score-memory read, its fp32 value
+    registered, then ``exp(cvt(x - ref))`` in D, then in fp32 into the sums. Each sum is an
+    interleaved accumulator (``FloatAccumulator``: the order of ``golden._sum32``); a token
+    a sum leaves out adds -0 in its place, so every scan token takes its slot. ``done``: the
+    scan is issued, its pipeline empty, and its sums (if it makes any) held.
 
     * two_pass SOFTMAX (``softmax``): x = s_t, ref = the pass's max; the exp goes back to the
-      memory (``exps``), sum0 adds the kept tokens' exps;
-    * SparF TOPR (``ranking``, no scan): sum0 adds every |q_i|, sum1 the selected ones;
+      memory (``exps``), sum0 adds the kept tokens' exps (SparF: the ``bitmap``'s);
+    * SparF TOPR (``ranking``, no scan): a channel a cycle while ``ranking_valid``, sum0 adds
+      every |q_i| (``abs_q``), sum1 the selected ones, ``ranking_last`` ends them;
+      ``sums_ready`` then says both are held;
+    * SparF TOPK: x = ``s_hat`` = value * scale_hat, with ``valid`` and ``token``, for the
+      sorter;
     * SparF EXPSCAN (``exp_sums``): x = s_hat_t, ref = the top score; sum0 adds every exp,
-      sum1 the selected tokens' (``bitmap``).
-
-    SparF's TOPK scan uses ``s_hat`` = acc_t * scale_hat."""
+      sum1 the selected tokens'."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -36,7 +41,6 @@ class Scans(wiring.Component):
             "seq_len": In(geo.seq_bits),
             "begin": In(1),
             "end": In(1),
-            "restart": In(1),
             "read": Out(strobes(range(geo.score_words))),
             "rd_data": In(32 * p.lanes),
             "valid": Out(1),
@@ -47,7 +51,8 @@ class Scans(wiring.Component):
         if not cfg.online:
             members |= {"softmax": In(1), "max": In(32), "exps": Out(strobes(token_value_layout(cfg)))}
         if cfg.sparse:
-            members |= {"ranking": In(1), "abs_q": In(32), "selected": In(1), "exp_sums": In(1),
+            members |= {"ranking": In(1), "ranking_valid": In(1), "ranking_last": In(1),
+                        "abs_q": In(32), "selected": In(1), "sums_ready": Out(1), "exp_sums": In(1),
                         "max_hat": In(32), "scale_hat": In(16), "bitmap": In(p.max_seq_len),
                         "s_hat": Out(32), "sum1": Out(32)}
         super().__init__(members)
@@ -55,55 +60,86 @@ class Scans(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p, cfg, D = self.cfg.p, self.cfg, self.cfg.D
+        lat = latencies(p.dtype)
+        stage = scan_stages(p.dtype, cfg.sparse)
         ops = Operators(m, D)
         # the scan: a read a cycle while on, its data a cycle later
         t = Signal(range(p.max_seq_len + 1))
         on = Signal()
         issuing = on & (t < self.seq_len)
-        m.d.sync += [self.valid.eq(issuing), self.token.eq(t)]
+        tag_layout = data.StructLayout({"valid": 1, "token": range(p.max_seq_len), "last": 1})
+        issued = Signal(tag_layout)
+        m.d.comb += [issued.valid.eq(issuing), issued.token.eq(t), issued.last.eq(t == self.seq_len - 1),
+                     self.read.valid.eq(issuing), self.read.payload.eq(t // p.lanes)]
         with m.If(issuing):
             m.d.sync += t.eq(t + 1)
-        m.d.comb += [self.done.eq(on & ~issuing & ~self.valid),
-                     self.read.valid.eq(issuing), self.read.payload.eq(t // p.lanes)]
         with m.If(self.end):
             m.d.sync += on.eq(0)
         with m.If(self.begin):
             m.d.sync += [on.eq(1), t.eq(0)]
-        lane = lane_of(self.rd_data, self.token, p.lanes)
+        line = TagLine(m, tag_layout)
+        tag = line.follow(issued, 1, "scan_read")
+        lane = Signal(32)
+        m.d.sync += lane.eq(lane_of(self.rd_data, tag.token, p.lanes))
+        tag = line.follow(tag, stage["lane"] - 1, "scan_lane")
         if cfg.sparse:
-            wanted = bit_of(self.bitmap, self.token)
-            m.d.comb += self.s_hat.eq(ops.mul32(lane, ops.cvt(self.scale_hat, D, F32, "sh32"), "s_hat"))
-        else:
-            wanted = Const(1)
+            s_hat = ops.staged(FloatMultiplier(F32, latency=lat["mul32"]), "s_hat", a=lane,
+                               b=ops.cvt(self.scale_hat, D, F32, "sh32"))
+            lane = delay(m, lane, stage["x"] - stage["lane"], "scan_value")
+            tag = line.follow(tag, stage["x"] - stage["lane"], "scan_s_hat")
+            m.d.comb += self.s_hat.eq(s_hat)
+        m.d.comb += [self.valid.eq(tag.valid), self.token.eq(tag.token)]
 
-        # the exp of (x - ref), and what the chains add
+        # exp(cvt(x - ref)) in D, then in fp32
         x, ref = Signal(32), Signal(32)
-        e16 = ops.exp_of(ops.sub32(x, ref, "scan_diff"), "scan_exp")
-        e32 = ops.cvt(e16, D, F32, "scan_e32")
-        chain_in = Signal(32)
-        sums = [self.sum0, self.sum1] if cfg.sparse else [self.sum0]
-        enables = [Signal(name=f"chain{k}_en") for k in range(len(sums))]
         if not cfg.online:
             with m.If(self.softmax):
-                m.d.comb += [x.eq(lane), ref.eq(self.max), chain_in.eq(e32),
-                             enables[0].eq(self.valid & wanted)]
-            m.d.comb += [self.exps.valid.eq(self.softmax & self.valid), self.exps.payload.token.eq(self.token),
-                         self.exps.payload.value.eq(Cat(e16, Const(0, 16)))]
+                m.d.comb += [x.eq(lane), ref.eq(self.max)]
         if cfg.sparse:
-            with m.If(self.ranking):
-                m.d.comb += [chain_in.eq(self.abs_q), enables[0].eq(1), enables[1].eq(self.selected)]
             with m.If(self.exp_sums):
-                m.d.comb += [x.eq(self.s_hat), ref.eq(self.max_hat), chain_in.eq(e32),
-                             enables[0].eq(self.valid), enables[1].eq(self.valid & wanted)]
+                m.d.comb += [x.eq(s_hat), ref.eq(self.max_hat)]
+        diff = ops.staged(FloatAdder(F32, subtract=True, latency=lat["add32"]), "scan_diff", a=x, b=ref)
+        narrow = ops.staged(FloatConverter(F32, D, latency=lat["narrow"]), "scan_d16", a=diff)
+        e16 = ops.staged(FloatExp(D, latency=lat["exp"]), "scan_exp", a=narrow)
+        tag = line.follow(tag, stage["exp"] - stage["x"], "scan_e")
+        if not cfg.online:
+            m.d.comb += [self.exps.valid.eq(self.softmax & tag.valid), self.exps.payload.token.eq(tag.token),
+                         self.exps.payload.value.eq(Cat(e16, Const(0, 16)))]
+        e32 = ops.staged(FloatConverter(D, F32, latency=lat["widen"]), "scan_e32", a=e16)
+        tag = line.follow(tag, stage["sum"] - stage["exp"], "scan_sum")
+        wanted = bit_of(self.bitmap, tag.token) if cfg.sparse else Const(1)
 
-        # the chain sums
-        for k, (total, enable) in enumerate(zip(sums, enables)):
-            first = Signal(name=f"first{k}")
-            added = ops.add32(total, chain_in, f"chain{k}")
-            with m.If(enable):
-                m.d.sync += [total.eq(Mux(first, chain_in, added)), first.eq(0)]
-            with m.If(self.start | self.restart):
-                m.d.sync += first.eq(1)
+        # the sums: what each adds in this cycle (-0 for a token it leaves out)
+        minus_zero = Const(0x80000000, 32)
+        sums = [self.sum0, self.sum1] if cfg.sparse else [self.sum0]
+        values = [Signal(32, name=f"sum{k}_in") for k in range(len(sums))]
+        valid, last = Signal(), Signal()
+        m.d.comb += [valid.eq(tag.valid), last.eq(tag.last)]
+        if not cfg.online:
+            with m.If(self.softmax):
+                m.d.comb += values[0].eq(Mux(wanted, e32, minus_zero))
+        if cfg.sparse:
+            with m.If(self.exp_sums):
+                m.d.comb += [values[0].eq(e32), values[1].eq(Mux(wanted, e32, minus_zero))]
+            with m.If(self.ranking):
+                m.d.comb += [values[0].eq(self.abs_q), values[1].eq(Mux(self.selected, self.abs_q, minus_zero)),
+                             valid.eq(self.ranking_valid), last.eq(self.ranking_last)]
+        # the scans that sum (the others, TOPK's, leave the accumulators alone)
+        scan_sums = Cat(*([] if cfg.online else [self.softmax]) + ([self.exp_sums] if cfg.sparse else [])).any()
+        summing = scan_sums | self.ranking if cfg.sparse else scan_sums
+        held = Signal()     # the sums are held
+        for k, (total, value) in enumerate(zip(sums, values)):
+            m.submodules[f"sum{k}"] = acc = FloatAccumulator(F32, adder_latency=lat["accumulate"])
+            m.d.comb += [acc.x.eq(value), acc.x_valid.eq(valid & summing), acc.last.eq(last)]
+            with m.If(acc.y_valid):
+                m.d.sync += total.eq(acc.y)
+                if k == 0:      # (the sums end together)
+                    m.d.sync += held.eq(1)
+        with m.If(self.start | self.begin):
+            m.d.sync += held.eq(0)
+        m.d.comb += self.done.eq(on & ~issuing & ~line.busy() & (held | ~scan_sums))
+        if cfg.sparse:
+            m.d.comb += self.sums_ready.eq(held)
         return m
 
 
@@ -154,6 +190,7 @@ class TopR(wiring.Component):
             "start": In(1),
             "step": In(1),
             "last": Out(1),
+            "stepping": Out(1),
             "abs_q": Out(32),
             "selected": Out(1),
             "sel": Out(p.head_dim),
@@ -172,7 +209,7 @@ class TopR(wiring.Component):
         rank = Signal(range(p.head_dim + 1))
         m.d.comb += [rank.eq(sum(beats)), self.selected.eq(rank < p.top_r),
                      self.abs_q.eq(ops.cvt(key_i, self.cfg.D, F32, "abs_q")),
-                     self.last.eq(i == p.head_dim - 1)]
+                     self.last.eq(i == p.head_dim - 1), self.stepping.eq(i < p.head_dim)]
         with m.If(self.step):
             with m.If(self.selected):
                 m.d.sync += self.sel.eq(with_bit(self.sel, i))

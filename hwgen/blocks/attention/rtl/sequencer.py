@@ -31,7 +31,7 @@ class Sequencer(wiring.Component):
     """The phase register (``phase``: one flag per phase) and the word counter of the passes
     over the output row (``word``). Commands, high in the cycle a phase ends: ``list_a`` and
     ``list_b`` start a page list, ``scan_begin`` and ``scan_end`` a token scan,
-    ``sums_restart`` the chain sums, ``mark_begin`` the bitmap readout. ``enable_a`` and
+    ``mark_begin`` the bitmap readout. ``enable_a`` and
     ``enable_b_*``: the phases in which side A takes beats, side B V beats or the V-mean page.
 
     Status in: ``start`` (a query was taken), ``lists_busy`` and ``k_done`` (the page lists),
@@ -56,8 +56,8 @@ class Sequencer(wiring.Component):
         if cfg.uses_memory:
             members |= {"scan_done": In(1), "scan_begin": Out(1), "scan_end": Out(1)}
         if cfg.sparse:
-            members |= {"topr_last": In(1), "cm_busy": In(1), "cand_busy": In(1), "mark_last": In(1),
-                        "enable_b_mean": Out(1), "list_a": Out(1), "sums_restart": Out(1),
+            members |= {"sums_ready": In(1), "cm_busy": In(1), "cand_busy": In(1), "mark_last": In(1),
+                        "enable_b_mean": Out(1), "list_a": Out(1),
                         "mark_begin": Out(1)}
         super().__init__(members)
 
@@ -146,13 +146,13 @@ class Sequencer(wiring.Component):
 
     def sparse_front(self, m: Module, fsm: StateMachine, timed):
         """TOPR -> SCALE1 -> SCALE2 -> RUN_A -> TOPK -> BITMAP -> EXPSCAN -> ALPHA -> RUN_B."""
-        with fsm.state("TOPR"):       # one channel a cycle (TopR)
-            with m.If(self.topr_last):
+        with fsm.state("TOPR"):       # one channel a cycle (TopR), then its sums
+            with m.If(self.sums_ready):
                 fsm.goto("SCALE1")
         with fsm.state("SCALE1"):     # 1/total of |q|
             timed("SCALE2")
         with fsm.state("SCALE2"):     # scale_hat; then the channel-major pages
-            m.d.comb += [self.sums_restart.eq(1), self.list_a.eq(1)]
+            m.d.comb += self.list_a.eq(1)
             fsm.goto("RUN_A")
         with fsm.state("RUN_A"):
             with m.If(~self.lists_busy & self.a_idle & self.b_idle & ~self.cm_busy):
@@ -164,7 +164,7 @@ class Sequencer(wiring.Component):
                 fsm.goto("BITMAP")
         with fsm.state("BITMAP"):
             with m.If(self.mark_last):
-                m.d.comb += [self.scan_begin.eq(1), self.sums_restart.eq(1)]
+                m.d.comb += self.scan_begin.eq(1)
                 fsm.goto("EXPSCAN")
         with fsm.state("EXPSCAN"):
             with m.If(self.scan_done):
@@ -172,5 +172,5 @@ class Sequencer(wiring.Component):
                 fsm.goto("ALPHA")
         with fsm.state("ALPHA"):      # alpha, beta; then the selected tokens' pages
             with m.If(self.settled):
-                m.d.comb += [self.sums_restart.eq(1), self.list_b.eq(1)]
+                m.d.comb += self.list_b.eq(1)
             timed("RUN_B")

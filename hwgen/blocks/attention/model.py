@@ -60,18 +60,22 @@ class _Channel:
         self.beat = 0                   # beat of the head page
         self.start: Fraction | None = None
         # the receive buffer (Amaranth's SyncFIFOBuffered): a memory of depth - 1 entries and
-        # an output register; an entry written at edge x is readable from cycle x + 2 at best
+        # an output register (the block RAM's own), then a register slice the consumers read
+        # (``head``); an entry written at edge x is at the head from cycle x + 3 at best
         self.inner: deque = deque()
         self.inner_depth = buffer_depth - 1
         self.out = None
+        self.head = None
 
     def buffer_edge(self, read: bool, write) -> None:
-        """The receive buffer at one edge: the consumer's read, the refill of the output
-        register from the memory, the filter's write."""
-        empty_or_read = self.out is None or read
+        """The receive buffer at one edge: the consumer's read of the head, the head's refill
+        from the buffer's output, the output's refill from the memory, the filter's write."""
+        pull = (self.head is None or read) and self.out is not None
         if read:
-            self.out = None
-        if self.inner and empty_or_read:
+            self.head = None
+        if pull:
+            self.head, self.out = self.out, None
+        if self.inner and self.out is None:
             self.out = self.inner.popleft()
         if write is not None:
             self.inner.append(write)
@@ -228,14 +232,14 @@ class _Query:
             row_done = take_v = cm_now = pop_weight = False
             credit = (scores + inflight < SCORE_FIFO_DEPTH) if self.online else True
             if enable_a and order[0]:
-                out = chans[order[0][0]].out
+                out = chans[order[0][0]].head
                 if out is not None and out[1] == 0 and (out[3] or credit):
                     take_a = order[0][0]
                     if not out[3]:
                         row_done = out[0] == KIND_K and out[2] == B - 1
                         cm_now = out[0] == KIND_CM
             if order[1]:
-                out = chans[order[1][0]].out
+                out = chans[order[1][0]].head
                 if out is not None and out[1] == 1:
                     if out[0] == KIND_MEAN:
                         ok = enable_b_mean
@@ -255,8 +259,8 @@ class _Query:
             # ---- edge x -------------------------------------------------------------------
             for index, chan in enumerate(chans):
                 read = index in (take_a, take_b)
-                if read and chan.out[4]:
-                    order[chan.out[1]].popleft()
+                if read and chan.head[4]:
+                    order[chan.head[1]].popleft()
                 write = None
                 if chan.offered(x):
                     page = chan.pages[0]

@@ -241,7 +241,17 @@ class PageFilter(wiring.Component):
             m.d.sync += beat.eq(Mux(last, 0, beat + 1))
         m.d.comb += [queue.r_en.eq(moved & last), buffer.w_en.eq(moved & keeps),
                      buffer.w_data.eq(entry)]
-        wiring.connect(m, buffer.r_stream, wiring.flipped(self.beats))
+        # a register between the block RAM and the consumers: its output (5.8 ns clock-to-out
+        # on ECP5) into the consumers' channel choice and their ready logic held the online
+        # engine to 54.8 MHz
+        head = Signal(beat_layout(cfg))
+        head_valid = Signal()
+        m.d.comb += [self.beats.valid.eq(head_valid), self.beats.payload.eq(head),
+                     buffer.r_en.eq(~head_valid | self.beats.ready)]
+        with m.If(buffer.r_en & buffer.r_rdy):
+            m.d.sync += [head.eq(buffer.r_data), head_valid.eq(1)]
+        with m.Elif(self.beats.ready):
+            m.d.sync += head_valid.eq(0)
         return m
 
 

@@ -20,8 +20,9 @@ from fractions import Fraction
 
 from .params import (KIND_CM, KIND_K, KIND_MEAN, KIND_V, PAGE_TOKENS, SCORE_FIFO_DEPTH, beat_cycles,
                      geometry)
-from .pipeline import (online_spacing, online_stages, output_stages, recip_stages, scan_stages,
-                       score_stages, sum_latency, v_spacing, v_stages, weight_fifo_depth)
+from .pipeline import (alpha_stages, online_spacing, online_stages, output_stages, recip_stages, scan_stages,
+                       scale_stages, score_stages, sum_latency, v_spacing, v_stages,
+                       weight_fifo_depth)
 
 
 def side_of(kind: int) -> int:
@@ -312,10 +313,12 @@ def _query_cycles(p, seq_len: int, channels, selected_channels, tokens) -> int:
     if q.sparse:
         recip = recip_stages(p.dtype) + 1  # a phase that waits for the reciprocal
         sums = sum_latency(p.dtype)        # the accumulators, from a sum's last element
-        x += p.head_dim + sums + recip + 1  # TOPR (a channel a cycle, its sums), SCALE1, SCALE2
+        # TOPR (a channel a cycle, then its sums), SCALE1, SCALE2
+        x += p.head_dim + sums + recip + scale_stages(p.dtype) + 1
         x = q.stream(x, q.list_a(), "A") + 1
         scan = seq_len + q.scan_sum         # a scan's tokens and its pipeline
-        x += (scan + 1) + p.top_k + (scan + sums) + recip   # TOPK, BITMAP, EXPSCAN, ALPHA
+        # TOPK, BITMAP, EXPSCAN, ALPHA
+        x += (scan + 1) + p.top_k + (scan + sums) + recip + alpha_stages(p.dtype)
     x = q.stream(x, q.list_b(), "online" if q.online else "two_pass") + 1
     # a pass over the output row: a word a cycle, then its pipeline drains (a cycle after the
     # last word has left the last register, the next phase begins)

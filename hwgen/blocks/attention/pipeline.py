@@ -32,6 +32,7 @@ OPERATORS = {
     "exp": ("exp", "D"),             # online: exp(m - m'), exp(s - m')
     "recip": ("reciprocal", "D"),    # 1 / sum, 1 / l, 1 / total, 1 / den
     "accumulate": ("accumulate", "fp32"),   # the scans' sums (an interleaved accumulator's adder)
+    "rsqrt": ("rsqrt", "D"),         # SparF's scale_hat
 }
 
 
@@ -143,3 +144,19 @@ def sum_latency(dtype: str = "fp16") -> int:
     after which its result is held (``numerics.accumulator.accumulator_geometry``'s latency,
     and the register that keeps the result)."""
     return accumulator_geometry(latencies(dtype)["accumulate"])["latency"] + 1
+
+
+def scale_stages(dtype: str) -> int:
+    """SparF SCALE2: registers from its operands (the selected |q| sum and 1/total, both held)
+    to ``scale_hat = rsqrt(cvt(sel * recip(total) * head_dim))``: the reciprocal widened, two
+    fp32 products, the conversion to D, the inverse square root."""
+    lat = latencies(dtype)
+    return step(lat["widen"]) + 2 * step(lat["mul32"]) + step(lat["narrow"]) + step(lat["rsqrt"])
+
+
+def alpha_stages(dtype: str) -> int:
+    """SparF ALPHA: registers from the reciprocal's result (1/den) to beta: 1/den widened,
+    ``alpha32 = num * (1/den)``, ``1 - alpha32``, rounded to D (alpha, rounded at once, is
+    ready earlier and waits)."""
+    lat = latencies(dtype)
+    return step(lat["widen"]) + step(lat["mul32"]) + step(lat["add32"]) + step(lat["narrow"])

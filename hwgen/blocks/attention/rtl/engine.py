@@ -157,7 +157,8 @@ class AttentionCore(wiring.Component):
 
             scales.sum1.eq(scans.sum1), scales.recip.eq(recip.y),
             scales.latch_total.eq(phase.scale1 & seq.settled),
-            scales.latch_scale.eq(phase.scale2), scales.latch_mix.eq(phase.alpha & seq.settled),
+            scales.latch_scale.eq(phase.scale2 & seq.settled),
+            scales.latch_mix.eq(phase.alpha & seq.settled),
             scans.scale_hat.eq(scales.scale_hat),
 
             fetch.list_a.eq(seq.list_a), fetch.sel.eq(top_r.sel), fetch.cm_used.eq(query.cm_used),

@@ -277,7 +277,10 @@ class Consumers(wiring.Component):
         depth = F * self.cfg.p.flash_queue
         takes = []
         for side, name in enumerate(("a", "b")):
-            order = SyncFIFO(width=max(1, (F - 1).bit_length()), depth=depth)
+            # (buffered: the channel to read comes from a register, not through the FIFO's
+            # memory, into the choice of the beat and the consumer's ready logic; a page's
+            # channel is in the FIFO two cycles after its issue, its first beat three at least)
+            order = fifo.SyncFIFOBuffered(width=max(1, (F - 1).bit_length()), depth=depth)
             m.submodules[f"order_{name}"] = order
             wiring.connect(m, wiring.flipped(self.order[side]), order.w_stream)
             cur = order.r_data if F > 1 else Const(0, 1)
@@ -286,7 +289,7 @@ class Consumers(wiring.Component):
             out = self.side[side]
             m.d.comb += [out.payload.eq(beat),
                          out.valid.eq(order.r_rdy & here & equals(beat.kind[0], side)),
-                         self.idle[side].eq(~order.r_rdy)]
+                         self.idle[side].eq(~order.level.any())]
             take = out.valid & out.ready
             m.d.comb += order.r_en.eq(take & beat.end)
             takes.append((take, cur))

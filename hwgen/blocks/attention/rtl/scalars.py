@@ -286,9 +286,11 @@ class TopK(wiring.Component):
 
 
 class SparfScales(wiring.Component):
-    """SparF's scalars: 1/total of |q| (``latch_total``, SCALE1), then
-    ``scale_hat = rsqrt(cvt(head_dim * sel * recip(total)))`` (``latch_scale``, SCALE2); at
-    ALPHA (``latch_mix``) ``alpha = sum1 * recip(sum0)`` and ``beta = 1 - alpha`` in D."""
+    """SparF's scalars, each a pipeline whose phase waits for it: 1/total of |q|
+    (``latch_total``, SCALE1), then ``scale_hat = rsqrt(cvt(head_dim * sel * recip(total)))``
+    (``latch_scale``, SCALE2, ``pipeline.scale_stages``); at ALPHA (``latch_mix``,
+    ``pipeline.alpha_stages`` after the reciprocal) ``alpha = sum1 * recip(sum0)`` and
+    ``beta = 1 - alpha`` in D."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -306,17 +308,31 @@ class SparfScales(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         D = self.cfg.D
+        lat = latencies(self.cfg.p.dtype)
         ops = Operators(m, D)
+
+        def widen(x, name):
+            return ops.staged(FloatConverter(D, F32, latency=lat["widen"]), name, a=x)
+
+        def mul32(a, b, name):
+            return ops.staged(FloatMultiplier(F32, latency=lat["mul32"]), name, a=a, b=b)
+
+        def narrow(x, name):
+            return ops.staged(FloatConverter(F32, D, latency=lat["narrow"]), name, a=x)
+
         total_recip = Signal(16)
         with m.If(self.latch_total):
             m.d.sync += total_recip.eq(self.recip)
-        share = ops.mul32(self.sum1, ops.cvt(total_recip, D, F32, "total_recip32"), "share")
-        scaled = ops.mul32(share, f32_bits(self.cfg.p.head_dim), "share_d")
-        scale_hat = ops.unit(FloatInverseSqrt(D), "scale_hat", a=ops.cvt(scaled, F32, D, "share_d16"))
+        share = mul32(self.sum1, widen(total_recip, "total_recip32"), "share")
+        scaled = mul32(share, Const(f32_bits(self.cfg.p.head_dim), 32), "share_d")
+        scale_hat = ops.staged(FloatInverseSqrt(D, latency=lat["rsqrt"]), "scale_hat",
+                               a=narrow(scaled, "share_d16"))
         with m.If(self.latch_scale):
             m.d.sync += self.scale_hat.eq(scale_hat)
-        alpha32 = ops.mul32(self.sum1, ops.cvt(self.recip, D, F32, "den_recip32"), "alpha")
+        alpha32 = mul32(self.sum1, widen(self.recip, "den_recip32"), "alpha")
+        one_minus = ops.staged(FloatAdder(F32, subtract=True, latency=lat["add32"]), "one_minus",
+                               a=Const(ONE32, 32), b=alpha32)
+        alpha, beta = narrow(alpha32, "alpha16"), narrow(one_minus, "beta16")
         with m.If(self.latch_mix):
-            m.d.sync += [self.alpha.eq(ops.cvt(alpha32, F32, D, "alpha16")),
-                         self.beta.eq(ops.cvt(ops.sub32(ONE32, alpha32, "one_minus"), F32, D, "beta16"))]
+            m.d.sync += [self.alpha.eq(alpha), self.beta.eq(beta)]
         return m

@@ -8,7 +8,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ....core.logic import StateMachine, equals
-from ..pipeline import recip_stages
+from ..pipeline import alpha_stages, recip_stages, scale_stages
 from .common import Config
 
 
@@ -77,12 +77,14 @@ class Sequencer(wiring.Component):
         issued = Signal()
         m.d.comb += self.issue.eq(~issued)
 
-        # A phase that waits for the reciprocal (RECIP, SCALE1, ALPHA) lasts its pipeline and
-        # one more cycle, ``settled``, in which its result is right and taken.
-        wait = Signal(range(recip_stages(cfg.p.dtype) + 1))
-        m.d.comb += self.settled.eq(wait == recip_stages(cfg.p.dtype))
+        # A phase that waits for a scalar pipeline (RECIP, SCALE1, SCALE2, ALPHA) lasts its
+        # stages and one more cycle, ``settled``, in which its result is right and taken.
+        dtype = cfg.p.dtype
+        longest = recip_stages(dtype) + alpha_stages(dtype) + scale_stages(dtype)
+        wait = Signal(range(longest + 1))
 
-        def timed(then: str):
+        def timed(then: str, stages: int = recip_stages(dtype)):
+            m.d.comb += self.settled.eq(wait == stages)
             with m.If(self.settled):
                 m.d.sync += wait.eq(0)
                 fsm.goto(then)
@@ -152,8 +154,9 @@ class Sequencer(wiring.Component):
         with fsm.state("SCALE1"):     # 1/total of |q|
             timed("SCALE2")
         with fsm.state("SCALE2"):     # scale_hat; then the channel-major pages
-            m.d.comb += self.list_a.eq(1)
-            fsm.goto("RUN_A")
+            with m.If(self.settled):
+                m.d.comb += self.list_a.eq(1)
+            timed("RUN_A", scale_stages(self.cfg.p.dtype))
         with fsm.state("RUN_A"):
             with m.If(~self.lists_busy & self.a_idle & self.b_idle & ~self.cm_busy):
                 m.d.comb += self.scan_begin.eq(1)
@@ -173,4 +176,4 @@ class Sequencer(wiring.Component):
         with fsm.state("ALPHA"):      # alpha, beta; then the selected tokens' pages
             with m.If(self.settled):
                 m.d.comb += self.list_b.eq(1)
-            timed("RUN_B")
+            timed("RUN_B", recip_stages(self.cfg.p.dtype) + alpha_stages(self.cfg.p.dtype))

@@ -132,8 +132,9 @@ class VGemv(wiring.Component):
             m.d.comb += self.weights.ready.eq(first_beat)
             with m.If(first_beat):
                 m.d.sync += [cur_scale.eq(self.weights.payload.scale), cur_p.eq(self.weights.payload.p)]
-            m.d.comb += [first.p.eq(Mux(first_beat, self.weights.payload.p, cur_p)),
-                         first.scale.eq(Mux(first_beat, self.weights.payload.scale, cur_scale))]
+            # (a beat's p and scale join it a stage later, from cur_p and cur_scale: the first
+            # beat of a token loads them as it is taken, and the token's later beats come
+            # after, the next token's first beat after its last)
             with m.If(self.issue & self.normalize):
                 m.d.comb += [first.valid.eq(1), first.beat.eq(0), first.word.eq(self.word),
                              first.p.eq(0), first.scale.eq(self.r), first.vals.eq(0)]
@@ -146,7 +147,12 @@ class VGemv(wiring.Component):
                              first.p.eq(self.beta), first.scale.eq(self.alpha)]
                 m.d.comb += [first.vals[i].eq(word_lane(v_mean, self.word, i, 16)) for i in range(p.lanes)]
         op = follow(first, 1, "v_in")
-        if not cfg.online:
+        if cfg.online:
+            with_weights = Signal(op_layout)
+            m.d.comb += [with_weights.eq(op), with_weights.p.eq(Mux(op.beat, cur_p, op.p)),
+                         with_weights.scale.eq(Mux(op.beat, cur_scale, op.scale))]
+            op = with_weights
+        else:
             # two_pass: e_t from the score memory's word, then p = e_t * r rounded to D
             token = Signal.like(b.token)
             m.d.sync += token.eq(b.token)

@@ -11,8 +11,8 @@ from ....core.logic import delay, equals
 from ....numerics.rtl import FloatConverter, FloatFMA, FloatMultiplier
 from ..params import KIND_V, PAGE_TOKENS
 from ..pipeline import latencies, step, v_spacing
-from .common import (F32, Config, Operators, TagLine, beat_layout, lane_of, one_bits, query_layout,
-                     strobes, weight_layout, word_lane)
+from .common import (F32, Config, Operators, TagLine, beat_layout, bit_of, lane_of, one_bits,
+                     query_layout, strobes, weight_layout, word_lane)
 
 
 class QueryRegister(wiring.Component):
@@ -176,7 +176,13 @@ class VGemv(wiring.Component):
         old = [Signal(32, name=f"v_old{i}") for i in range(p.lanes)]
         product_in = [Signal(32, name=f"v_product{i}") for i in range(p.lanes)]
         scale_in = Signal(32)
-        m.d.sync += [old[i].eq(word_lane(self.row, op.word, i)) for i in range(p.lanes)]
+        # A query's first update of a word adds to +0 (``fresh``), not to what the last query
+        # left: clearing the whole row at a query's start fanned one signal out to every
+        # register of the row (70.6 MHz, 12.5 ns of routing, at the small online point).
+        fresh = Signal(B, init=(1 << B) - 1)
+        first_update = bit_of(fresh, op.word)
+        m.d.sync += [old[i].eq(Mux(first_update, 0, word_lane(self.row, op.word, i)))
+                     for i in range(p.lanes)]
         m.d.sync += [x.eq(y) for x, y in zip(product_in, products)] + [scale_in.eq(scale32)]
         op = follow(op, 1, "v_fma_in")
 
@@ -189,8 +195,9 @@ class VGemv(wiring.Component):
             for w in range(B):
                 with m.If(equals(op.word, w)):
                     m.d.sync += [self.row[w][32 * i:32 * (i + 1)].eq(updated[i]) for i in range(p.lanes)]
+                    m.d.sync += fresh[w].eq(0)
         with m.If(self.start):
-            m.d.sync += [w.eq(0) for w in self.row]
+            m.d.sync += fresh.eq((1 << B) - 1)
         m.d.comb += self.busy.eq(line.busy())
         return m
 

@@ -20,7 +20,7 @@ from fractions import Fraction
 
 from .params import (KIND_CM, KIND_K, KIND_MEAN, KIND_V, PAGE_TOKENS, SCORE_FIFO_DEPTH, beat_cycles,
                      geometry)
-from .pipeline import (alpha_stages, online_spacing, online_stages, output_stages, recip_stages, scan_stages,
+from .pipeline import (alpha_stages, cm_stages, online_spacing, online_stages, output_stages, recip_stages, scan_stages,
                        scale_stages, score_stages, sum_latency, v_spacing, v_stages,
                        weight_fifo_depth)
 
@@ -187,7 +187,9 @@ class _Query:
         flags = deque([False] * self.lat)   # row_done seen through 1..lat registers
         score_v = False
         inflight = scores = weights = 0
-        cm_v = False
+        cm_stage = cm_stages(p.dtype)
+        cm_pipe = deque([False] * cm_stage["write"])     # channel-major beats in flight
+        cm_recent = deque([None] * (cm_stage["spacing"] - 1))   # their words, newest first
         softmax_pipe = deque([False] * self.online_stages)   # scores taken, last cycle first
         softmax_recent = deque([False] * (self.online_spacing - 1))
         v_pipe = deque([False] * self.v_stages)      # V beats taken in the last v_stages cycles
@@ -203,7 +205,7 @@ class _Query:
             online_busy = any(softmax_pipe) or scores > 0 or weights > 0 or inflight > 0
             # ---- phase ends (on this cycle's registered state) -------------------------------
             if kind == "A":
-                if not busy and not order[0] and not order[1] and not cm_v:
+                if not busy and not order[0] and not order[1] and not any(cm_pipe):
                     return x
             elif kind == "online":
                 if not busy and not order[0] and not order[1] and not score_busy and \
@@ -229,16 +231,20 @@ class _Query:
                 # it left the channel's queue, so with few entries this room binds too)
                 fire = (len(chans[steps[step][4]].pages) < p.flash_queue
                         and len(order[side_of(steps[step][0])]) < p.flash_channels * p.flash_queue)
-            take_a = take_b = out_b_word = None
+            take_a = take_b = out_b_word = cm_word = None
             row_done = take_v = cm_now = pop_weight = False
             credit = (scores + inflight < SCORE_FIFO_DEPTH) if self.online else True
             if enable_a and order[0]:
                 out = chans[order[0][0]].head
-                if out is not None and out[1] == 0 and (out[3] or credit):
+                # (a channel-major beat waits while a beat of its word is in the last
+                # cm_spacing - 1 cycles)
+                spaced = out is None or out[3] or out[0] != KIND_CM or out[5] not in cm_recent
+                if out is not None and out[1] == 0 and (out[3] or credit) and spaced:
                     take_a = order[0][0]
                     if not out[3]:
                         row_done = out[0] == KIND_K and out[2] == B - 1
                         cm_now = out[0] == KIND_CM
+                        cm_word = out[5]
             if order[1]:
                 out = chans[order[1][0]].head
                 if out is not None and out[1] == 1:
@@ -270,8 +276,9 @@ class _Query:
                     if not (needed or last) or len(chan.inner) < chan.inner_depth:
                         if needed or last:
                             side = 1 if page[0] in (KIND_V, KIND_MEAN) else 0
-                            # (kind, side, bpos, marker, end)
-                            write = (page[0], side, chan.beat % B, not needed, last)
+                            # (kind, side, bpos, marker, end, score word)
+                            write = (page[0], side, chan.beat % B, not needed, last,
+                                     page[3] * PB + chan.beat)
                         chan.take(x, PB)
                 chan.buffer_edge(read, write)
             if fire:
@@ -297,7 +304,10 @@ class _Query:
             if spaced:
                 v_recent.appendleft(out_b_word if take_v else None)
                 v_recent.pop()
-            cm_v = cm_now
+            cm_pipe.appendleft(cm_now)
+            cm_pipe.pop()
+            cm_recent.appendleft(cm_word if cm_now else None)
+            cm_recent.pop()
             if phase in ("softmax", "recip"):
                 countdown -= 1
                 if countdown == 0:

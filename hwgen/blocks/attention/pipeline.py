@@ -160,3 +160,16 @@ def alpha_stages(dtype: str) -> int:
     ready earlier and waits)."""
     lat = latencies(dtype)
     return step(lat["widen"]) + step(lat["mul32"]) + step(lat["add32"]) + step(lat["narrow"])
+
+
+def cm_stages(dtype: str) -> dict[str, int]:
+    """SparF's channel-major accumulation (``scores.ChannelMajor``), a read-modify-write of
+    the score memory, in stages from the one that takes a channel-major beat: ``read`` (the
+    word's read is issued: its data, registered, meets the products), ``write`` (the sum
+    ``acc + q[c] * K[t, c]`` is written), ``spacing`` (the fewest cycles between two beats of
+    one word: the later one's read must come after the earlier one's write)."""
+    lat = latencies(dtype)
+    products = 1 + step(lat["mul_d"])
+    write = products + step(lat["add32"])
+    read = products - 2
+    return {"read": read, "write": write, "spacing": write - read + 1}

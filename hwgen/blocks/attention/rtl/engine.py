@@ -107,14 +107,18 @@ class AttentionCore(wiring.Component):
             m.d.comb += [scans.start.eq(query.start), scans.seq_len.eq(query.seq_len),
                          scans.begin.eq(seq.scan_begin), scans.end.eq(seq.scan_end),
                          seq.scan_done.eq(scans.done), recip.sum.eq(scans.sum0)]
-            # the memory's requests, each kind in priority order
+            # the score memory's requests, each kind in priority order; two_pass's exps go to
+            # a memory of their own, which the V pass reads (so no memory is ever read and
+            # written at one word in one cycle)
             reads, words, tokens = [scans.read], [], []
             readers = [scans]
             if not cfg.online:
                 m.d.comb += [scans.softmax.eq(seq.phase.softmax), scans.max.eq(score.max)]
-                reads.append(v_gemv.read)
-                readers.append(v_gemv)
-                tokens += [score.scores, scans.exps]
+                tokens.append(score.scores)
+                m.submodules.exp_memory = exps = ScoreMemory(cfg, reads=1, words=0, tokens=1, lane_bits=16)
+                wiring.connect(m, scans.exps, exps.tokens[0])
+                wiring.connect(m, v_gemv.read, exps.reads[0])
+                m.d.comb += v_gemv.rd_data.eq(exps.rd_data)
             if cfg.sparse:
                 cm = self.sparf(m, query, seq, fetch, score, v_gemv, scans, recip)
                 reads.append(cm.read)
@@ -163,6 +167,7 @@ class AttentionCore(wiring.Component):
 
             fetch.list_a.eq(seq.list_a), fetch.sel.eq(top_r.sel), fetch.cm_used.eq(query.cm_used),
             cm.q.eq(query.q), cm.first_c.eq(top_r.first_c), seq.cm_busy.eq(cm.busy),
+            cm.word.eq(score.beats.payload.word), score.cm_spaced.eq(cm.spaced),
 
             top_k.start.eq(query.start), top_k.sorting.eq(phase.topk), top_k.valid.eq(scans.valid),
             top_k.s_hat.eq(scans.s_hat), top_k.token.eq(scans.token), seq.cand_busy.eq(top_k.busy),

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ....core.logic import SyncFIFO, delay, equals, select
+from ....core.memories import simple_dual_port
 from ....numerics.rtl import FloatAdder, FloatConverter, FloatExp, FloatFMA, FloatMinMax, FloatMultiplier
 from ..params import KIND_CM, KIND_K, SCORE_FIFO_DEPTH
-from ..pipeline import (latencies, levels, online_spacing, online_stages, score_stages, step,
-                        weight_fifo_depth)
+from ..pipeline import (cm_stages, latencies, levels, online_spacing, online_stages, score_stages,
+                        step, weight_fifo_depth)
 from .common import (F32, NEG_INF32, Config, Operators, TagLine, beat_layout, c_d, strobes,
                      token_value_layout, weight_layout, word_write_layout)
 
@@ -53,7 +53,7 @@ class ScoreGemv(wiring.Component):
             members["start"] = In(1)
             members["max"] = Out(32, init=NEG_INF32)
         if cfg.sparse:
-            members["cm"] = Out(strobes(cm_layout(cfg)))
+            members |= {"cm": Out(strobes(cm_layout(cfg))), "cm_spaced": In(1)}
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -63,10 +63,10 @@ class ScoreGemv(wiring.Component):
         lat = latencies(p.dtype)
         ops = Operators(m, cfg.D)
         a = self.beats.payload
-        if cfg.online:
-            m.d.comb += self.beats.ready.eq(self.enable & (a.marker | self.credit))
-        else:
-            m.d.comb += self.beats.ready.eq(self.enable)
+        ok = a.marker | self.credit if cfg.online else Const(1)
+        if cfg.sparse:      # a channel-major beat waits while its word's update is in flight
+            ok = ok & (a.marker | (a.kind != KIND_CM) | self.cm_spaced)
+        m.d.comb += self.beats.ready.eq(self.enable & ok)
         take = self.beats.valid & self.beats.ready
         take_k = take & ~a.marker & equals(a.kind, KIND_K)
         row_done = take_k & equals(a.bpos, B - 1)
@@ -130,9 +130,12 @@ class ScoreGemv(wiring.Component):
 
 
 class ChannelMajor(wiring.Component):
-    """SparF: products of q[c] and lanes tokens of channel c, added into the score memory
-    (read now, add and write next cycle; the read port sees that write). The first selected
-    channel (``first_c``) writes its products as they are."""
+    """SparF: products of q[c] and lanes tokens of channel c, added into the score memory, a
+    pipelined read-modify-write (``pipeline.cm_stages``): the beat and q[c] registered; the
+    products; the word's read, issued so that its data, registered, meets them; the fp32
+    sums, written back. The first selected channel (``first_c``) adds to -0 (its products
+    as they are). Two beats of one word must be ``spacing`` cycles apart (``spaced`` says
+    whether a beat for ``word`` may be taken now), so a read never meets a write in flight."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -141,6 +144,8 @@ class ChannelMajor(wiring.Component):
             "beats": In(strobes(cm_layout(cfg))),
             "q": In(data.ArrayLayout(16, p.head_dim)),
             "first_c": In(range(p.head_dim)),
+            "word": In(range(max(2, geo.score_words))),
+            "spaced": Out(1),
             "read": Out(strobes(range(geo.score_words))),
             "rd_data": In(32 * p.lanes),
             "write": Out(strobes(word_write_layout(cfg))),
@@ -149,50 +154,67 @@ class ChannelMajor(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        p = self.cfg.p
-        ops = Operators(m, self.cfg.D)
+        p, cfg = self.cfg.p, self.cfg
+        lat = latencies(p.dtype)
+        stage = cm_stages(p.dtype)
+        ops = Operators(m, cfg.D)
         beat = self.beats.payload
-        q_c = select((self.q[i] for i in range(p.head_dim)), beat.c)
-        products = [ops.mulw(q_c, beat.values[i], "cm_mul") for i in range(p.lanes)]
-        m.d.comb += [self.read.valid.eq(self.beats.valid), self.read.payload.eq(beat.word)]
-
-        held = [Signal(32, name=f"cm_prod{i}") for i in range(p.lanes)]
-        word = Signal(range(self.cfg.geo.score_words))
-        first = Signal()
-        m.d.sync += [self.write.valid.eq(self.beats.valid), word.eq(beat.word),
-                     first.eq(beat.c == self.first_c)]
-        m.d.sync += [h.eq(x) for h, x in zip(held, products)]
-        sums = [ops.add32(self.rd_data[32 * i:32 * (i + 1)], held[i], "cm_add") for i in range(p.lanes)]
-        m.d.comb += [self.write.payload.addr.eq(word), self.write.payload.mask.eq((1 << p.lanes) - 1),
-                     self.write.payload.data.eq(Cat(*(Mux(first, held[i], sums[i]) for i in range(p.lanes)))),
-                     self.busy.eq(self.write.valid)]
+        tag_layout = data.StructLayout({"valid": 1, "word": range(max(2, cfg.geo.score_words)), "first": 1})
+        arrived = Signal(tag_layout)
+        m.d.comb += [arrived.valid.eq(self.beats.valid), arrived.word.eq(beat.word),
+                     arrived.first.eq(beat.c == self.first_c)]
+        line = TagLine(m, tag_layout)
+        tag = line.follow(arrived, 1, "cm_in")
+        q_c, values = Signal(16), Signal.like(beat.values)
+        m.d.sync += [q_c.eq(select((self.q[i] for i in range(p.head_dim)), beat.c)), values.eq(beat.values)]
+        products = [ops.staged(FloatMultiplier(cfg.D, out_fmt=F32, latency=lat["mul_d"]), "cm_mul",
+                               a=q_c, b=values[i]) for i in range(p.lanes)]
+        tag = line.follow(tag, stage["read"] - 1, "cm_product")
+        m.d.comb += [self.read.valid.eq(tag.valid), self.read.payload.eq(tag.word)]
+        tag = line.follow(tag, 1, "cm_read")
+        old = Signal(32 * p.lanes)
+        m.d.sync += old.eq(self.rd_data)
+        tag = line.follow(tag, 1, "cm_old")
+        minus_zero = Const(0x80000000, 32)
+        sums = [ops.staged(FloatAdder(F32, latency=lat["add32"]), "cm_add",
+                           a=Mux(tag.first, minus_zero, old[32 * i:32 * (i + 1)]), b=products[i])
+                for i in range(p.lanes)]
+        tag = line.follow(tag, step(lat["add32"]), "cm_sum")
+        m.d.comb += [self.write.valid.eq(tag.valid), self.write.payload.addr.eq(tag.word),
+                     self.write.payload.mask.eq((1 << p.lanes) - 1), self.write.payload.data.eq(Cat(*sums)),
+                     self.busy.eq(line.busy())]
+        # the words of the beats taken in the last spacing - 1 cycles
+        recent = [s for s in line.stages[:stage["spacing"] - 1]]
+        m.d.comb += self.spaced.eq(~Cat(*(r.valid & (r.word == self.word) for r in recent)).any())
         return m
 
 
 class ScoreMemory(wiring.Component):
-    """fp32 scores, ``lanes`` per word: exact scores (two_pass), then exp values; SparF's
-    approximate-score sums. Online dense attention has none: that is its point.
+    """fp32 values, ``lanes`` per word: the exact scores (two_pass), SparF's approximate-score
+    sums. Online dense attention has none: that is its point. No read meets a write of its
+    word (the scans read while nothing writes; the channel-major read-modify-write spaces its
+    beats), so the memory is a plain simple dual-port block RAM
+    (``hwgen.core.memories.simple_dual_port``).
 
     Requests, each list in priority order: ``reads`` (the word comes back in ``rd_data`` the
-    next cycle), ``words`` (whole-word writes) before ``tokens`` (one fp32 value at its
-    token's lane)."""
+    next cycle), ``words`` (whole-word writes) before ``tokens`` (one value at its token's
+    lane). ``lane_bits``: 32 (fp32 values) or 16 (D values: the exp memory)."""
 
-    def __init__(self, cfg: Config, *, reads: int, words: int, tokens: int):
-        self.cfg = cfg
+    def __init__(self, cfg: Config, *, reads: int, words: int, tokens: int, lane_bits: int = 32):
+        self.cfg, self.lane_bits = cfg, lane_bits
         p, geo = cfg.p, cfg.geo
         super().__init__({
             "reads": In(strobes(range(geo.score_words))).array(reads),
             "words": In(strobes(word_write_layout(cfg))).array(words),
             "tokens": In(strobes(token_value_layout(cfg))).array(tokens),
-            "rd_data": Out(32 * p.lanes),
+            "rd_data": Out(lane_bits * p.lanes),
         })
 
     def elaborate(self, platform):
         m = Module()
-        lanes = self.cfg.p.lanes
-        m.submodules.scores = mem = Memory(shape=unsigned(32 * lanes), depth=self.cfg.geo.score_words, init=[])
-        write = mem.write_port(granularity=32)
-        read = mem.read_port(transparent_for=(write,))
+        lanes, bits = self.cfg.p.lanes, self.lane_bits
+        write, read = simple_dual_port(m, "values", shape=unsigned(bits * lanes),
+                                       depth=max(2, self.cfg.geo.score_words), granularity=bits)
         m.d.comb += self.rd_data.eq(read.data)
 
         when = m.If
@@ -202,7 +224,7 @@ class ScoreMemory(wiring.Component):
             when = m.Elif
         writes = [(w.valid, w.payload.addr, w.payload.mask, w.payload.data) for w in self.words]
         writes += [(t.valid, t.payload.token // lanes, (Const(1, lanes) << t.payload.token % lanes)[:lanes],
-                    Cat(*([t.payload.value] * lanes))) for t in self.tokens]
+                    Cat(*([t.payload.value[:bits]] * lanes))) for t in self.tokens]
         when = m.If
         for valid, addr, mask, value in writes:
             with when(valid):

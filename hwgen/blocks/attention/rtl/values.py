@@ -7,11 +7,11 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ....core.logic import delay, equals
+from ....core.logic import delay, equals, select
 from ....numerics.rtl import FloatConverter, FloatFMA, FloatMultiplier
 from ..params import KIND_V, PAGE_TOKENS
 from ..pipeline import latencies, step, v_spacing
-from .common import (F32, Config, Operators, TagLine, beat_layout, bit_of, lane_of, one_bits,
+from .common import (F32, Config, Operators, TagLine, beat_layout, bit_of, one_bits,
                      query_layout, strobes, weight_layout, word_lane)
 
 
@@ -76,7 +76,7 @@ class VGemv(wiring.Component):
         if cfg.online:
             members |= {"weights": In(stream.Signature(weight_layout())), "normalize": In(1)}
         else:
-            members |= {"read": Out(strobes(range(geo.score_words))), "rd_data": In(32 * p.lanes)}
+            members |= {"read": Out(strobes(range(geo.score_words))), "rd_data": In(16 * p.lanes)}
         if cfg.sparse:
             members |= {"enable_mean": In(1), "mix": In(1), "alpha": In(16), "beta": In(16)}
         super().__init__(members)
@@ -157,7 +157,8 @@ class VGemv(wiring.Component):
             token = Signal.like(b.token)
             m.d.sync += token.eq(b.token)
             e_t = Signal(16)
-            m.d.sync += e_t.eq(lane_of(self.rd_data, token, p.lanes)[:16])
+            m.d.sync += e_t.eq(select((self.rd_data[16 * i:16 * (i + 1)] for i in range(p.lanes)),
+                                      token % p.lanes))
             op = follow(op, 1, "v_e")
             p_norm = ops.staged(FloatMultiplier(D, latency=lat["mul_d"]), "p_norm", a=e_t, b=self.r)
             op = follow(op, step(lat["mul_d"]), "v_p")

@@ -21,8 +21,8 @@ from fractions import Fraction
 from .params import (KIND_CM, KIND_K, KIND_MEAN, KIND_V, PAGE_TOKENS, SCORE_FIFO_DEPTH, beat_cycles,
                      geometry)
 from .pipeline import (alpha_stages, cm_stages, online_spacing, online_stages, output_stages, recip_stages, scan_stages,
-                       scale_stages, score_stages, sum_latency, v_spacing, v_stages,
-                       weight_fifo_depth)
+                       scale_stages, score_stages, sum_latency, topr_stages, v_spacing,
+                       v_stages, weight_fifo_depth)
 
 
 def side_of(kind: int) -> int:
@@ -324,7 +324,7 @@ def _query_cycles(p, seq_len: int, channels, selected_channels, tokens) -> int:
         recip = recip_stages(p.dtype) + 1  # a phase that waits for the reciprocal
         sums = sum_latency(p.dtype)        # the accumulators, from a sum's last element
         # TOPR (a channel a cycle, then its sums), SCALE1, SCALE2
-        x += p.head_dim + sums + recip + scale_stages(p.dtype) + 1
+        x += p.head_dim + topr_stages(p.head_dim) + sums + recip + scale_stages(p.dtype) + 1
         x = q.stream(x, q.list_a(), "A") + 1
         scan = seq_len + q.scan_sum         # a scan's tokens and its pipeline
         # TOPK, BITMAP, EXPSCAN, ALPHA

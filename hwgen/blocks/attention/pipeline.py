@@ -173,3 +173,9 @@ def cm_stages(dtype: str) -> dict[str, int]:
     write = products + step(lat["add32"])
     read = products - 2
     return {"read": read, "write": write, "spacing": write - read + 1}
+
+
+def topr_stages(head_dim: int) -> int:
+    """SparF TOPR: stages from a channel's issue to its rank: its |q| registered, the
+    comparisons registered, a register per level of their count."""
+    return 2 + levels(head_dim)

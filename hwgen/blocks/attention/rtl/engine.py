@@ -155,7 +155,7 @@ class AttentionCore(wiring.Component):
         m.d.comb += [
             top_r.q.eq(query.q), top_r.start.eq(query.start),
             top_r.step.eq(phase.topr & top_r.stepping), seq.sums_ready.eq(scans.sums_ready),
-            scans.ranking.eq(phase.topr), scans.ranking_valid.eq(phase.topr & top_r.stepping),
+            scans.ranking.eq(phase.topr), scans.ranking_valid.eq(top_r.valid),
             scans.ranking_last.eq(top_r.last),
             scans.abs_q.eq(top_r.abs_q), scans.selected.eq(top_r.selected),
 

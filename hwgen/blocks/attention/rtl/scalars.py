@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ....core.logic import delay, equals, select
 from ....numerics.rtl import (FloatAccumulator, FloatAdder, FloatConverter, FloatExp, FloatInverseSqrt,
                               FloatMultiplier, FloatReciprocal)
-from ..pipeline import latencies, scan_stages
+from ..pipeline import latencies, levels, scan_stages
 from .common import (F32, ONE32, Config, Operators, TagLine, bit_of, f32_bits, key_bits, lane_of,
                      order_key, strobes, token_value_layout, with_bit)
 
@@ -178,9 +178,12 @@ class Reciprocal(wiring.Component):
 
 
 class TopR(wiring.Component):
-    """SparF TOPR (``step``), one channel per cycle: its rank among |q| (head_dim comparators,
-    ties to the lower index) decides whether it is one of the top_r (``selected``, then in
-    ``sel``); ``abs_q`` is its |q| in fp32 for the sums; ``first_c`` the first selected."""
+    """SparF TOPR (``step``), one channel per cycle into a pipeline (``pipeline.topr_stages``):
+    the channel's |q| registered, the head_dim comparisons with every other channel's (ties to
+    the lower index) registered, their count (its rank) added up a register per level; at the
+    end (``valid``) the rank decides whether it is one of the top_r (``selected``, then in
+    ``sel``); ``abs_q`` is its |q| in fp32 for the sums, ``last`` marks the last channel;
+    ``first_c`` is the first selected. ``stepping``: channels are left to issue."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -189,8 +192,9 @@ class TopR(wiring.Component):
             "q": In(data.ArrayLayout(16, p.head_dim)),
             "start": In(1),
             "step": In(1),
-            "last": Out(1),
             "stepping": Out(1),
+            "valid": Out(1),
+            "last": Out(1),
             "abs_q": Out(32),
             "selected": Out(1),
             "sel": Out(p.head_dim),
@@ -202,20 +206,37 @@ class TopR(wiring.Component):
         p = self.cfg.p
         ops = Operators(m, self.cfg.D)
         i = Signal(range(p.head_dim + 1))
-        have_first = Signal()
-        keys = [self.q[j][:15] for j in range(p.head_dim)]
-        key_i = select(keys, i)
-        beats = [(keys[j] > key_i) | ((keys[j] == key_i) & (j < i)) for j in range(p.head_dim)]
-        rank = Signal(range(p.head_dim + 1))
-        m.d.comb += [rank.eq(sum(beats)), self.selected.eq(rank < p.top_r),
-                     self.abs_q.eq(ops.cvt(key_i, self.cfg.D, F32, "abs_q")),
-                     self.last.eq(i == p.head_dim - 1), self.stepping.eq(i < p.head_dim)]
+        m.d.comb += self.stepping.eq(i < p.head_dim)
         with m.If(self.step):
-            with m.If(self.selected):
-                m.d.sync += self.sel.eq(with_bit(self.sel, i))
-                with m.If(~have_first):
-                    m.d.sync += [have_first.eq(1), self.first_c.eq(i)]
             m.d.sync += i.eq(i + 1)
+        keys = [self.q[j][:15] for j in range(p.head_dim)]
+        tag_layout = data.StructLayout({"valid": 1, "channel": range(p.head_dim), "key": 15})
+        issued = Signal(tag_layout)
+        m.d.comb += [issued.valid.eq(self.step), issued.channel.eq(i), issued.key.eq(select(keys, i))]
+        line = TagLine(m, tag_layout)
+        tag = line.follow(issued, 1, "topr_key")
+        ahead = Signal(p.head_dim)
+        # channel j ranks ahead with a greater key, or an equal one and a lower index (the
+        # last channel's index is never lower)
+        m.d.sync += ahead.eq(Cat(*((keys[j] > tag.key) | ((keys[j] == tag.key) & (j < tag.channel))
+                                   if j < p.head_dim - 1 else keys[j] > tag.key
+                                   for j in range(p.head_dim))))
+        tag = line.follow(tag, 1, "topr_ahead")
+        counts = [ahead[j] for j in range(p.head_dim)]
+        for level in range(levels(p.head_dim)):
+            summed = [Signal(level + 2, name=f"topr_count{level}_{k}") for k in range(len(counts) // 2)]
+            m.d.sync += [x.eq(counts[2 * k] + counts[2 * k + 1]) for k, x in enumerate(summed)]
+            counts = summed
+            tag = line.follow(tag, 1, f"topr_level{level}")
+        rank = counts[0]
+        m.d.comb += [self.valid.eq(tag.valid), self.last.eq(tag.channel == p.head_dim - 1),
+                     self.selected.eq(rank < p.top_r),
+                     self.abs_q.eq(ops.cvt(tag.key, self.cfg.D, F32, "abs_q"))]
+        have_first = Signal()
+        with m.If(self.valid & self.selected):
+            m.d.sync += self.sel.eq(with_bit(self.sel, tag.channel))
+            with m.If(~have_first):
+                m.d.sync += [have_first.eq(1), self.first_c.eq(tag.channel)]
         with m.If(self.start):
             m.d.sync += [i.eq(0), have_first.eq(0), self.sel.eq(0)]
         return m

@@ -11,7 +11,7 @@ from ....core.logic import delay, equals, select
 from ....numerics.rtl import FloatConverter, FloatFMA, FloatMultiplier
 from ..params import KIND_V, PAGE_TOKENS
 from ..pipeline import latencies, step, v_spacing
-from .common import (F32, Config, Operators, TagLine, beat_layout, bit_of, one_bits,
+from .common import (F32, Config, Operators, TagLine, beat_layout, one_bits,
                      query_layout, strobes, weight_layout, word_lane)
 
 
@@ -180,8 +180,8 @@ class VGemv(wiring.Component):
         # A query's first update of a word adds to +0 (``fresh``), not to what the last query
         # left: clearing the whole row at a query's start fanned one signal out to every
         # register of the row (70.6 MHz, 12.5 ns of routing, at the small online point).
-        fresh = Signal(B, init=(1 << B) - 1)
-        first_update = bit_of(fresh, op.word)
+        fresh = [Signal(init=1, name=f"v_fresh{w}") for w in range(B)]
+        first_update = select(fresh, op.word)
         m.d.sync += [old[i].eq(Mux(first_update, 0, word_lane(self.row, op.word, i)))
                      for i in range(p.lanes)]
         m.d.sync += [x.eq(y) for x, y in zip(product_in, products)] + [scale_in.eq(scale32)]
@@ -198,7 +198,7 @@ class VGemv(wiring.Component):
                     m.d.sync += [self.row[w][32 * i:32 * (i + 1)].eq(updated[i]) for i in range(p.lanes)]
                     m.d.sync += fresh[w].eq(0)
         with m.If(self.start):
-            m.d.sync += fresh.eq((1 << B) - 1)
+            m.d.sync += [f.eq(1) for f in fresh]
         m.d.comb += self.busy.eq(line.busy())
         return m
 

@@ -130,12 +130,12 @@ def scan_stages(dtype: str, sparse: bool) -> dict[str, int]:
     """A token scan's stages, counted from the cycle that issues the token's score-memory
     read: ``lane`` (the token's fp32 value registered: the read's data comes a cycle after
     the read), ``x`` (SparF: ``s_hat = value * scale_hat`` registered, what the top-k sorter
-    takes; else the value), ``exp`` (``exp(cvt(x - ref))`` in D registered: written back to
-    the memory by SOFTMAX), ``sum`` (it in fp32, the accumulators' input)."""
+    takes; else the value), ``exp`` (x and ref registered, then ``exp(cvt(x - ref))`` in D
+    registered: written to the exp memory by SOFTMAX), ``sum`` (it in fp32, the accumulators' input)."""
     lat = latencies(dtype)
     lane = 2
     x = lane + (step(lat["mul32"]) if sparse else 0)
-    exp = x + step(lat["add32"]) + step(lat["narrow"]) + step(lat["exp"])
+    exp = x + 1 + step(lat["add32"]) + step(lat["narrow"]) + step(lat["exp"])
     return {"lane": lane, "x": x, "exp": exp, "sum": exp + step(lat["widen"])}
 
 

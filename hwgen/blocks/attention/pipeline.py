@@ -67,26 +67,27 @@ def score_stages(dtype: str, lanes: int, head_dim: int) -> int:
 
 def v_stages(dtype: str, online: bool) -> int:
     """Edges from the one that takes a V beat to the one that writes its word of the output
-    row: the beat registered; two_pass: e_t from the score memory's word registered, then
-    ``p = e_t * r``; the products and the scale in fp32 (the longer of the two); the FMAs'
-    operands registered (the old word among them); the FMA, whose result the row register
-    takes."""
+    row: the beat registered; two_pass: e_t from the exp memory's word registered, then
+    ``p = e_t * r``; the products and the scale in fp32 (the longer of the two); the row's
+    word read (a block RAM); the FMAs' operands registered (the old word among them); the FMA,
+    whose result is written into the row."""
     lat = latencies(dtype)
     front = 1 + (0 if online else 1 + step(lat["mul_d"]))
-    return front + max(step(lat["mul_d"]), step(lat["widen"])) + 1 + lat["fma32"]
+    return front + max(step(lat["mul_d"]), step(lat["widen"])) + 2 + lat["fma32"]
 
 
 def v_spacing(dtype: str) -> int:
-    """The fewest edges between two updates of one word of the output row: the word is read
-    into the FMAs' operand registers, and written ``fma32``'s latency + 1 edges later."""
-    return latencies(dtype)["fma32"] + 2
+    """The fewest edges between two updates of one word of the output row (a block RAM): the
+    word is read, its data registered among the FMAs' operands, and the FMA's result written
+    ``fma32``'s latency + 2 edges after the read."""
+    return latencies(dtype)["fma32"] + 3
 
 
 def output_stages(dtype: str) -> int:
-    """Registers a word of the output row passes on its way to the output register: the word
-    registered, then the fp32 -> D conversion's (its result goes straight into the output
-    register)."""
-    return 1 + latencies(dtype)["narrow"]
+    """Registers a word of the output row passes on its way to the output register: the row's
+    read (a block RAM), its data registered, then the fp32 -> D conversion's (its result goes
+    straight into the output register)."""
+    return 2 + latencies(dtype)["narrow"]
 
 
 def online_stages(dtype: str) -> int:

@@ -134,7 +134,8 @@ class AttentionCore(wiring.Component):
         # the result
         m.submodules.output = output = OutputPort(cfg)
         wiring.connect(m, output.o, wiring.flipped(self.o))
-        m.d.comb += [port.eq(word) for port, word in zip(output.row, v_gemv.row)]
+        m.d.comb += [v_gemv.out_read.eq(output.read), v_gemv.out_word.eq(output.read_word),
+                     output.row_data.eq(v_gemv.out_data)]
         m.d.comb += [output.word.eq(seq.word), output.convert.eq(seq.phase.convert),
                      output.issue.eq(seq.issue), seq.out_busy.eq(output.busy),
                      output.present.eq(seq.phase.out), seq.sent.eq(output.sent)]

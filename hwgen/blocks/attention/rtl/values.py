@@ -3,14 +3,15 @@ output row, and the output port."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ....core.logic import delay, equals, select
+from ....core.memories import simple_dual_port
 from ....numerics.rtl import FloatConverter, FloatFMA, FloatMultiplier
 from ..params import KIND_V, PAGE_TOKENS
-from ..pipeline import latencies, step, v_spacing
+from ..pipeline import latencies, output_stages, step, v_spacing
 from .common import (F32, Config, Operators, TagLine, beat_layout, one_bits,
                      query_layout, strobes, weight_layout, word_lane)
 
@@ -72,7 +73,9 @@ class VGemv(wiring.Component):
             "start": In(1),
             "r": In(16),
             "busy": Out(1),
-            "row": Out(32 * p.lanes).array(B),
+            "out_read": In(1),
+            "out_word": In(range(max(2, B))),
+            "out_data": Out(32 * p.lanes),
         }
         if cfg.online or cfg.sparse:
             members |= {"word": In(range(max(2, B))), "issue": In(1)}
@@ -177,28 +180,36 @@ class VGemv(wiring.Component):
         products = [delay(m, x, longer - step(lat["mul_d"]), f"v_mul_d{i}") for i, x in enumerate(products)]
         scale32 = delay(m, scale32, longer - step(lat["widen"]), "v_scale_d")
         op = follow(op, longer, "v_prod")
+        # The row is a block RAM (a word a read): as registers, the word index fanned out to
+        # every row bit's multiplexer (70.4 MHz, 12.1 ns of routing, at the small online point).
+        # Its read port serves the V pipeline and, in CONVERT (the pipeline drained), the
+        # output port; the word is read, its data registered, beside the other operands. A
+        # query's first update of a word adds to +0 (``fresh``), not to what the last query left.
+        row_write, row_read = simple_dual_port(m, "row", shape=unsigned(32 * p.lanes), depth=max(2, B))
+        m.d.comb += [row_read.addr.eq(Mux(self.out_read, self.out_word, op.word)),
+                     self.out_data.eq(row_read.data)]
+        fresh = [Signal(init=1, name=f"v_fresh{w}") for w in range(B)]
+        first_update = Signal()
+        m.d.sync += first_update.eq(select(fresh, op.word))
+        products = [delay(m, x, 1, f"v_mul_r{i}") for i, x in enumerate(products)]
+        scale32 = delay(m, scale32, 1, "v_scale_r")
+        op = follow(op, 1, "v_row_read")
         old = [Signal(32, name=f"v_old{i}") for i in range(p.lanes)]
         product_in = [Signal(32, name=f"v_product{i}") for i in range(p.lanes)]
         scale_in = Signal(32)
-        # A query's first update of a word adds to +0 (``fresh``), not to what the last query
-        # left: clearing the whole row at a query's start fanned one signal out to every
-        # register of the row (70.6 MHz, 12.5 ns of routing, at the small online point).
-        fresh = [Signal(init=1, name=f"v_fresh{w}") for w in range(B)]
-        first_update = select(fresh, op.word)
-        m.d.sync += [old[i].eq(Mux(first_update, 0, word_lane(self.row, op.word, i)))
+        m.d.sync += [old[i].eq(Mux(first_update, 0, row_read.data[32 * i:32 * (i + 1)]))
                      for i in range(p.lanes)]
         m.d.sync += [x.eq(y) for x, y in zip(product_in, products)] + [scale_in.eq(scale32)]
         op = follow(op, 1, "v_fma_in")
 
-        # the FMAs, their results written straight into the row (the row is the register
-        # after them)
+        # the FMAs, their results written into the row
         updated = [ops.unit(FloatFMA(F32, latency=lat["fma32"]), "v_fma", a=old[i], b=scale_in,
                             c=product_in[i]) for i in range(p.lanes)]
         op = follow(op, lat["fma32"], "v_fma")
+        m.d.comb += [row_write.en.eq(op.valid), row_write.addr.eq(op.word), row_write.data.eq(Cat(*updated))]
         with m.If(op.valid):
             for w in range(B):
                 with m.If(equals(op.word, w)):
-                    m.d.sync += [self.row[w][32 * i:32 * (i + 1)].eq(updated[i]) for i in range(p.lanes)]
                     m.d.sync += fresh[w].eq(0)
         with m.If(self.start):
             m.d.sync += [f.eq(1) for f in fresh]
@@ -217,7 +228,9 @@ class OutputPort(wiring.Component):
         p, geo = cfg.p, cfg.geo
         B = geo.beats_per_row
         super().__init__({
-            "row": In(32 * p.lanes).array(B),
+            "read": Out(1),
+            "read_word": Out(range(max(2, B))),
+            "row_data": In(32 * p.lanes),
             "word": In(range(max(2, B))),
             "convert": In(1),
             "issue": In(1),
@@ -238,12 +251,14 @@ class OutputPort(wiring.Component):
         tag_layout = data.StructLayout({"valid": 1, "word": range(max(2, B))})
         issued = Signal(tag_layout)
         m.d.comb += [issued.valid.eq(self.convert & self.issue), issued.word.eq(self.word)]
+        # the word read from the V GeMV's row (its data comes a cycle later, from the RAM)
+        m.d.comb += [self.read.eq(issued.valid), self.read_word.eq(self.word)]
         values = [Signal(32, name=f"out_value{i}") for i in range(p.lanes)]
-        m.d.sync += [values[i].eq(word_lane(self.row, self.word, i)) for i in range(p.lanes)]
+        m.d.sync += [values[i].eq(self.row_data[32 * i:32 * (i + 1)]) for i in range(p.lanes)]
         converted = [ops.unit(FloatConverter(F32, self.cfg.D, latency=lat["narrow"]), "out_cvt",
                               a=values[i]) for i in range(p.lanes)]
         line = TagLine(m, tag_layout)
-        tag = line.follow(issued, 1 + lat["narrow"], "out_tag")
+        tag = line.follow(issued, output_stages(p.dtype), "out_tag")
         with m.If(tag.valid):
             for b in range(B):
                 with m.If(equals(tag.word, b)):

@@ -85,9 +85,8 @@ def v_spacing(dtype: str) -> int:
 
 def output_stages(dtype: str) -> int:
     """Registers a word of the output row passes on its way to the output register: the row's
-    read (a block RAM), its data registered, then the fp32 -> D conversion's (its result goes
-    straight into the output register)."""
-    return 2 + latencies(dtype)["narrow"]
+    read (a block RAM), its data registered, the fp32 -> D conversion and its register."""
+    return 2 + step(latencies(dtype)["narrow"])
 
 
 def online_stages(dtype: str) -> int:

@@ -255,8 +255,11 @@ class OutputPort(wiring.Component):
         m.d.comb += [self.read.eq(issued.valid), self.read_word.eq(self.word)]
         values = [Signal(32, name=f"out_value{i}") for i in range(p.lanes)]
         m.d.sync += [values[i].eq(self.row_data[32 * i:32 * (i + 1)]) for i in range(p.lanes)]
-        converted = [ops.unit(FloatConverter(F32, self.cfg.D, latency=lat["narrow"]), "out_cvt",
-                              a=values[i]) for i in range(p.lanes)]
+        # (the conversions registered before the output register: their last stage straight
+        # into it, spread over head_dim x 16 flip-flops, held the two_pass small point to
+        # 73.7 MHz)
+        converted = [ops.staged(FloatConverter(F32, self.cfg.D, latency=lat["narrow"]), "out_cvt",
+                                a=values[i]) for i in range(p.lanes)]
         line = TagLine(m, tag_layout)
         tag = line.follow(issued, output_stages(p.dtype), "out_tag")
         with m.If(tag.valid):

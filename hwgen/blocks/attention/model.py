@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from itertools import islice
 from fractions import Fraction
 
 from .params import (KIND_CM, KIND_K, KIND_MEAN, KIND_V, PAGE_TOKENS, SCORE_FIFO_DEPTH, beat_cycles,
@@ -188,14 +189,11 @@ class _Query:
         score_v = False
         inflight = scores = weights = 0
         cm_stage = cm_stages(p.dtype)
-        cm_pipe = deque([False] * cm_stage["write"])     # channel-major beats in flight
-        cm_recent = deque([None] * (cm_stage["spacing"] - 1))   # their words, newest first
-        softmax_pipe = deque([False] * self.online_stages)   # scores taken, last cycle first
-        softmax_recent = deque([False] * (self.online_spacing - 1))
-        v_pipe = deque([False] * self.v_stages)      # V beats taken in the last v_stages cycles
-        # words of the V beats taken in the last v_spacing - 1 cycles (None: none taken)
-        v_recent = deque([None] * (self.v_spacing - 1))
-        spaced = B < self.v_spacing
+        # what each pipeline took in its last cycles, the last cycle first (a word, or None)
+        cm_pipe = deque([None] * cm_stage["write"])           # channel-major beats' words
+        softmax_pipe = deque([False] * self.online_stages)    # scores taken
+        v_pipe = deque([None] * self.v_stages)                # V beats' words
+        v_spaced = B < self.v_spacing    # a row has fewer words than an update takes
         phase = "run"                # two_pass: run -> softmax -> recip -> vpass
         countdown = 0
         x = edge
@@ -203,13 +201,15 @@ class _Query:
             busy = step < len(steps)
             score_busy = any(flags) or score_v
             online_busy = any(softmax_pipe) or scores > 0 or weights > 0 or inflight > 0
+            cm_busy = any(word is not None for word in cm_pipe)
+            v_busy = any(word is not None for word in v_pipe)
             # ---- phase ends (on this cycle's registered state) -------------------------------
             if kind == "A":
-                if not busy and not order[0] and not order[1] and not any(cm_pipe):
+                if not busy and not order[0] and not order[1] and not cm_busy:
                     return x
             elif kind == "online":
                 if not busy and not order[0] and not order[1] and not score_busy and \
-                        not online_busy and not any(v_pipe):
+                        not online_busy and not v_busy:
                     return x
             elif phase == "run":
                 if k_done and not order[0] and not score_busy:
@@ -218,7 +218,7 @@ class _Query:
                     phase, countdown = "softmax", (self.seq_len + self.scan_sum + sum_latency(p.dtype)
                                                    + recip_stages(p.dtype) + 2)
             elif phase == "vpass":
-                if not busy and not order[1] and not any(v_pipe):
+                if not busy and not order[1] and not v_busy:
                     return x
             enable_a = kind in ("A", "online") or phase == "run"
             enable_b_v = kind == "online" or phase == "vpass"
@@ -238,8 +238,9 @@ class _Query:
                 out = chans[order[0][0]].head
                 # (a channel-major beat waits while a beat of its word is in the last
                 # cm_spacing - 1 cycles)
-                spaced = out is None or out[3] or out[0] != KIND_CM or out[5] not in cm_recent
-                if out is not None and out[1] == 0 and (out[3] or credit) and spaced:
+                cm_spaced = out is None or out[3] or out[0] != KIND_CM or \
+                    out[5] not in islice(cm_pipe, cm_stage["spacing"] - 1)
+                if out is not None and out[1] == 0 and (out[3] or credit) and cm_spaced:
                     take_a = order[0][0]
                     if not out[3]:
                         row_done = out[0] == KIND_K and out[2] == B - 1
@@ -254,14 +255,14 @@ class _Query:
                         ok = enable_b_v
                     else:
                         ok = enable_b_v and (out[2] != 0 or not self.online or weights > 0) \
-                            and not (spaced and out[2] in v_recent)
+                            and not (v_spaced and out[2] in islice(v_pipe, self.v_spacing - 1))
                     if ok:
                         take_b = order[1][0]
                         take_v = out[0] == KIND_V and not out[3]
                         out_b_word = out[2]
                         pop_weight = take_v and self.online and out[2] == 0
             pair_written = softmax_pipe[-1]
-            score_taken = scores > 0 and not any(softmax_recent) and \
+            score_taken = scores > 0 and not any(islice(softmax_pipe, self.online_spacing - 1)) and \
                 sum(softmax_pipe) + weights < self.weight_depth
             # ---- edge x -------------------------------------------------------------------
             for index, chan in enumerate(chans):
@@ -295,19 +296,12 @@ class _Query:
                 weights += pair_written - pop_weight
                 softmax_pipe.appendleft(score_taken)
                 softmax_pipe.pop()
-                softmax_recent.appendleft(score_taken)
-                softmax_recent.pop()
             score_v = flags.pop()
             flags.appendleft(row_done)
-            v_pipe.appendleft(take_v)
+            v_pipe.appendleft(out_b_word if take_v else None)
             v_pipe.pop()
-            if spaced:
-                v_recent.appendleft(out_b_word if take_v else None)
-                v_recent.pop()
-            cm_pipe.appendleft(cm_now)
+            cm_pipe.appendleft(cm_word if cm_now else None)
             cm_pipe.pop()
-            cm_recent.appendleft(cm_word if cm_now else None)
-            cm_recent.pop()
             if phase in ("softmax", "recip"):
                 countdown -= 1
                 if countdown == 0:

@@ -11,7 +11,7 @@ from amaranth.lib import data, stream
 
 from ....core.logic import select
 from ....numerics.formats import PRESETS
-from ....numerics.rtl import FloatAdder, FloatConverter, FloatExp, FloatMultiplier
+from ....numerics.rtl import FloatConverter
 from ..params import geometry
 
 F32 = PRESETS["fp32"]
@@ -67,9 +67,9 @@ def key_bits(key):
     return Mux(key[31], key & 0x7FFFFFFF, ~key)[:32]
 
 
-def lane_of(word, token, lanes: int):
-    """Element ``token % lanes`` of a word of ``lanes`` fp32 values."""
-    return select((word[32 * i:32 * (i + 1)] for i in range(lanes)), token % lanes)
+def lane_of(word, token, lanes: int, width: int = 32):
+    """Element ``token % lanes`` of a word of ``lanes`` values of ``width`` bits."""
+    return select((word[width * i:width * (i + 1)] for i in range(lanes)), token % lanes)
 
 
 def word_lane(words, index, lane, width=32):
@@ -154,6 +154,11 @@ class TagLine:
     def busy(self):
         return Cat(*(stage.valid for stage in self.stages)).any()
 
+    def recent(self, count: int, match):
+        """Whether a value entered the line in the last ``count`` cycles (the first ``count``
+        stages) for which ``match(stage)`` holds."""
+        return Cat(*(stage.valid & match(stage) for stage in self.stages[:count])).any()
+
 
 # -- numerics operators -----------------------------------------------------------------------
 
@@ -181,20 +186,3 @@ class Operators:
 
     def cvt(self, value, fin, fout, name="cvt"):
         return self.unit(FloatConverter(fin, fout), name, a=value)
-
-    def add32(self, a, b, name="add"):
-        return self.unit(FloatAdder(F32), name, a=a, b=b)
-
-    def sub32(self, a, b, name="sub"):
-        return self.unit(FloatAdder(F32, subtract=True), name, a=a, b=b)
-
-    def mul32(self, a, b, name="mul"):
-        return self.unit(FloatMultiplier(F32), name, a=a, b=b)
-
-    def mulw(self, a, b, name="mulw"):
-        """D x D -> fp32 (exact)."""
-        return self.unit(FloatMultiplier(self.D, out_fmt=F32), name, a=a, b=b)
-
-    def exp_of(self, diff32, name="exp"):
-        """exp(cvt(diff32, F32, D)) in D."""
-        return self.unit(FloatExp(self.D), name, a=self.cvt(diff32, F32, self.D, f"{name}_in"))

@@ -183,9 +183,8 @@ class ChannelMajor(wiring.Component):
         m.d.comb += [self.write.valid.eq(tag.valid), self.write.payload.addr.eq(tag.word),
                      self.write.payload.mask.eq((1 << p.lanes) - 1), self.write.payload.data.eq(Cat(*sums)),
                      self.busy.eq(line.busy())]
-        # the words of the beats taken in the last spacing - 1 cycles
-        recent = [s for s in line.stages[:stage["spacing"] - 1]]
-        m.d.comb += self.spaced.eq(~Cat(*(r.valid & (r.word == self.word) for r in recent)).any())
+        # no beat of ``word`` taken in the last spacing - 1 cycles
+        m.d.comb += self.spaced.eq(~line.recent(stage["spacing"] - 1, lambda s: s.word == self.word))
         return m
 
 
@@ -267,14 +266,13 @@ class OnlineSoftmax(wiring.Component):
         wiring.connect(m, weights.r_stream, wiring.flipped(self.weights))
 
         # taking a score: spaced for l's loop, and room for its pair when it arrives
-        recent = Signal(max(1, spacing - 1))
         in_flight = Signal(range(stages + 1))
-        valid = [Signal(name=f"online_valid{k}") for k in range(1, stages + 1)]
+        valid = [Signal(name=f"online_valid{k}") for k in range(1, stages + 1)]   # stage k + 1
         take = Signal()
-        m.d.comb += take.eq(scores.r_rdy & ~recent.any() & (in_flight + weights.level < depth))
+        recent = Cat(*valid[:spacing - 1]).any()    # a score taken in the last spacing - 1 cycles
+        m.d.comb += take.eq(scores.r_rdy & ~recent & (in_flight + weights.level < depth))
         m.d.comb += scores.r_en.eq(take)
-        m.d.sync += [recent.eq(Cat(take, recent)[:len(recent)]),
-                     in_flight.eq(in_flight + take - valid[-1])]
+        m.d.sync += in_flight.eq(in_flight + take - valid[-1])
         m.d.sync += [valid[0].eq(take)] + [v.eq(prev) for v, prev in zip(valid[1:], valid)]
 
         # the running max and the two differences

@@ -31,12 +31,16 @@ class Sequencer(wiring.Component):
     """The phase register (``phase``: one flag per phase) and the word counter of the passes
     over the output row (``word``). Commands, high in the cycle a phase ends: ``list_a`` and
     ``list_b`` start a page list, ``scan_begin`` and ``scan_end`` a token scan,
-    ``mark_begin`` the bitmap readout. ``enable_a`` and
-    ``enable_b_*``: the phases in which side A takes beats, side B V beats or the V-mean page.
+    ``mark_begin`` the bitmap readout. ``enable_a`` and ``enable_b_*``: the phases in which side
+    A takes beats, side B V beats or the V-mean page. ``issue``: a pass over the output row
+    (NORM, MIX, CONVERT) is issuing words (then it waits for its pipeline to drain);
+    ``settled``: the last cycle of a phase that waits for a scalar pipeline (RECIP, SCALE1,
+    SCALE2, ALPHA), in which its result is taken.
 
     Status in: ``start`` (a query was taken), ``lists_busy`` and ``k_done`` (the page lists),
     ``a_idle`` and ``b_idle`` (no page pending on a side), the units' ``*_busy``,
-    ``scan_done``, the last step of TOPR and BITMAP, and ``sent`` (the output was taken)."""
+    ``scan_done``, ``sums_ready`` (TOPR's sums are held), the last step of BITMAP, and
+    ``sent`` (the output was taken)."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -80,7 +84,7 @@ class Sequencer(wiring.Component):
         # A phase that waits for a scalar pipeline (RECIP, SCALE1, SCALE2, ALPHA) lasts its
         # stages and one more cycle, ``settled``, in which its result is right and taken.
         dtype = cfg.p.dtype
-        longest = recip_stages(dtype) + alpha_stages(dtype) + scale_stages(dtype)
+        longest = max(recip_stages(dtype) + alpha_stages(dtype), scale_stages(dtype))
         wait = Signal(range(longest + 1))
 
         def timed(then: str, stages: int = recip_stages(dtype)):

@@ -12,7 +12,7 @@ from ....core.memories import simple_dual_port
 from ....numerics.rtl import FloatConverter, FloatFMA, FloatMultiplier
 from ..params import KIND_V, PAGE_TOKENS
 from ..pipeline import latencies, output_stages, step, v_spacing
-from .common import (F32, Config, Operators, TagLine, beat_layout, one_bits,
+from .common import (F32, Config, Operators, TagLine, beat_layout, lane_of, one_bits,
                      query_layout, strobes, weight_layout, word_lane)
 
 
@@ -97,22 +97,11 @@ class VGemv(wiring.Component):
         b = self.beats.payload
         is_v = b.kind == KIND_V
         ok = (b.bpos.any() | self.weights.valid) if cfg.online else 1
-        # a beat whose word is still being updated waits (only where a row has fewer words
-        # than an update takes edges: otherwise the row's other words always come between)
-        recent = []
-        if B < spacing:
-            taken_words = [Signal(range(max(2, B)), name=f"v_recent_word{k}") for k in range(spacing - 1)]
-            taken_valid = [Signal(name=f"v_recent{k}") for k in range(spacing - 1)]
-            recent = [valid & (word == b.bpos) for word, valid in zip(taken_words, taken_valid)]
-        spaced = ~Cat(*recent).any() if recent else Const(1)
+        spaced = Signal()       # (below, once the pipeline is built)
         mean_ok = self.enable_mean if cfg.sparse else 0
         m.d.comb += self.beats.ready.eq(Mux(is_v, self.enable_v & (b.marker | (ok & spaced)), mean_ok))
         take = self.beats.valid & self.beats.ready
         take_v = take & ~b.marker & is_v
-        if recent:
-            m.d.sync += [taken_words[0].eq(b.bpos), taken_valid[0].eq(take_v)]
-            m.d.sync += [w.eq(prev) for w, prev in zip(taken_words[1:], taken_words)]
-            m.d.sync += [v.eq(prev) for v, prev in zip(taken_valid[1:], taken_valid)]
         if cfg.sparse:
             v_mean = [Signal(16 * p.lanes, name=f"v_mean{w}") for w in range(B)]
             with m.If(take & ~b.marker & ~is_v):
@@ -163,8 +152,7 @@ class VGemv(wiring.Component):
             token = Signal.like(b.token)
             m.d.sync += token.eq(b.token)
             e_t = Signal(16)
-            m.d.sync += e_t.eq(select((self.rd_data[16 * i:16 * (i + 1)] for i in range(p.lanes)),
-                                      token % p.lanes))
+            m.d.sync += e_t.eq(lane_of(self.rd_data, token, p.lanes, width=16))
             op = follow(op, 1, "v_e")
             p_norm = ops.staged(FloatMultiplier(D, latency=lat["mul_d"]), "p_norm", a=e_t, b=self.r)
             op = follow(op, step(lat["mul_d"]), "v_p")
@@ -214,6 +202,13 @@ class VGemv(wiring.Component):
         with m.If(self.start):
             m.d.sync += [f.eq(1) for f in fresh]
         m.d.comb += self.busy.eq(line.busy())
+        # A beat whose word is still being updated waits: its word taken in the last spacing - 1
+        # cycles. Only where a row has fewer words than that; otherwise the row's other words
+        # always come between.
+        if B < spacing:
+            m.d.comb += spaced.eq(~line.recent(spacing - 1, lambda stage: stage.word == b.bpos))
+        else:
+            m.d.comb += spaced.eq(1)
         return m
 
 

@@ -1,10 +1,11 @@
 """Cycles per token of ``attention_engine`` (one head, one decode step), dense and SparF,
 two_pass and online softmax, at 1, 4 and 8 flash channels, with the bound of each streaming
-pass (flash bandwidth or the GeMVs' one beat per cycle). Figures come from the engine's cycle
+pass (flash bandwidth or the GeMVs' one beat per cycle); then H heads back to back against
+each head alone. Figures come from the engine's cycle
 model, which the tests hold equal to the Verilator cycle count; ``--verilator`` re-measures a
 few points on the RTL.
 
-    python bench/attention_engine.py [--seq-len 2048] [--head-dim 128] [--verilator] [--write-docs]
+    python bench/attention_engine.py [--seq-len 2048] [--head-dim 128] [--heads 32] [--verilator] [--write-docs]
 """
 
 from __future__ import annotations
@@ -59,6 +60,30 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def heads_rows(args) -> list[dict]:
+    """H heads of one decode step at the defaults (dense, both softmax kinds): with the
+    overlap (the engine's model, equal to the RTL) against each head run alone (H times one
+    query: each pays the page latency, the engine before the overlap), and the goal's bound,
+    one exposed page latency plus H times a head's time without it."""
+    rows = []
+    for softmax in ("two_pass", "online"):
+        block = blocks.get("attention_engine", softmax=softmax, heads=args.heads,
+                           max_seq_len=max(2048, args.seq_len))
+        one = block.model({"queries": 1, "seq_len": args.seq_len}).cycles
+        started = time.perf_counter()
+        together = block.model({"queries": args.heads, "seq_len": args.seq_len}).cycles
+        wall = time.perf_counter() - started
+        latency = block.p.flash_latency
+        goal = latency + args.heads * (one - latency)
+        rows.append({"softmax": softmax, "heads": args.heads, "one head": one,
+                     "alone x H": args.heads * one, "overlapped": together,
+                     "speedup": f"{args.heads * one / together:.3f}x",
+                     "goal (latency + H x (one - latency))": goal,
+                     "within goal": "yes" if together <= goal else "no",
+                     "model s": round(wall, 1)})
+    return rows
+
+
 def measure_verilator(params: dict, inputs: dict) -> tuple[int, int, bool, float]:
     from sim.runner import simulate
     block = blocks.get("attention_engine", **params)
@@ -76,6 +101,8 @@ def main(argv=None) -> int:
     parser.add_argument("--lanes", type=int, default=8)
     parser.add_argument("--verilator", action="store_true",
                         help="also simulate the dense points at 1 and 4 channels on Verilator")
+    parser.add_argument("--heads", type=int, default=32,
+                        help="heads of one decode step for the overlap table (0: skip it)")
     parser.add_argument("--write-docs", action="store_true", help="update docs/attention.md")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(2026)
@@ -94,6 +121,11 @@ def main(argv=None) -> int:
             f"{blocks.get('attention_engine').p.flash_latency} cycles; SparF top_r 32, top_k 64 "
             f"on concentrated inputs\n\n" + table(rows))
     print(text)
+    heads_text = None
+    if args.heads:
+        heads_text = (f"defaults (head_dim 128, 8 lanes, 4 channels, dense), seq_len {args.seq_len}, "
+                      f"{args.heads} heads back to back\n\n" + table(heads_rows(args)))
+        print("\n" + heads_text)
     if args.verilator:
         print("\nVerilator (dense):")
         for softmax in ("two_pass", "online"):
@@ -105,6 +137,8 @@ def main(argv=None) -> int:
                       f"{'PASS' if passed else 'FAIL'}, {wall:.0f} s")
     if args.write_docs:
         write_between_markers(DOC, "attention-cycles", text)
+        if heads_text:
+            write_between_markers(DOC, "attention-heads", heads_text)
         print(f"wrote {DOC}")
     return 0
 

@@ -1,4 +1,4 @@
-"""The flash-resident KV cache of one head: which page holds what, and on which channel.
+"""The flash-resident KV cache of a head: which page holds what, and on which channel.
 
 A page is 16 token rows of ``head_dim`` elements (InstInfer: 4 KB = 16 x 128 fp16). K is
 stored twice: token-major (one page per 16 tokens, for exact scores) and channel-major (one
@@ -20,8 +20,16 @@ def _beats(rows: np.ndarray, lanes: int) -> np.ndarray:
     return np.ascontiguousarray(rows, dtype=np.uint64).reshape(-1, lanes)
 
 
-def flash_pages(geo: Geometry, K: np.ndarray, V: np.ndarray, v_mean: np.ndarray) -> dict[int, dict[int, np.ndarray]]:
-    """channel -> {page id -> (page_beats, lanes) element bit patterns} for one head's cache."""
+def flash_pages(geo: Geometry, K: np.ndarray, V: np.ndarray, v_mean: np.ndarray,
+                head: int = 0) -> dict[int, dict[int, np.ndarray]]:
+    """channel -> {page id -> (page_beats, lanes) element bit patterns} for head ``head``'s
+    cache (its page ids ``geo.head_page(head, local id)``)."""
+    channels = _head_pages(geo, K, V, v_mean)
+    return {c: {geo.head_page(head, local): beats for local, beats in pages.items()}
+            for c, pages in channels.items()}
+
+
+def _head_pages(geo: Geometry, K: np.ndarray, V: np.ndarray, v_mean: np.ndarray) -> dict[int, dict[int, np.ndarray]]:
     seq_len, head_dim = K.shape
     used_pages = -(-seq_len // PAGE_TOKENS)
     padded = used_pages * PAGE_TOKENS

@@ -16,6 +16,9 @@ PAGE_TOKENS = 16          # token rows per flash page (InstInfer: 4 KB = 16 x 12
 SCORE_FIFO_DEPTH = 32     # online softmax: scores between the K GeMV and the V GeMV
 # Page kinds: bit 0 clear = side A (the K GeMV), set = side B (the V GeMV).
 KIND_K, KIND_V, KIND_CM, KIND_MEAN = 0, 1, 2, 3
+# Fmax of the engine at its defaults on ECP5-85k, nextpnr seed 1 (hwgen synth attention_engine
+# --target ecp5 --device 85k; docs/attention.md, Synthesis): the system model's default clock
+MEASURED_FMAX_MHZ = 61.9
 
 
 def _rules(p):
@@ -49,6 +52,9 @@ PARAMS = ParamSet(
         Param("top_k", int, 64, "SparF: tokens kept for exact attention (unset, 64 or "
               "max_seq_len when that is less)", min=1, max=256, depends_on=("max_seq_len",),
               follows=lambda p: min(64, p["max_seq_len"])),
+        Param("heads", int, 1, "heads whose KV caches the engine serves, query i against head "
+              "i mod heads; dense: the next query's pages are read while the current one computes",
+              min=1, max=64),
         Param("flash_channels", int, 4, "flash channels the pages are striped over (a power of two)",
               choices=(1, 2, 4, 8, 16)),
         Param("lanes", int, 8, "multipliers of the score GeMV and of the V GeMV; one flash beat "
@@ -66,14 +72,16 @@ PARAMS = ParamSet(
 
 @dataclass(frozen=True)
 class Geometry:
-    """Sizes that follow from the parameters. Page ids (``docs/attention.md``, Flash layout):
-    token-major K page j -> j; V page j -> P + j; the V-mean page -> 2P; channel-major K page
-    (channel c, block b) -> 2P + 1 + c * CB + b."""
+    """Sizes that follow from the parameters. Page ids (``docs/attention.md``, Flash layout),
+    within a head: token-major K page j -> j; V page j -> P + j; the V-mean page -> 2P;
+    channel-major K page (channel c, block b) -> 2P + 1 + c * CB + b. Head h's pages have
+    ``h`` above those bits (``head_page``)."""
 
     head_dim: int
     lanes: int
     max_seq_len: int
     flash_channels: int
+    heads: int = 1
 
     @property
     def beats_per_row(self) -> int:           # B: flash beats per token row
@@ -100,8 +108,19 @@ class Geometry:
         return 2 * self.token_pages + 1 + self.head_dim * self.cm_blocks
 
     @property
-    def page_id_bits(self) -> int:
+    def local_id_bits(self) -> int:          # a page id within its head
         return value_bits(self.page_ids - 1)
+
+    @property
+    def head_bits(self) -> int:
+        return (self.heads - 1).bit_length()
+
+    @property
+    def page_id_bits(self) -> int:
+        return self.local_id_bits + self.head_bits
+
+    def head_page(self, head: int, local: int) -> int:
+        return head << self.local_id_bits | local
 
     @property
     def seq_bits(self) -> int:
@@ -138,7 +157,7 @@ class Geometry:
 
 
 def geometry(p) -> Geometry:
-    return Geometry(p.head_dim, p.lanes, p.max_seq_len, p.flash_channels)
+    return Geometry(p.head_dim, p.lanes, p.max_seq_len, p.flash_channels, p.heads)
 
 
 def beat_cycles(p) -> Fraction:

@@ -28,11 +28,14 @@ from fractions import Fraction
 
 from ...core.params import ParamError, ParamSet
 from ...core.system_model import Arg, SystemModel, int_list, register
-from .params import PAGE_TOKENS
+from .params import MEASURED_FMAX_MHZ, PAGE_TOKENS
+from .pipeline import (alpha_stages, cm_stages, online_stages, output_stages, recip_stages, scale_stages,
+                       scan_stages, score_stages, sum_latency, topr_stages, v_stages)
 
 FP16_BYTES = 2
-CLOCK_MHZ = 285                  # the paper's ZU17EG engine clock
+CLOCK_MHZ = 285                  # the paper's ZU17EG engine clock (head_cycles' default)
 FLASH_MBPS = 1400                # one flash channel (InstInfer's scale-out model)
+FLASH_LATENCY_US = 20            # a page read
 FLASH_LATENCY = 5700             # page read, cycles: 20 us at 285 MHz
 FLASH_QUEUE = 16                 # page reads outstanding per flash channel (the engine's default)
 SYSTEMS = ("baseline", "dense", "sparf")
@@ -71,31 +74,37 @@ def beat_period(lanes: int, flash_mbps: int = FLASH_MBPS, clock_mhz: int = CLOCK
     """Cycles between two beats of one flash channel: a beat of ``lanes`` fp16 values takes
     2 * lanes * clock / bandwidth cycles of the bus, and a channel hands over at most one beat
     per cycle."""
-    return max(Fraction(1), Fraction(2 * lanes * clock_mhz, flash_mbps))
+    return max(Fraction(1), 2 * lanes * Fraction(str(clock_mhz)) / flash_mbps)
 
 
 def head_cycles(head_dim: int, seq_len: int, *, lanes: int = 8, flash_channels: int = 4,
                 softmax: str = "two_pass", mode: str = "dense", top_r: int = 32, top_k: int = 64,
                 flash_latency: int = FLASH_LATENCY, flash_mbps: int = FLASH_MBPS,
-                clock_mhz: int = CLOCK_MHZ, pages_touched: int | float | None = None,
-                flash_queue: int = FLASH_QUEUE) -> int:
-    """Analytic cycles of one head's decode attention on ``attention_engine``.
+                clock_mhz: int | float = CLOCK_MHZ, pages_touched: int | float | None = None,
+                flash_queue: int = FLASH_QUEUE, dtype: str = "fp16") -> int:
+    """Analytic cycles of one head's decode attention on ``attention_engine`` (fp16 or bf16,
+    its pipeline depths from ``pipeline``).
 
     A pass over a set of pages takes max(flash time, compute time) after the first page's
     ``flash_latency``: a flash beat is ``lanes`` fp16 values and occupies a channel's bus for
     2 * lanes * clock / bandwidth cycles (at least one: one beat per cycle per channel); the
     score GeMV takes one K beat per cycle and the V GeMV one V beat per cycle.
 
-    * two_pass: K pass, a softmax scan of seq_len cycles, then the V pass. The V pages are
-      requested as soon as the last K pages are (``flash_queue`` per channel ahead), so the V
-      pass starts at the later of the end of the softmax and the first V page's arrival.
-    * online: K and V pages interleaved in one pass, both GeMVs busy at once.
-    * SparF first reads the V-mean page and the channel-major K pages of the top_r channels
-      (one beat: lanes tokens of one channel), ranks channels (head_dim cycles), scans the
-      approximate scores for the top-k (seq_len cycles), marks them (top_k), sums the
-      approximate softmax (seq_len); then the exact pass reads only ``pages_touched`` K and V
-      pages (default: top_k tokens spread uniformly over the pages, see
-      ``uniform_pages_touched``) and computes top_k tokens.
+    * two_pass: K pass, the score pipeline's drain, a softmax scan of seq_len cycles with its
+      pipeline and sum, the reciprocal, then the V pass. The V pages are requested as soon as
+      the last K pages are (``flash_queue`` per channel ahead), so the V pass starts at the
+      later of the end of the softmax and the first V page's arrival.
+    * online: K and V pages interleaved in one pass, both GeMVs busy at once; then 1/l and a
+      pass over the row.
+    * SparF first ranks the channels (head_dim cycles and the ranking's pipeline), takes the
+      scale, reads the V-mean page and the channel-major K pages of the top_r channels (one
+      beat: lanes tokens of one channel), scans the approximate scores for the top-k (seq_len
+      cycles), marks them (top_k), sums the approximate softmax (seq_len); then the exact pass
+      reads only ``pages_touched`` K and V pages (default: top_k tokens spread uniformly over
+      the pages, see ``uniform_pages_touched``) and computes top_k tokens; then mixes in the
+      V mean (a pass over the row).
+    * Every query ends with a pass converting the row (``lanes`` values a word) and the
+      output cycle.
     """
     if lanes < 1 or lanes & (lanes - 1) or head_dim % lanes:
         raise ParamError(f"lanes={lanes} is out of range: allowed a power of two dividing "
@@ -108,9 +117,11 @@ def head_cycles(head_dim: int, seq_len: int, *, lanes: int = 8, flash_channels: 
         raise ParamError(f"softmax={softmax!r} is out of range: allowed two_pass, online")
     if mode not in ("dense", "sparf"):
         raise ParamError(f"mode={mode!r} is out of range: allowed dense, sparf")
+    if dtype not in ("fp16", "bf16"):
+        raise ParamError(f"dtype={dtype!r} is out of range: allowed fp16, bf16")
     for name, value in (("flash_mbps", flash_mbps), ("clock_mhz", clock_mhz),
                         ("flash_queue", flash_queue), ("top_r", top_r), ("top_k", top_k)):
-        if value < 1:
+        if not value > 0:
             raise ParamError(f"{name}={value} is out of range: allowed >= 1")
     if flash_latency < 0:
         raise ParamError(f"flash_latency={flash_latency} is out of range: allowed >= 0")
@@ -119,8 +130,12 @@ def head_cycles(head_dim: int, seq_len: int, *, lanes: int = 8, flash_channels: 
     page_beats = PAGE_TOKENS * beats_per_row
     period = beat_period(lanes, flash_mbps, clock_mhz)
     pages = -(-seq_len // PAGE_TOKENS)
-    tree = 1 + int(math.log2(lanes)) + 1            # multiplier, adder levels, accumulator
-    drain = 2 * tree + beats_per_row                  # pipelines empty, output row converted
+    score = score_stages(dtype, lanes, head_dim)            # a row's last beat to its score
+    v_drain = v_stages(dtype, softmax == "online") + 1       # the V GeMV's pipeline empties
+    row_pass = beats_per_row + v_drain                      # NORM or MIX: a word a cycle, then the drain
+    recip = recip_stages(dtype) + 1                         # a phase that waits for the reciprocal
+    scan = scan_stages(dtype, mode == "sparf")["sum"]
+    convert = beats_per_row + output_stages(dtype) + 2      # CONVERT, then the output cycle
     cycles = Fraction(0)
 
     if mode == "sparf":
@@ -135,8 +150,10 @@ def head_cycles(head_dim: int, seq_len: int, *, lanes: int = 8, flash_channels: 
         approximate = _pass_cycles(1 + top_r * cm_blocks, beats_per_row + top_r * -(-seq_len // lanes),
                                    page_beats=page_beats, flash_channels=flash_channels,
                                    period=period)
-        cycles += head_dim + flash_latency + approximate + tree
-        cycles += seq_len + tokens + seq_len       # top-k scan, bitmap, approximate softmax sums
+        # TOPR, SCALE1, SCALE2; the channel-major pass and its writes; TOPK, BITMAP, EXPSCAN, ALPHA
+        cycles += head_dim + topr_stages(head_dim) + sum_latency(dtype) + recip + scale_stages(dtype)
+        cycles += flash_latency + approximate + cm_stages(dtype)["write"]
+        cycles += (seq_len + scan) + tokens + (seq_len + scan + sum_latency(dtype)) + recip + alpha_stages(dtype)
         exact_pages, exact_tokens = touched, tokens
     else:
         exact_pages, exact_tokens = pages, seq_len
@@ -145,7 +162,7 @@ def head_cycles(head_dim: int, seq_len: int, *, lanes: int = 8, flash_channels: 
     if softmax == "online":
         cycles += flash_latency + _pass_cycles(2 * exact_pages, 2 * exact_tokens * beats_per_row,
                                                consumers=2, **kw)
-        cycles += beats_per_row                    # normalization by 1/l
+        cycles += score + online_stages(dtype) + v_drain + recip + row_pass
     else:
         k_pass = _pass_cycles(exact_pages, exact_tokens * beats_per_row, **kw)
         k_end = flash_latency + k_pass
@@ -153,11 +170,24 @@ def head_cycles(head_dim: int, seq_len: int, *, lanes: int = 8, flash_channels: 
         # the last K pages (and so the first V pages) are requested flash_queue pages per
         # channel before the K pass ends
         v_request = flash_latency + k_pass * max(0, per_channel - flash_queue) / per_channel
-        v_start = max(k_end + tree + seq_len + 2, v_request + flash_latency)
-        cycles += v_start + _pass_cycles(exact_pages, exact_tokens * beats_per_row, **kw)
+        softmax_end = k_end + score + seq_len + scan + sum_latency(dtype) + recip
+        v_start = max(softmax_end, v_request + flash_latency)
+        cycles += v_start + _pass_cycles(exact_pages, exact_tokens * beats_per_row, **kw) + v_drain
     if mode == "sparf":
-        cycles += beats_per_row                    # alpha o + beta vmean
-    return math.ceil(cycles + drain)
+        cycles += row_pass                         # MIX: alpha o + beta vmean
+    return math.ceil(cycles + convert)
+
+
+def heads_cycles(jobs: int, head: int, *, mode: str = "dense", flash_latency: int = FLASH_LATENCY) -> int:
+    """``jobs`` heads (or sequences' heads) back to back on one engine, each ``head`` cycles
+    alone: dense walks the next head's pages while the current one computes, so only the first
+    page latency is exposed; SparF's page lists follow from each head's own scores, so every
+    head pays its latencies."""
+    if jobs < 1:
+        return 0
+    if mode == "dense":
+        return flash_latency + jobs * (head - flash_latency)
+    return jobs * head
 
 
 # -- model shapes ---------------------------------------------------------------------------------
@@ -225,8 +255,10 @@ class Hardware:
     flash_channels: int = 8             # per drive (InstInfer's scale-out model)
     engine_channels: int = 4            # per engine (the engine block's default)
     flash_mbps: int = FLASH_MBPS
-    flash_latency: int = FLASH_LATENCY
-    clock_mhz: int = CLOCK_MHZ
+    flash_latency_us: float = FLASH_LATENCY_US
+    # the engine's clock: its measured Fmax at the defaults on ECP5-85k (hwgen synth), or a
+    # stated clock (InstInfer's ZU17EG engine: 285 MHz)
+    clock_mhz: float = MEASURED_FMAX_MHZ
     lanes: int = 8
     softmax: str = "two_pass"
     top_r: int = 32
@@ -235,6 +267,11 @@ class Hardware:
     @property
     def engines(self) -> int:
         return self.flash_channels // self.engine_channels
+
+    @property
+    def flash_latency(self) -> int:
+        """A page read in engine cycles."""
+        return round(self.flash_latency_us * self.clock_mhz)
 
 
 @dataclass
@@ -251,6 +288,7 @@ class StepResult:
     parts_s: dict         # resource -> seconds of work per step
     drive_bytes: int      # bytes crossing the drive boundary (all drives, both ways) per step
     flash_bytes: int      # bytes read from flash (in-storage) or from the SSDs (baseline) per step
+    written_bytes: int    # bytes programmed into flash per step: the new k and v (SparF: and K's channel-major copy)
     weights_streamed: int  # weight bytes streamed over the host link per step
     assumptions: dict = field(default_factory=dict)
 
@@ -288,7 +326,8 @@ def validate(hw: Hardware) -> None:
     for name in ("top_r", "top_k"):
         if not 1 <= getattr(hw, name) <= 256:
             raise ParamError(f"{name}={getattr(hw, name)} is out of range: allowed 1..256")
-    for name in ("gpu_memory", "gpu_bandwidth", "gpu_flops", "host_link", "drive_link"):
+    for name in ("gpu_memory", "gpu_bandwidth", "gpu_flops", "host_link", "drive_link", "clock_mhz",
+                 "flash_latency_us"):
         if not getattr(hw, name) > 0:
             raise ParamError(f"{name}={getattr(hw, name)} is out of range: allowed > 0")
 
@@ -337,7 +376,7 @@ def decode_step(model: str | LlmShape, system: str, batch: int, seq: int, drives
         gpu_bytes += kv + new_kv
         parts["ssd_links"] = (kv + new_kv) / (drives * hw.drive_link)
         parts["host_link"] = (kv + new_kv + streamed) / hw.host_link
-        drive_bytes, flash_bytes = kv + new_kv, kv
+        drive_bytes, flash_bytes, written = kv + new_kv, kv, new_kv
     else:
         mode = system
         heads_per_drive = -(-m.heads // drives)
@@ -346,10 +385,13 @@ def decode_step(model: str | LlmShape, system: str, batch: int, seq: int, drives
                            flash_latency=hw.flash_latency, flash_mbps=hw.flash_mbps,
                            clock_mhz=hw.clock_mhz)
         jobs = -(-batch * heads_per_drive // hw.engines)             # heads per engine per layer
-        engine_s = m.layers * jobs * head / (hw.clock_mhz * 1e6)
+        # an engine's heads back to back (dense: only the first page latency exposed)
+        engine_s = m.layers * heads_cycles(jobs, head, mode=mode, flash_latency=hw.flash_latency) \
+            / (hw.clock_mhz * 1e6)
         # new k, v (and SparF's channel-major K copy) programmed into flash
         copies = 3 if mode == "sparf" else 2
         program = m.layers * batch * heads_per_drive * m.head_dim * FP16_BYTES * copies
+        written = m.layers * batch * m.heads * m.head_dim * FP16_BYTES * copies
         parts["engines"] = engine_s + program / (hw.flash_channels * hw.flash_mbps * 1e6)
         traffic = qkvo_bytes(m, batch)
         per_drive = 4 * m.layers * batch * heads_per_drive * m.head_dim * FP16_BYTES
@@ -364,7 +406,8 @@ def decode_step(model: str | LlmShape, system: str, batch: int, seq: int, drives
     return StepResult(
         model=m.name, system=system, batch=batch, seq=seq, context=context, drives=drives,
         step_s=step, tokens_per_s=batch / step, bound=bound, parts_s=parts,
-        drive_bytes=int(drive_bytes), flash_bytes=int(flash_bytes), weights_streamed=streamed,
+        drive_bytes=int(drive_bytes), flash_bytes=int(flash_bytes), written_bytes=int(written),
+        weights_streamed=streamed,
         assumptions={"overlap": "step = max of the parts", "mean_context": context,
                      "hardware": asdict(hw)})
 
@@ -447,6 +490,9 @@ CLI_PARAMS = ParamSet(
             metavar="KIND"),
         Arg("top_r", int, Hardware.top_r, "SparF channels", min=1, max=256, metavar="R"),
         Arg("top_k", int, Hardware.top_k, "SparF tokens", min=1, max=256, metavar="K"),
+        Arg("clock_mhz", float, Hardware.clock_mhz, "engine clock in MHz (default: the engine's "
+            "measured Fmax at its defaults on ECP5-85k; InstInfer's ZU17EG engine: 285)",
+            above=0, max=2000, metavar="MHZ"),
         Arg("json", bool, False, "print every point as JSON"),
     ),
     rules=(_engine_rule,),
@@ -456,7 +502,8 @@ CLI_PARAMS = ParamSet(
 def run_cli(v) -> str:
     """``hwgen model instinfer``: the table of every point, the largest speedup, the assumptions."""
     hw = Hardware(flash_channels=v["flash_channels"], engine_channels=v["engine_channels"],
-                  lanes=v["lanes"], softmax=v["softmax"], top_r=v["top_r"], top_k=v["top_k"])
+                  lanes=v["lanes"], softmax=v["softmax"], top_r=v["top_r"], top_k=v["top_k"],
+                  clock_mhz=v["clock_mhz"])
     names = list(MODELS) if v["model"] == "all" else [v["model"]]
     systems = list(SYSTEMS) if v["system"] == "all" else [v["system"]]
     results = sweep(names, systems, v["batch"], v["seq"], v["drives"], hw)
@@ -472,7 +519,11 @@ def run_cli(v) -> str:
     lines.append(f"assumptions: context = mean over the output (seq + seq/2); step = max of GPU, links "
                  f"and engines (overlapped); {hw.flash_channels} flash channels x {hw.flash_mbps} MB/s "
                  f"per drive, {hw.engines} engine{'s' * (hw.engines != 1)} of {hw.engine_channels} "
-                 f"channels and {hw.lanes} lanes at {hw.clock_mhz} MHz; see docs/attention.md")
+                 f"channels and {hw.lanes} lanes at {hw.clock_mhz:g} MHz"
+                 f"{' (measured Fmax, ECP5-85k)' if hw.clock_mhz == MEASURED_FMAX_MHZ else ''}, "
+                 f"a page read {hw.flash_latency_us:g} us ({hw.flash_latency} cycles), the heads of "
+                 f"an engine back to back; new k and v programmed into flash at the channels' "
+                 f"bandwidth; see docs/attention.md")
     return "\n".join(lines)
 
 

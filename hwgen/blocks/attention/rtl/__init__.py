@@ -1,9 +1,10 @@
-"""``attention_engine``: decode-phase attention for one head over a KV cache in flash (after
-InstInfer), dense or SparF, with two_pass or online softmax. docs/attention.md.
+"""``attention_engine``: decode-phase attention over KV caches in flash (after InstInfer), a
+head per query (query i against head i mod ``heads``), dense or SparF, with two_pass or online
+softmax. docs/attention.md.
 
-Ports: ``query`` (q and seq_len, one beat per query), ``o`` (the head's output row), and per
+Ports: ``query`` (q and seq_len, one beat per query), ``o`` (the query's output row), and per
 flash channel ``flash<c>_req`` (page ids out) and ``flash<c>_data`` (page beats in, ``lanes``
-elements each). The KV cache is not streamed by the bench: it is the flash image
+elements each). The KV caches are not streamed by the bench: they are the flash image
 (``memories``), served by the flash model in ``sim/flash.py``.
 """
 
@@ -26,7 +27,7 @@ from ..params import PAGE_TOKENS, PARAMS, beat_cycles, geometry
 class AttentionEngine(Block):
     name = "attention_engine"
     params = PARAMS
-    summary = ("decode attention of one head over a flash-resident KV cache (InstInfer): "
+    summary = ("decode attention over flash-resident KV caches, a head per query (InstInfer): "
                "dense or SparF, two_pass or online softmax")
 
     # flow's point: head_dim 64 on one flash channel, with a flash fast enough (50-cycle page
@@ -80,26 +81,40 @@ class AttentionEngine(Block):
         if q.ndim not in (1, 2) or q.shape[-1] != p.head_dim:
             raise ValueError(f"attention_engine field 'q' must have shape ({p.head_dim},) or "
                              f"(queries, {p.head_dim}), got {q.shape}")
+        shape = f"(seq_len, {p.head_dim}) or " if p.heads == 1 else ""
         for key, value in (("K", K), ("V", V)):
-            if value.ndim != 2 or value.shape[1] != p.head_dim:
-                raise ValueError(f"attention_engine field '{key}' must have shape (seq_len, "
-                                 f"{p.head_dim}), got {value.shape}")
+            if not ((value.ndim == 2 and p.heads == 1) or (value.ndim == 3 and value.shape[0] == p.heads)) \
+                    or value.shape[-1] != p.head_dim:
+                raise ValueError(f"attention_engine field '{key}' must have shape {shape}(heads={p.heads}, "
+                                 f"seq_len, {p.head_dim}), got {value.shape}")
         if K.shape != V.shape:
             raise ValueError(f"attention_engine fields 'K' {K.shape} and 'V' {V.shape} differ")
-        if not 1 <= K.shape[0] <= p.max_seq_len:
-            raise ValueError(f"attention_engine seq_len={K.shape[0]} (rows of K) is out of range: "
+        if not 1 <= K.shape[-2] <= p.max_seq_len:
+            raise ValueError(f"attention_engine seq_len={K.shape[-2]} (rows of K) is out of range: "
                              f"allowed 1..{p.max_seq_len} (max_seq_len)")
         fields = {}
         for key, value in (("q", q), ("K", K), ("V", V)):
             fields[key] = _bits16(value, key)
+        # K and V per head: (heads, seq_len, head_dim)
+        fields["K"] = fields["K"].reshape(p.heads, -1, p.head_dim)
+        fields["V"] = fields["V"].reshape(p.heads, -1, p.head_dim)
         return fields
+
+    def _per_head(self, checked):
+        """(head, indices of its queries, its q rows) for each head that has queries."""
+        p = self.p
+        q = checked["q"].reshape(-1, p.head_dim)
+        for head in range(p.heads):
+            rows = np.arange(head, len(q), p.heads)
+            if rows.size:
+                yield head, rows, q[rows]
 
     def fields_to_beats(self, fields):
         beats = {}
         if "q" in fields:
             checked = self._check(fields)
             q = checked["q"].reshape(-1, self.p.head_dim)
-            beats["query"] = {"q": q, "seq_len": np.full(len(q), checked["K"].shape[0], dtype=np.uint64)}
+            beats["query"] = {"q": q, "seq_len": np.full(len(q), checked["K"].shape[1], dtype=np.uint64)}
         if "o" in fields:
             beats["o"] = np.asarray(fields["o"], dtype=np.uint64).reshape(-1, self.p.head_dim)
         return beats
@@ -113,47 +128,59 @@ class AttentionEngine(Block):
     def memories(self, inputs):
         checked = self._check(inputs)
         p = self.p
-        v_mean = golden.vmean(checked["V"], p.dtype)
-        pages = flash_pages(self.geometry, checked["K"], checked["V"], v_mean)
+        pages = {c: {} for c in range(p.flash_channels)}
+        for head in range(p.heads):
+            K, V = checked["K"][head], checked["V"][head]
+            for c, head_pages in flash_pages(self.geometry, K, V, golden.vmean(V, p.dtype), head).items():
+                pages[c].update(head_pages)
         return {f"flash{c}": PagedMemory(request=f"flash{c}_req", response=f"flash{c}_data",
                                          pages=pages[c], page_beats=self.geometry.page_beats,
                                          latency=p.flash_latency, beat_cycles=beat_cycles(p))
                 for c in range(p.flash_channels)}
 
     # -- golden, stimulus, model --------------------------------------------------------------
-    def golden(self, inputs):
-        checked = self._check(inputs)
+    def _twin(self, checked) -> list[dict]:
+        """The golden twin per query (query i against head i mod heads)."""
         p = self.p
-        result = golden.attention_twin(checked["q"], checked["K"], checked["V"], dtype=p.dtype,
-                                       softmax=p.softmax, mode=p.mode, top_r=p.top_r,
-                                       top_k=p.top_k, lanes=p.lanes)
-        return {"o": np.asarray(result["o"], dtype=np.uint64).reshape(-1, p.head_dim)}
+        count = checked["q"].reshape(-1, p.head_dim).shape[0]
+        results: list[dict] = [{} for _ in range(count)]
+        for head, rows, q in self._per_head(checked):
+            out = golden.attention_twin(q, checked["K"][head], checked["V"][head], dtype=p.dtype,
+                                        softmax=p.softmax, mode=p.mode, top_r=p.top_r,
+                                        top_k=p.top_k, lanes=p.lanes)
+            for k, row in enumerate(rows):
+                results[row] = {key: out[key][k] for key in ("o", "channels", "tokens")}
+        return results
+
+    def golden(self, inputs):
+        results = self._twin(self._check(inputs))
+        return {"o": np.stack([r["o"] for r in results]).astype(np.uint64).reshape(-1, self.p.head_dim)}
 
     def stimulus(self, rng, n):
         p = self.p
-        # n queries against one KV cache (several heads sharing K and V, as in multi-query
-        # attention); its length is not a multiple of the 16-token page, so the last page is
-        # partly padding.
+        # n queries, query i against head i mod heads (with one head: n queries against one
+        # KV cache, as in multi-query attention); the caches' length is not a multiple of the
+        # 16-token page, so the last page is partly padding.
         seq_len = int(min(p.max_seq_len, 2 * PAGE_TOKENS + 5))
-        inputs = golden.attention_inputs(rng, head_dim=p.head_dim, seq_len=seq_len,
-                                         queries=max(1, int(n)), dtype=p.dtype)
-        inputs["q"] = np.asarray(inputs["q"]).reshape(-1, p.head_dim)
-        return inputs
+        queries = max(1, int(n))
+        heads = [golden.attention_inputs(rng, head_dim=p.head_dim, seq_len=seq_len,
+                                         queries=queries, dtype=p.dtype) for _ in range(p.heads)]
+        q = np.stack([np.asarray(heads[i % p.heads]["q"]).reshape(-1, p.head_dim)[i]
+                      for i in range(queries)])
+        K, V = np.stack([h["K"] for h in heads]), np.stack([h["V"] for h in heads])
+        if p.heads == 1:
+            K, V = K[0], V[0]
+        return {"q": q, "K": K, "V": V}
 
     def workload(self, inputs):
         checked = self._check(inputs)
         p = self.p
         q = checked["q"].reshape(-1, p.head_dim)
-        work = {"queries": int(len(q)), "seq_len": int(checked["K"].shape[0])}
+        work = {"queries": int(len(q)), "seq_len": int(checked["K"].shape[1])}
         if p.mode == "sparf":
-            chosen = golden.attention_twin(checked["q"], checked["K"], checked["V"], dtype=p.dtype,
-                                           softmax=p.softmax, mode=p.mode, top_r=p.top_r,
-                                           top_k=p.top_k, lanes=p.lanes)
-            per_query = len(q) > 1 or np.asarray(inputs["q"]).ndim == 2
-            tokens = chosen["tokens"] if per_query else [chosen["tokens"]]
-            channels = chosen["channels"] if per_query else [chosen["channels"]]
-            work["tokens"] = [tuple(int(t) for t in ts) for ts in tokens]
-            work["channels"] = [tuple(int(c) for c in cs) for cs in channels]
+            chosen = self._twin(checked)
+            work["tokens"] = [tuple(int(t) for t in r["tokens"]) for r in chosen]
+            work["channels"] = [tuple(int(c) for c in r["channels"]) for r in chosen]
         return work
 
     def model(self, workload):

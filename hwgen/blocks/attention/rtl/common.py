@@ -9,10 +9,10 @@ import numpy as np
 from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
 from amaranth.lib import data, stream
 
-from ....core.logic import select
+from ....core.logic import equals, select
 from ....numerics.formats import PRESETS
 from ....numerics.rtl import FloatConverter
-from ..params import geometry
+from ..params import PAGE_TOKENS, geometry
 
 F32 = PRESETS["fp32"]
 ONE32 = 0x3F800000
@@ -48,13 +48,15 @@ def one_bits(fmt) -> int:
 
 
 def bit_of(vector, index):
-    """Bit ``index`` of ``vector`` (a variable index)."""
-    return (vector >> index)[0]
+    """Bit ``index`` of ``vector`` (a variable index below ``len(vector)``), as a multiplexer.
+    (A shift of a wide vector by a variable amount, ``$shr``, trips an assertion in Yosys's abc9
+    pass, ABC_OPS_REINTEGRATE, on the SparF engine's 2048-bit bitmap.)"""
+    return select([vector[i] for i in range(len(vector))], index)
 
 
 def with_bit(vector, index):
-    """``vector`` with bit ``index`` set."""
-    return (vector | (Const(1, len(vector)) << index))[:len(vector)]
+    """``vector`` with bit ``index`` set: a decoder, one compare per bit (no shift)."""
+    return Cat(*(vector[i] | equals(index, i) for i in range(len(vector))))
 
 
 def order_key(bits):
@@ -89,17 +91,29 @@ def channel_shape(cfg: Config):
 
 
 def entry_layout(cfg: Config):
-    """A page asked of a channel, as its filter records it: kind, token page j, and for a
-    channel-major page its channel c and block b."""
+    """A page asked of a channel, as its filter records it: kind, token page j, the rows of a
+    token page its query uses (1..16: the last page's are fewer), and for a channel-major page
+    its channel c and block b; SparF: ``mask``, the page's 16 bits of the token bitmap (looked
+    up when the page is issued, so the filter's drop decision, on the flash bus's ready path,
+    tests one of 16 bits instead of one of max_seq_len)."""
     p, geo = cfg.p, cfg.geo
-    return data.StructLayout({"kind": 2, "j": range(max(2, geo.token_pages)), "c": range(p.head_dim),
-                              "b": range(max(2, geo.cm_blocks))})
+    fields = {"kind": 2, "j": range(max(2, geo.token_pages)), "rows": range(PAGE_TOKENS + 1),
+              "c": range(p.head_dim), "b": range(max(2, geo.cm_blocks))}
+    if cfg.sparse:
+        fields["mask"] = PAGE_TOKENS
+    return data.StructLayout(fields)
 
 
 def page_layout(cfg: Config):
-    """A page to issue: its id, its channel and what its filter records."""
+    """A page to issue: its id, its channel, what its filter records, and the generation of
+    its query (``gen``: a bit that flips with every query taken)."""
     return data.StructLayout({"page": unsigned(cfg.geo.page_id_bits), "channel": channel_shape(cfg),
-                              "entry": entry_layout(cfg)})
+                              "entry": entry_layout(cfg), "gen": 1})
+
+
+def order_layout(cfg: Config):
+    """An issued page as its side's consumer awaits it: the channel and its query's ``gen``."""
+    return data.StructLayout({"channel": channel_shape(cfg), "gen": 1})
 
 
 def beat_layout(cfg: Config):

@@ -67,16 +67,25 @@ class AttentionCore(wiring.Component):
         m.submodules.query = query = QueryRegister(cfg)
         m.submodules.sequencer = seq = Sequencer(cfg)
         wiring.connect(m, wiring.flipped(self.query), query.query)
-        m.d.comb += [query.accept.eq(seq.phase.idle), seq.start.eq(query.start)]
+        m.d.comb += seq.start.eq(query.start)
 
         # pages out, beats back
         m.submodules.fetch = fetch = PageFetch(cfg)
         for c in range(cfg.p.flash_channels):
             wiring.connect(m, fetch.flash_req[c], wiring.flipped(getattr(self, f"flash{c}_req")))
             wiring.connect(m, wiring.flipped(getattr(self, f"flash{c}_data")), fetch.flash_data[c])
-        m.d.comb += [fetch.list_b.eq(seq.list_b), fetch.seq_len.eq(query.seq_len),
-                     fetch.pages_used.eq(query.pages_used), seq.lists_busy.eq(fetch.lists_busy),
+        m.d.comb += [fetch.cur_gen.eq(query.gen), fetch.taken.eq(query.start),
+                     seq.lists_busy.eq(fetch.lists_busy),
                      seq.a_idle.eq(fetch.idle[SIDE_A]), seq.b_idle.eq(fetch.idle[SIDE_B])]
+        if cfg.sparse:
+            m.d.comb += [query.accept.eq(seq.phase.idle), fetch.list_b.eq(seq.list_b),
+                         fetch.seq_len.eq(query.seq_len), fetch.head.eq(query.head)]
+        else:
+            # the token list walks the query on the stream before it is taken (the next head's
+            # pages while this one computes); a query is taken once its walk has begun
+            m.d.comb += [fetch.next_valid.eq(self.query.valid),
+                         fetch.next_seq_len.eq(self.query.payload.seq_len),
+                         query.accept.eq(seq.phase.idle & fetch.ready_to_take)]
 
         # side A makes scores, side B the output row
         m.submodules.score_gemv = score = ScoreGemv(cfg)

@@ -8,28 +8,42 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ....core.logic import SyncFIFO, equals, select
-from ..params import KIND_CM, KIND_K, KIND_MEAN, KIND_V
-from .common import SIDE_A, SIDE_B, Config, beat_layout, bit_of, channel_shape, entry_layout, page_layout
+from ..params import KIND_CM, KIND_K, KIND_MEAN, KIND_V, PAGE_TOKENS
+from .common import (SIDE_A, SIDE_B, Config, beat_layout, bit_of, channel_shape, entry_layout,
+                     order_layout, page_layout)
 
 
 class TokenPages(wiring.Component):
-    """Walks the token list from ``start``: two_pass, K pages 0..n-1, then V pages 0..n-1 (the
-    V pages are requested as soon as the K pages are, so their latency hides behind the K
-    pass); online, K_j, V_j pairs. SparF keeps the pages holding a selected token
-    (``pagebit``); a page the query does not need costs one cycle of the walk."""
+    """Walks a query's token list: two_pass, K pages 0..n-1, then V pages 0..n-1 (the V pages
+    are requested as soon as the K pages are, so their latency hides behind the K pass);
+    online, K_j, V_j pairs. SparF keeps the pages holding a selected token (``pagebit``) and
+    records each page's 16 bits of the token ``bitmap`` in its entry; a page the query does not
+    need costs one cycle of the walk.
+
+    Which query: SparF walks the current query's list from ``start`` (its pages follow from
+    its scores). Dense walks ahead: the query on the input stream (``next_valid``,
+    ``next_seq_len``, not yet taken) as soon as the walker is free, so the next query's (the
+    next head's) pages are read while the current one computes; ``ready_to_take``: that
+    query's walk has begun (the engine takes a query only then), ``taken``: it was taken.
+    Each walk flips ``gen``; its pages carry it, and its head (query i: head i mod heads)
+    sits above their ids. For the current query (generation ``cur_gen``): ``busy``, pages
+    of its list are left to issue; ``k_done``, its K pages are issued."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
         geo = cfg.geo
         members = {
-            "start": In(1),
-            "pages_used": In(geo.token_bits + 1),
+            "cur_gen": In(1),
             "pages": Out(stream.Signature(page_layout(cfg))),
             "busy": Out(1),
-            "k_done": Out(1),           # every K page of the list has been issued
+            "k_done": Out(1),
         }
         if cfg.sparse:
-            members["pagebit"] = In(geo.token_pages)
+            members |= {"start": In(1), "seq_len": In(geo.seq_bits),
+                        "pagebit": In(geo.token_pages), "bitmap": In(cfg.p.max_seq_len)}
+        else:
+            members |= {"next_valid": In(1), "next_seq_len": In(geo.seq_bits), "taken": In(1),
+                        "ready_to_take": Out(1)}
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -37,56 +51,90 @@ class TokenPages(wiring.Component):
         p, geo, cfg = self.cfg.p, self.cfg.geo, self.cfg
         j = Signal(range(geo.token_pages + 1))
         v = Signal()                    # two_pass: the V sweep; online: the V page of pair j
+        walking, k_issued, gen = Signal(), Signal(), Signal()
+        pages_used = Signal(geo.token_bits + 1)
+        last_rows = Signal(range(PAGE_TOKENS + 1))
+        head = Signal(range(max(2, p.heads)))          # the head of the list being walked
+        next_head = Signal(range(max(2, p.heads)))
+
+        # which query to walk, and when
+        start = Signal()
+        if cfg.sparse:
+            seq_len = self.seq_len
+            m.d.comb += start.eq(self.start)
+        else:
+            seq_len = self.next_seq_len
+            walked = Signal()           # the query on the stream has had its walk begun
+            m.d.comb += [start.eq(~walking & self.next_valid & ~walked),
+                         self.ready_to_take.eq(walked | start)]
+            with m.If(start):
+                m.d.sync += walked.eq(1)
+            with m.If(self.taken):
+                m.d.sync += walked.eq(0)
+        with m.If(start):
+            m.d.sync += [walking.eq(1), j.eq(0), v.eq(0), k_issued.eq(0), gen.eq(~gen),
+                         pages_used.eq((seq_len + PAGE_TOKENS - 1) >> 4),
+                         last_rows.eq(Mux(seq_len[:4].any(), seq_len[:4], PAGE_TOKENS)),
+                         head.eq(next_head),
+                         next_head.eq(Mux(equals(next_head, p.heads - 1), 0, next_head + 1))]
+        # the current query's view: a walk of another generation is the next query's, so the
+        # current one's list is all issued
+        current = ~(gen ^ self.cur_gen)
+        m.d.comb += [self.busy.eq(walking & current), self.k_done.eq(k_issued | ~current)]
 
         # the page at the walk's position, and whether the query needs it
         page = self.pages.payload
         needed = Signal()
+        last_j = j + 1 >= pages_used
+        local = Signal(geo.local_id_bits)       # the page's id within its head
+        m.d.comb += local.eq(Mux(v, geo.v_page(0), geo.k_page(0)) + j)
         m.d.comb += [page.entry.kind.eq(Mux(v, KIND_V, KIND_K)), page.entry.j.eq(j),
-                     page.page.eq(Mux(v, geo.v_page(0), geo.k_page(0)) + j),
-                     page.channel.eq(j % p.flash_channels)]
-        in_range = j < self.pages_used
+                     page.entry.rows.eq(Mux(last_j, last_rows, PAGE_TOKENS)),
+                     page.page.eq(Cat(local, head[:geo.head_bits])),
+                     page.channel.eq(j % p.flash_channels), page.gen.eq(gen)]
+        in_range = j < pages_used
         if cfg.sparse:
-            m.d.comb += needed.eq(in_range & bit_of(self.pagebit, j))
+            words = [self.bitmap[PAGE_TOKENS * w:PAGE_TOKENS * (w + 1)] for w in range(geo.token_pages)]
+            m.d.comb += [needed.eq(in_range & bit_of(self.pagebit, j)), page.entry.mask.eq(select(words, j))]
         else:
             m.d.comb += needed.eq(in_range)
-        m.d.comb += self.pages.valid.eq(self.busy & needed)
+        m.d.comb += self.pages.valid.eq(walking & needed)
 
         # walk on once the page is issued, or at once past a page the query does not need
-        advance = (self.pages.valid & self.pages.ready) | (self.busy & ~needed)
-        last_j = j + 1 >= self.pages_used
+        advance = (self.pages.valid & self.pages.ready) | (walking & ~needed)
         with m.If(advance):
             if cfg.online:
                 # K page j, then V page j (skipped pages move on at once)
                 with m.If(~needed | v):
                     m.d.sync += [v.eq(0), j.eq(j + 1)]
                     with m.If(last_j):
-                        m.d.sync += [self.busy.eq(0), self.k_done.eq(1)]
+                        m.d.sync += [walking.eq(0), k_issued.eq(1)]
                 with m.Else():
                     m.d.sync += v.eq(1)
             else:
                 with m.If(last_j):
                     m.d.sync += j.eq(0)
                     with m.If(v):
-                        m.d.sync += self.busy.eq(0)
+                        m.d.sync += walking.eq(0)
                     with m.Else():
-                        m.d.sync += [v.eq(1), self.k_done.eq(1)]
+                        m.d.sync += [v.eq(1), k_issued.eq(1)]
                 with m.Else():
                     m.d.sync += j.eq(j + 1)
-        with m.If(self.start):
-            m.d.sync += [self.busy.eq(1), j.eq(0), v.eq(0), self.k_done.eq(0)]
         return m
 
 
 class ChannelMajorPages(wiring.Component):
     """SparF's first list, from ``start``: the V-mean page, then the channel-major pages of the
     selected channels (``sel``) in channel order, ``cm_used`` blocks each; an unselected
-    channel costs one cycle of the walk."""
+    channel costs one cycle of the walk. ``head`` and ``gen``: the current query's."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
         geo = cfg.geo
         super().__init__({
             "start": In(1),
+            "head": In(range(max(2, cfg.p.heads))),
+            "gen": In(1),
             "sel": In(cfg.p.head_dim),
             "cm_used": In(range(geo.cm_blocks + 1)),
             "pages": Out(stream.Signature(page_layout(cfg))),
@@ -101,7 +149,7 @@ class ChannelMajorPages(wiring.Component):
         b = Signal(range(max(2, geo.cm_blocks)))
 
         kind = Signal(2)
-        page_id = Signal(geo.page_id_bits)
+        page_id = Signal(geo.local_id_bits)
         channel = Signal(channel_shape(self.cfg))
         needed = Signal()
         with m.If(mean):
@@ -114,7 +162,8 @@ class ChannelMajorPages(wiring.Component):
         # (whole fields, assigned outside the If: a field left at a constant inside a process
         # becomes an `always @*` that reads nothing, which Verilator flags)
         page = self.pages.payload
-        m.d.comb += [page.page.eq(page_id), page.channel.eq(channel), page.entry.kind.eq(kind),
+        m.d.comb += [page.page.eq(Cat(page_id, self.head[:geo.head_bits])), page.gen.eq(self.gen),
+                     page.channel.eq(channel), page.entry.kind.eq(kind),
                      page.entry.c.eq(c), page.entry.b.eq(b), self.pages.valid.eq(self.busy & needed)]
 
         advance = (self.pages.valid & self.pages.ready) | (self.busy & ~needed)
@@ -152,7 +201,7 @@ class PageIssuer(wiring.Component):
             "lists": In(stream.Signature(page_layout(cfg))).array(lists),
             "req": Out(stream.Signature(unsigned(cfg.geo.page_id_bits))).array(F),
             "asked": Out(stream.Signature(entry_layout(cfg))).array(F),
-            "order": Out(stream.Signature(channel_shape(cfg))).array(2),
+            "order": Out(stream.Signature(order_layout(cfg))).array(2),
         })
 
     def elaborate(self, platform):
@@ -177,7 +226,8 @@ class PageIssuer(wiring.Component):
         for c, asked in enumerate(self.asked):
             m.d.comb += [asked.valid.eq(fire & equals(page.channel, c)), asked.payload.eq(page.entry)]
         for s, order in enumerate(self.order):
-            m.d.comb += [order.valid.eq(fire & equals(side, s)), order.payload.eq(page.channel)]
+            m.d.comb += [order.valid.eq(fire & equals(side, s)), order.payload.channel.eq(page.channel),
+                         order.payload.gen.eq(page.gen)]
         return m
 
 
@@ -186,7 +236,7 @@ class PageFilter(wiring.Component):
     decision for each returned beat, and a one-page receive buffer, so every channel's bus keeps
     moving while the consumers work on another channel's page. A page whose last beat is
     dropped leaves an end marker in the buffer instead, so the consumer still learns where the
-    page ends. Dropped: rows past ``seq_len``, SparF's unselected tokens (``bitmap``),
+    page ends. Dropped: rows past ``seq_len``, SparF's unselected tokens (the entry's ``mask``),
     channel-major beats past ``seq_len``, the V-mean page's padding."""
 
     def __init__(self, cfg: Config):
@@ -195,11 +245,10 @@ class PageFilter(wiring.Component):
         members = {
             "asked": In(stream.Signature(entry_layout(cfg))),
             "data": In(stream.Signature(data.ArrayLayout(16, p.lanes))),
-            "seq_len": In(geo.seq_bits),
             "beats": Out(stream.Signature(beat_layout(cfg))),
         }
         if cfg.sparse:
-            members["bitmap"] = In(p.max_seq_len)
+            members["seq_len"] = In(geo.seq_bits)       # (channel-major pages' columns)
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -219,12 +268,13 @@ class PageFilter(wiring.Component):
         cm_base = head.b * geo.cm_tokens + beat * p.lanes
         with m.If(head.kind == KIND_MEAN):
             m.d.comb += needed.eq(beat < B)
-        with m.Elif(head.kind == KIND_CM):
-            m.d.comb += needed.eq(cm_base < self.seq_len)
+        if cfg.sparse:
+            with m.Elif(head.kind == KIND_CM):
+                m.d.comb += needed.eq(cm_base < self.seq_len)
         with m.Else():
-            wanted = token < self.seq_len
+            wanted = row < head.rows
             if cfg.sparse:
-                wanted = wanted & bit_of(self.bitmap, token[:geo.token_bits])
+                wanted = wanted & bit_of(head.mask, row[:4])
             m.d.comb += needed.eq(wanted)
         last = beat == PB - 1
 
@@ -259,14 +309,18 @@ class Consumers(wiring.Component):
     """The two consumers: side A takes K and channel-major beats, side B V and V-mean beats,
     each from the channel its FIFO of issued pages (``order``) names; an end (a page's last
     beat or its marker) moves it to the next page. Both run at once (online softmax reads K and
-    V in one pass). ``idle``: a side's FIFO is empty."""
+    V in one pass). Only the current query's pages (generation ``cur_gen``) are handed on: the
+    next query's wait behind them (``taken`` flips the generation). ``idle``: no page of the
+    current query is pending on a side."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
         beat = stream.Signature(beat_layout(cfg))
         super().__init__({
             "beats": In(beat).array(cfg.p.flash_channels),
-            "order": In(stream.Signature(channel_shape(cfg))).array(2),
+            "order": In(stream.Signature(order_layout(cfg))).array(2),
+            "cur_gen": In(1),
+            "taken": In(1),
             "side": Out(beat).array(2),
             "idle": Out(1).array(2),
         })
@@ -280,16 +334,26 @@ class Consumers(wiring.Component):
             # (buffered: the channel to read comes from a register, not through the FIFO's
             # memory, into the choice of the beat and the consumer's ready logic; a page's
             # channel is in the FIFO two cycles after its issue, its first beat three at least)
-            order = fifo.SyncFIFOBuffered(width=max(1, (F - 1).bit_length()), depth=depth)
+            order = fifo.SyncFIFOBuffered(width=order_layout(self.cfg).size, depth=depth)
             m.submodules[f"order_{name}"] = order
             wiring.connect(m, wiring.flipped(self.order[side]), order.w_stream)
-            cur = order.r_data if F > 1 else Const(0, 1)
+            entry = data.View(order_layout(self.cfg), order.r_data)
+            cur = entry.channel if F > 1 else Const(0, 1)
+            # the next query's entries in the FIFO (all behind the current one's): they become
+            # the current ones when it is taken (the last query's are all consumed by then)
+            ahead = Signal(range(depth + 1), name=f"ahead_{name}")
+            written_ahead = order.w_en & (self.order[side].payload.gen ^ self.cur_gen)
+            with m.If(self.taken):
+                m.d.sync += ahead.eq(0)
+            with m.Elif(written_ahead):
+                m.d.sync += ahead.eq(ahead + 1)
             beat = data.View(beat_layout(self.cfg), select((b.payload.as_value() for b in self.beats), cur))
             here = select((b.valid for b in self.beats), cur)
             out = self.side[side]
             m.d.comb += [out.payload.eq(beat),
-                         out.valid.eq(order.r_rdy & here & equals(beat.kind[0], side)),
-                         self.idle[side].eq(~order.level.any())]
+                         out.valid.eq(order.r_rdy & ~(entry.gen ^ self.cur_gen) & here &
+                                      equals(beat.kind[0], side)),
+                         self.idle[side].eq(equals(order.level, ahead))]
             take = out.valid & out.ready
             m.d.comb += order.r_en.eq(take & beat.end)
             takes.append((take, cur))
@@ -299,11 +363,13 @@ class Consumers(wiring.Component):
 
 
 class PageFetch(wiring.Component):
-    """Pages out, beats back: the page lists (the token list from ``list_b``; SparF's first
-    list from ``list_a``), the issuer, a filter per channel and the two consumers, which hand
-    the needed beats on in page order (``side``: A, then B). ``lists_busy``: a list is being
-    walked; ``k_done``: every K page of the token list is issued; ``idle``: no page pending on
-    a side."""
+    """Pages out, beats back: the page lists (the token list: dense, walked ahead from the
+    query stream, ``next_*``; SparF from ``list_b``; SparF's first list from ``list_a``), the
+    issuer, a filter per channel and the two consumers, which hand the current query's needed
+    beats on in page order (``side``: A, then B). ``cur_gen``, ``head``: the current query's
+    generation and head; ``taken``: a query was taken. ``lists_busy``: the current query's
+    pages are being issued; ``k_done``: every K page of its token list is issued; ``idle``: no
+    page of it pending on a side."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -312,45 +378,54 @@ class PageFetch(wiring.Component):
             "flash_req": Out(stream.Signature(unsigned(geo.page_id_bits))).array(p.flash_channels),
             "flash_data": In(stream.Signature(data.ArrayLayout(16, p.lanes))).array(p.flash_channels),
             "side": Out(stream.Signature(beat_layout(cfg))).array(2),
-            "list_b": In(1),
-            "seq_len": In(geo.seq_bits),
-            "pages_used": In(geo.token_bits + 1),
+            "cur_gen": In(1),
+            "taken": In(1),
             "lists_busy": Out(1),
             "k_done": Out(1),
             "idle": Out(1).array(2),
         }
         if cfg.sparse:
-            members |= {"list_a": In(1), "sel": In(p.head_dim), "cm_used": In(range(geo.cm_blocks + 1)),
+            members |= {"list_a": In(1), "list_b": In(1), "seq_len": In(geo.seq_bits),
+                        "head": In(range(max(2, p.heads))),
+                        "sel": In(p.head_dim), "cm_used": In(range(geo.cm_blocks + 1)),
                         "pagebit": In(geo.token_pages), "bitmap": In(p.max_seq_len)}
+        else:
+            members |= {"next_valid": In(1), "next_seq_len": In(geo.seq_bits), "ready_to_take": Out(1)}
         super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
         m.submodules.token_pages = token_pages = TokenPages(cfg)
-        m.d.comb += [token_pages.start.eq(self.list_b), token_pages.pages_used.eq(self.pages_used),
-                     self.k_done.eq(token_pages.k_done)]
+        m.d.comb += [token_pages.cur_gen.eq(self.cur_gen), self.k_done.eq(token_pages.k_done)]
         lists = [token_pages]
         if cfg.sparse:
             m.submodules.cm_pages = cm_pages = ChannelMajorPages(cfg)
-            m.d.comb += [cm_pages.start.eq(self.list_a), cm_pages.sel.eq(self.sel),
-                         cm_pages.cm_used.eq(self.cm_used), token_pages.pagebit.eq(self.pagebit)]
+            m.d.comb += [token_pages.start.eq(self.list_b), token_pages.seq_len.eq(self.seq_len),
+                         token_pages.pagebit.eq(self.pagebit), token_pages.bitmap.eq(self.bitmap),
+                         cm_pages.start.eq(self.list_a), cm_pages.sel.eq(self.sel),
+                         cm_pages.cm_used.eq(self.cm_used), cm_pages.head.eq(self.head),
+                         cm_pages.gen.eq(self.cur_gen)]
             lists.append(cm_pages)
+        else:
+            m.d.comb += [token_pages.next_valid.eq(self.next_valid),
+                         token_pages.next_seq_len.eq(self.next_seq_len),
+                         token_pages.taken.eq(self.taken), self.ready_to_take.eq(token_pages.ready_to_take)]
         m.d.comb += self.lists_busy.eq(Cat(*(walk.busy for walk in lists)).any())
 
         m.submodules.issuer = issuer = PageIssuer(cfg, len(lists))
         for walk, port in zip(lists, issuer.lists):
             wiring.connect(m, walk.pages, port)
         m.submodules.consumers = consumers = Consumers(cfg)
+        m.d.comb += [consumers.cur_gen.eq(self.cur_gen), consumers.taken.eq(self.taken)]
         for c in range(cfg.p.flash_channels):
             m.submodules[f"filter{c}"] = page_filter = PageFilter(cfg)
             wiring.connect(m, issuer.req[c], wiring.flipped(self.flash_req[c]))
             wiring.connect(m, issuer.asked[c], page_filter.asked)
             wiring.connect(m, wiring.flipped(self.flash_data[c]), page_filter.data)
             wiring.connect(m, page_filter.beats, consumers.beats[c])
-            m.d.comb += page_filter.seq_len.eq(self.seq_len)
             if cfg.sparse:
-                m.d.comb += page_filter.bitmap.eq(self.bitmap)
+                m.d.comb += page_filter.seq_len.eq(self.seq_len)
         for side in (SIDE_A, SIDE_B):
             wiring.connect(m, issuer.order[side], consumers.order[side])
             wiring.connect(m, consumers.side[side], wiring.flipped(self.side[side]))

@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ....core.logic import delay, equals, select
 from ....numerics.rtl import (FloatAccumulator, FloatAdder, FloatConverter, FloatExp, FloatInverseSqrt,
                               FloatMultiplier, FloatReciprocal)
+from ..params import PAGE_TOKENS
 from ..pipeline import latencies, levels, scan_stages
 from .common import (F32, ONE32, Config, Operators, TagLine, bit_of, f32_bits, key_bits, lane_of,
                      order_key, strobes, token_value_layout, with_bit)
@@ -67,7 +68,10 @@ class Scans(wiring.Component):
         t = Signal(range(p.max_seq_len + 1))
         on = Signal()
         issuing = on & (t < self.seq_len)
-        tag_layout = data.StructLayout({"valid": 1, "token": range(p.max_seq_len), "last": 1})
+        fields = {"valid": 1, "token": range(p.max_seq_len), "last": 1}
+        if cfg.sparse:
+            fields["wanted"] = 1        # the bitmap keeps the token (set at stage 2)
+        tag_layout = data.StructLayout(fields)
         issued = Signal(tag_layout)
         m.d.comb += [issued.valid.eq(issuing), issued.token.eq(t), issued.last.eq(t == self.seq_len - 1),
                      self.read.valid.eq(issuing), self.read.payload.eq(t // p.lanes)]
@@ -81,7 +85,20 @@ class Scans(wiring.Component):
         tag = line.follow(issued, 1, "scan_read")
         lane = Signal(32)
         m.d.sync += lane.eq(lane_of(self.rd_data, tag.token, p.lanes))
-        tag = line.follow(tag, stage["lane"] - 1, "scan_lane")
+        if cfg.sparse:
+            # whether the bitmap keeps the token: its page's 16 bits registered here, the bit
+            # picked a stage later and carried in the tag (no max_seq_len-way choice in one
+            # cycle; read a stage in, after BITMAP's last bit has landed)
+            page_mask = Signal(PAGE_TOKENS)
+            words = [self.bitmap[PAGE_TOKENS * w:PAGE_TOKENS * (w + 1)]
+                     for w in range(cfg.geo.token_pages)]
+            m.d.sync += page_mask.eq(select(words, tag.token >> 4))
+        tag = line.follow(tag, 1, "scan_lane")
+        if cfg.sparse:
+            kept = Signal(tag_layout)
+            m.d.comb += [kept.eq(tag), kept.wanted.eq(bit_of(page_mask, tag.token[:4]))]
+            tag = kept
+        tag = line.follow(tag, stage["lane"] - 2, "scan_lane_more")
         if cfg.sparse:
             s_hat = ops.staged(FloatMultiplier(F32, latency=lat["mul32"]), "s_hat", a=lane,
                                b=ops.cvt(self.scale_hat, D, F32, "sh32"))
@@ -112,7 +129,7 @@ class Scans(wiring.Component):
                          self.exps.payload.value.eq(Cat(e16, Const(0, 16)))]
         e32 = ops.staged(FloatConverter(D, F32, latency=lat["widen"]), "scan_e32", a=e16)
         tag = line.follow(tag, stage["sum"] - stage["exp"], "scan_sum")
-        wanted = bit_of(self.bitmap, tag.token) if cfg.sparse else Const(1)
+        wanted = tag.wanted if cfg.sparse else Const(1)
 
         # the sums: what each adds in this cycle (-0 for a token it leaves out)
         minus_zero = Const(0x80000000, 32)
@@ -249,9 +266,11 @@ class TopR(wiring.Component):
 
 class TopK(wiring.Component):
     """SparF: a ``top_k``-entry insertion sorter over the approximate scores of the TOPK scan
-    (``sorting``; a candidate each cycle the scan has a token), then BITMAP (``marking``), one
-    entry a cycle, into the token bitmap and the bitmap of pages holding a kept token.
-    ``max_hat``: the top score, taken at ``mark_begin``."""
+    (``sorting``; a candidate each cycle the scan has a token), then BITMAP (``marking``): the
+    sorter shifts out towards entry 0, an entry a cycle; entry 0 is registered, and a cycle
+    later its token's bit is set in the token bitmap and its page's in the bitmap of pages
+    holding a kept token (the last bit lands in EXPSCAN's first cycle; the scan reads the
+    bitmap two stages in). ``max_hat``: the top score, taken at ``mark_begin``."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -273,7 +292,8 @@ class TopK(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        k, token_bits = self.cfg.p.top_k, self.cfg.geo.token_bits
+        k, geo = self.cfg.p.top_k, self.cfg.geo
+        token_bits = geo.token_bits
         sort_key = [Signal(32, name=f"sort_key{i}") for i in range(k)]
         sort_idx = [Signal(token_bits, name=f"sort_idx{i}") for i in range(k)]
         sort_v = [Signal(name=f"sort_v{i}") for i in range(k)]
@@ -293,21 +313,31 @@ class TopK(wiring.Component):
                     with m.If(shift):
                         m.d.sync += [sort_key[i].eq(sort_key[i - 1]), sort_idx[i].eq(sort_idx[i - 1]),
                                      sort_v[i].eq(sort_v[i - 1])]
+        with m.Elif(self.marking):
+            # shift out towards entry 0 (the keys are done with: max_hat was taken)
+            for i in range(k):
+                following = i + 1 < k
+                m.d.sync += [sort_idx[i].eq(sort_idx[i + 1] if following else 0),
+                             sort_v[i].eq(sort_v[i + 1] if following else 0)]
+
+        # the bitmaps: entry 0 registered, then its bits set (a 2048-way decode of a token
+        # chosen in the same cycle was the SparF engine's longest path)
+        mark_v, mark_idx = Signal(), Signal(token_bits)
+        m.d.sync += [mark_v.eq(self.marking & sort_v[0]), mark_idx.eq(sort_idx[0])]
+        for w in range(geo.token_pages):
+            word = self.bitmap[PAGE_TOKENS * w:PAGE_TOKENS * (w + 1)]
+            with m.If(mark_v & equals(mark_idx[4:], w)):
+                m.d.sync += [word.eq(with_bit(word, mark_idx[:4])), self.pagebit[w].eq(1)]
         with m.If(self.start):
             m.d.sync += [v.eq(0) for v in sort_v]
             m.d.sync += [self.bitmap.eq(0), self.pagebit.eq(0)]
 
-        # the bitmaps, one sorter entry a cycle
-        bm_i = Signal(range(k + 1))
+        marked = Signal(range(k + 1))
         with m.If(self.mark_begin):
-            m.d.sync += [bm_i.eq(0), self.max_hat.eq(key_bits(sort_key[0]))]
+            m.d.sync += [marked.eq(0), self.max_hat.eq(key_bits(sort_key[0]))]
         with m.If(self.marking):
-            index = select(sort_idx, bm_i)
-            with m.If(select(sort_v, bm_i)):
-                m.d.sync += [self.bitmap.eq(with_bit(self.bitmap, index)),
-                             self.pagebit.eq(with_bit(self.pagebit, index >> 4))]
-            m.d.sync += bm_i.eq(bm_i + 1)
-        m.d.comb += self.last.eq(equals(bm_i, k - 1))
+            m.d.sync += marked.eq(marked + 1)
+        m.d.comb += self.last.eq(equals(marked, k - 1))
         return m
 
 

@@ -29,7 +29,7 @@ def phases(cfg: Config) -> list[str]:
 
 class Sequencer(wiring.Component):
     """The phase register (``phase``: one flag per phase) and the word counter of the passes
-    over the output row (``word``). Commands, high in the cycle a phase ends: ``list_a`` and
+    over the output row (``word``). Commands, high in the cycle a phase ends: SparF's ``list_a`` and
     ``list_b`` start a page list, ``scan_begin`` and ``scan_end`` a token scan,
     ``mark_begin`` the bitmap readout. ``enable_a`` and ``enable_b_*``: the phases in which side
     A takes beats, side B V beats or the V-mean page. ``issue``: a pass over the output row
@@ -50,7 +50,7 @@ class Sequencer(wiring.Component):
             "score_busy": In(1), "v_busy": In(1), "out_busy": In(1), "sent": In(1),
             "phase": Out(data.StructLayout({name.lower(): 1 for name in self.phases})),
             "word": Out(range(max(2, cfg.geo.beats_per_row))),
-            "enable_a": Out(1), "enable_b_v": Out(1), "list_b": Out(1), "issue": Out(1),
+            "enable_a": Out(1), "enable_b_v": Out(1), "issue": Out(1),
             "settled": Out(1),
         }
         if cfg.online:
@@ -61,7 +61,7 @@ class Sequencer(wiring.Component):
             members |= {"scan_done": In(1), "scan_begin": Out(1), "scan_end": Out(1)}
         if cfg.sparse:
             members |= {"sums_ready": In(1), "cm_busy": In(1), "cand_busy": In(1), "mark_last": In(1),
-                        "enable_b_mean": Out(1), "list_a": Out(1),
+                        "enable_b_mean": Out(1), "list_a": Out(1), "list_b": Out(1),
                         "mark_begin": Out(1)}
         super().__init__(members)
 
@@ -106,11 +106,8 @@ class Sequencer(wiring.Component):
 
         with fsm.state("IDLE"):
             with m.If(self.start):
-                if cfg.sparse:
-                    fsm.goto("TOPR")
-                else:
-                    m.d.comb += self.list_b.eq(1)
-                    fsm.goto("RUN_B")
+                # (dense: the token list was started when the query reached the stream)
+                fsm.goto("TOPR" if cfg.sparse else "RUN_B")
         if cfg.sparse:
             self.sparse_front(m, fsm, timed)
         with fsm.state("RUN_B"):

@@ -18,7 +18,8 @@ from .common import (F32, Config, Operators, TagLine, beat_layout, lane_of, one_
 
 class QueryRegister(wiring.Component):
     """Takes a query while ``accept`` (``start``: one was taken this cycle) and holds q and
-    seq_len, with the token pages and channel-major blocks that seq_len fills."""
+    seq_len, with the channel-major blocks that seq_len fills; ``head``: the query's head
+    (query i: i mod heads), ``gen``: a bit that flips with every query taken."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -29,8 +30,9 @@ class QueryRegister(wiring.Component):
             "start": Out(1),
             "q": Out(data.ArrayLayout(16, p.head_dim)),
             "seq_len": Out(geo.seq_bits),
-            "pages_used": Out(geo.token_bits + 1),
             "cm_used": Out(range(geo.cm_blocks + 1)),
+            "head": Out(range(max(2, p.heads))),
+            "gen": Out(1),
         })
 
     def elaborate(self, platform):
@@ -41,10 +43,13 @@ class QueryRegister(wiring.Component):
         # (the page counts registered with seq_len: computed from the register, their adders
         # were the online small point's critical path into the page lists, 72.2 MHz)
         seq_len = query.payload.seq_len
+        # (the first query taken is head 0)
+        next_head = Signal(range(max(2, self.cfg.p.heads)))
         with m.If(self.start):
             m.d.sync += [self.q.eq(query.payload.q), self.seq_len.eq(seq_len),
-                         self.pages_used.eq((seq_len + PAGE_TOKENS - 1) >> 4),
-                         self.cm_used.eq((seq_len + geo.cm_tokens - 1) >> (geo.cm_tokens.bit_length() - 1))]
+                         self.cm_used.eq((seq_len + geo.cm_tokens - 1) >> (geo.cm_tokens.bit_length() - 1)),
+                         self.head.eq(next_head), self.gen.eq(~self.gen),
+                         next_head.eq(Mux(equals(next_head, self.cfg.p.heads - 1), 0, next_head + 1))]
         return m
 
 

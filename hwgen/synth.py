@@ -95,18 +95,36 @@ def _stat_cells(stat_json: Path, top: str) -> dict[str, int]:
             if name != "$scopeinfo"}
 
 
-def _yosys(generated: Generated, script: str, work: Path, progress, timeout) -> dict[str, int]:
+# Yosys 0.70's abc9 (its abc_ops_reintegrate) fails this assertion on some designs, depending
+# on the design's private ($-prefixed) net and cell names: seen on attention_engine (dense at
+# its defaults, SparF at head_dim 64), never with the private names renamed first. Such a
+# design is synthesized again with ``rename -enumerate`` (short names for the private ones;
+# the public names, which reports and the critical path use, stay), and synth.json says so.
+ABC9_NAME_BUG = "GetSize(conn.first) == GetSize(conn.second)"
+ABC9_WORKAROUND = f"rename -enumerate (Yosys abc9 assertion {ABC9_NAME_BUG})"
+
+
+def _yosys(generated: Generated, script: str, work: Path, progress, timeout,
+           workarounds: list | None = None) -> dict[str, int]:
     # WebAssembly tools see only their working folder, so the Verilog goes there
     (work / "design.v").write_bytes(generated.verilog.read_bytes())
-    result = run_tool("yosys", ["-q", "-l", "yosys.log", "-p", f"read_verilog design.v; {script}; "
-                                                               f"tee -q -o stat.json stat -json"],
-                      work, progress, timeout)
-    if result.returncode != 0:
+    prepare = ""
+    while True:
+        result = run_tool("yosys", ["-q", "-l", "yosys.log", "-p", f"read_verilog design.v; {prepare}"
+                                                                   f"{script}; tee -q -o stat.json stat -json"],
+                          work, progress, timeout)
+        if result.returncode == 0:
+            return _stat_cells(work / "stat.json", generated.top)
         log = (work / "yosys.log").read_text(errors="replace") if (work / "yosys.log").exists() else ""
         last = [line.strip() for line in log.splitlines() if line.strip()][-1:] or [_last_error(result)]
-        raise SynthError(f"yosys failed on {generated.top} (exit code {result.returncode}); "
-                         f"its last step: {last[0]}")
-    return _stat_cells(work / "stat.json", generated.top)
+        if prepare or ABC9_NAME_BUG not in last[0]:
+            raise SynthError(f"yosys failed on {generated.top} (exit code {result.returncode}); "
+                             f"its last step: {last[0]}")
+        progress(f"yosys hit its abc9 assertion on {generated.top}; again with the private names "
+                 f"renamed (rename -enumerate)")
+        prepare = f"hierarchy -top {generated.top}; rename -enumerate; "
+        if workarounds is not None:
+            workarounds.append(ABC9_WORKAROUND)
 
 
 def _last_error(result: subprocess.CompletedProcess) -> str:
@@ -144,8 +162,9 @@ def synth_ecp5(generated: Generated, device: str = "25k", freq: float = 100.0, s
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hwgen-synth-") as scratch:
         work = Path(scratch)
+        workarounds: list[str] = []
         cells = _yosys(generated, f"synth_ecp5 -top {generated.top} -json netlist.json", work,
-                       progress, timeout)
+                       progress, timeout, workarounds)
         result = run_tool("nextpnr-ecp5", [
             DEVICES[device], "--package", PACKAGE, "--json", "netlist.json", "--freq", str(freq),
             "--seed", str(seed), "--out-of-context", "--report", "report.json", "--quiet",
@@ -178,6 +197,7 @@ def synth_ecp5(generated: Generated, device: str = "25k", freq: float = 100.0, s
         "utilization": utilization,
         "comb_utilization": round(comb["used"] / comb["available"], 4),
         "critical_path": critical_path(report),
+        "yosys_workarounds": workarounds,
         "wall_s": round(time.perf_counter() - started, 2),
     }
 

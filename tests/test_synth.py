@@ -57,3 +57,36 @@ def test_synth_command_line(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "hwgen", "synth", "requant", "--target", "ecp5",
                           "--freq", "0"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "--freq=0 is out of range: allowed 1 <= x <= 1000" in bad.stderr
+
+
+def test_yosys_abc9_assertion_is_retried_with_private_names_renamed(rtl_out, monkeypatch):
+    """Yosys 0.70's abc9 assertion on some designs' private names: the synthesis runs again
+    with ``rename -enumerate`` first, and says so; any other Yosys failure is an error."""
+    from hwgen import synth
+
+    scripts = []
+
+    def fake_yosys(tool, args, work, progress, timeout):
+        script = args[args.index("-p") + 1]
+        scripts.append(script)
+        if "rename -enumerate" not in script:
+            (work / "yosys.log").write_text(f"ERROR: Assert `{synth.ABC9_NAME_BUG}' failed in rtlil.cc\n")
+            return subprocess.CompletedProcess(args, 1, "", "")
+        (work / "stat.json").write_text(json.dumps({"modules": {"\\top": {"num_cells_by_type": {"LUT4": 3}}}}))
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+    generated = generate(blocks.get("mac_array", lanes=2), rtl_out)
+    monkeypatch.setattr(synth, "run_tool", fake_yosys)
+    notes: list[str] = []
+    work = rtl_out / "retry"
+    work.mkdir()
+    assert synth._yosys(generated, "synth_ecp5", work, lambda *_: None, None, notes) == {"LUT4": 3}
+    assert len(scripts) == 2 and "rename -enumerate" in scripts[1] and notes == [synth.ABC9_WORKAROUND]
+
+    def failing(tool, args, work, progress, timeout):
+        (work / "yosys.log").write_text("ERROR: something else\n")
+        return subprocess.CompletedProcess(args, 1, "", "")
+
+    monkeypatch.setattr(synth, "run_tool", failing)
+    with pytest.raises(SynthError, match="something else"):
+        synth._yosys(generated, "synth_ecp5", work, lambda *_: None, None, [])

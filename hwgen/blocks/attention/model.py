@@ -432,7 +432,10 @@ def engine_cycles(p, workload) -> int:
     total = 0
     current = query(0)
     if not current.sparse:
-        current.push_list_b(1)             # walked from the accepting cycle, as in the RTL
+        # the walker starts on the first query the cycle before it is accepted (a query is
+        # taken once its walk has begun), and offers its first page in the accepting cycle
+        current.push_list_b(0)
+        flash.idle(0, 1)
     for qid in range(count):
         following = query(qid + 1) if qid + 1 < count else None
         duration = _query_cycles(current, following)

@@ -131,6 +131,17 @@ def token_value_layout(cfg: Config):
     return data.StructLayout({"token": cfg.geo.token_bits + 1, "value": 32})
 
 
+def candidate_layout(cfg: Config):
+    """SparF TOPK: a token's approximate score, for the top-k sorter."""
+    return data.StructLayout({"token": range(cfg.p.max_seq_len), "s_hat": 32})
+
+
+def rank_layout():
+    """SparF TOPR: a channel's |q| in fp32, whether it is one of the top_r, and whether it is
+    the last channel."""
+    return data.StructLayout({"abs_q": 32, "selected": 1, "last": 1})
+
+
 def word_write_layout(cfg: Config):
     """A write of a whole score-memory word (``mask``: which fp32 lanes)."""
     return data.StructLayout({"addr": range(cfg.geo.score_words), "data": 32 * cfg.p.lanes,

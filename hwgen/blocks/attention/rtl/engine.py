@@ -162,12 +162,12 @@ class AttentionCore(wiring.Component):
         m.submodules.cm = cm = ChannelMajor(cfg)
         m.submodules.top_k = top_k = TopK(cfg)
         wiring.connect(m, score.cm, cm.beats)
+        wiring.connect(m, top_r.ranks, scans.ranks)
+        wiring.connect(m, scans.candidates, top_k.candidates)
         m.d.comb += [
             top_r.q.eq(query.q), top_r.start.eq(query.start),
             top_r.step.eq(phase.topr & top_r.stepping), seq.sums_ready.eq(scans.sums_ready),
-            scans.ranking.eq(phase.topr), scans.ranking_valid.eq(top_r.valid),
-            scans.ranking_last.eq(top_r.last),
-            scans.abs_q.eq(top_r.abs_q), scans.selected.eq(top_r.selected),
+            scans.ranking.eq(phase.topr),
 
             scales.sum1.eq(scans.sum1), scales.recip.eq(recip.y),
             scales.latch_total.eq(phase.scale1 & seq.settled),
@@ -179,8 +179,7 @@ class AttentionCore(wiring.Component):
             cm.q.eq(query.q), cm.first_c.eq(top_r.first_c), seq.cm_busy.eq(cm.busy),
             cm.word.eq(score.beats.payload.word), score.cm_spaced.eq(cm.spaced),
 
-            top_k.start.eq(query.start), top_k.sorting.eq(phase.topk), top_k.valid.eq(scans.valid),
-            top_k.s_hat.eq(scans.s_hat), top_k.token.eq(scans.token), seq.cand_busy.eq(top_k.busy),
+            top_k.start.eq(query.start), top_k.sorting.eq(phase.topk), seq.cand_busy.eq(top_k.busy),
             top_k.mark_begin.eq(seq.mark_begin), top_k.marking.eq(phase.bitmap),
             seq.mark_last.eq(top_k.last),
             fetch.pagebit.eq(top_k.pagebit), fetch.bitmap.eq(top_k.bitmap),

@@ -24,7 +24,8 @@ class TokenPages(wiring.Component):
     its scores). Dense walks ahead: the query on the input stream (``next_valid``,
     ``next_seq_len``, not yet taken) as soon as the walker is free, so the next query's (the
     next head's) pages are read while the current one computes; ``ready_to_take``: that
-    query's walk has begun (the engine takes a query only then), ``taken``: it was taken.
+    query's walk has begun, a cycle ago or more (the engine takes a query only then: the
+    stream's ready never depends on its valid in the same cycle), ``taken``: it was taken.
     Each walk flips ``gen``; its pages carry it, and its head (query i: head i mod heads)
     sits above their ids. For the current query (generation ``cur_gen``): ``busy``, pages
     of its list are left to issue; ``k_done``, its K pages are issued."""
@@ -66,7 +67,7 @@ class TokenPages(wiring.Component):
             seq_len = self.next_seq_len
             walked = Signal()           # the query on the stream has had its walk begun
             m.d.comb += [start.eq(~walking & self.next_valid & ~walked),
-                         self.ready_to_take.eq(walked | start)]
+                         self.ready_to_take.eq(walked)]
             with m.If(start):
                 m.d.sync += walked.eq(1)
             with m.If(self.taken):

@@ -12,8 +12,8 @@ from ....numerics.rtl import (FloatAccumulator, FloatAdder, FloatConverter, Floa
                               FloatMultiplier, FloatReciprocal)
 from ..params import PAGE_TOKENS
 from ..pipeline import latencies, levels, scan_stages
-from .common import (F32, ONE32, Config, Operators, TagLine, bit_of, f32_bits, key_bits, lane_of,
-                     order_key, strobes, token_value_layout, with_bit)
+from .common import (F32, ONE32, Config, Operators, TagLine, bit_of, candidate_layout, f32_bits,
+                     key_bits, lane_of, order_key, rank_layout, strobes, token_value_layout, with_bit)
 
 
 class Scans(wiring.Component):
@@ -26,10 +26,10 @@ class Scans(wiring.Component):
 
     * two_pass SOFTMAX (``softmax``): x = s_t, ref = the pass's max; the exp goes back to the
       memory (``exps``), sum0 adds the kept tokens' exps (SparF: the ``bitmap``'s);
-    * SparF TOPR (``ranking``, no scan): a channel a cycle while ``ranking_valid``, sum0 adds
-      every |q_i| (``abs_q``), sum1 the selected ones, ``ranking_last`` ends them;
+    * SparF TOPR (``ranking``, no scan): a channel a cycle from TopR (``ranks``), sum0 adds
+      every |q_i| (``abs_q``), sum1 the selected ones, the last channel ends them;
       ``sums_ready`` then says both are held;
-    * SparF TOPK: x = ``s_hat`` = value * scale_hat, with ``valid`` and ``token``, for the
+    * SparF TOPK: x = ``s_hat`` = value * scale_hat with its token (``candidates``), for the
       sorter;
     * SparF EXPSCAN (``exp_sums``): x = s_hat_t, ref = the top score; sum0 adds every exp,
       sum1 the selected tokens'."""
@@ -44,18 +44,16 @@ class Scans(wiring.Component):
             "end": In(1),
             "read": Out(strobes(range(geo.score_words))),
             "rd_data": In(32 * p.lanes),
-            "valid": Out(1),
-            "token": Out(range(p.max_seq_len)),
             "done": Out(1),
             "sum0": Out(32),
         }
         if not cfg.online:
             members |= {"softmax": In(1), "max": In(32), "exps": Out(strobes(token_value_layout(cfg)))}
         if cfg.sparse:
-            members |= {"ranking": In(1), "ranking_valid": In(1), "ranking_last": In(1),
-                        "abs_q": In(32), "selected": In(1), "sums_ready": Out(1), "exp_sums": In(1),
+            members |= {"ranking": In(1), "ranks": In(strobes(rank_layout())),
+                        "sums_ready": Out(1), "exp_sums": In(1),
                         "max_hat": In(32), "scale_hat": In(16), "bitmap": In(p.max_seq_len),
-                        "s_hat": Out(32), "sum1": Out(32)}
+                        "candidates": Out(strobes(candidate_layout(cfg))), "sum1": Out(32)}
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -100,12 +98,15 @@ class Scans(wiring.Component):
             tag = kept
         tag = line.follow(tag, stage["lane"] - 2, "scan_lane_more")
         if cfg.sparse:
-            s_hat = ops.staged(FloatMultiplier(F32, latency=lat["mul32"]), "s_hat", a=lane,
-                               b=ops.cvt(self.scale_hat, D, F32, "sh32"))
+            # scale_hat in fp32, registered (it is held from SCALE2 on; its conversion straight
+            # into the multiplier was the SparF small point's critical path, 57.4 MHz)
+            scale32 = Signal(32)
+            m.d.sync += scale32.eq(ops.cvt(self.scale_hat, D, F32, "sh32"))
+            s_hat = ops.staged(FloatMultiplier(F32, latency=lat["mul32"]), "s_hat", a=lane, b=scale32)
             lane = delay(m, lane, stage["x"] - stage["lane"], "scan_value")
             tag = line.follow(tag, stage["x"] - stage["lane"], "scan_s_hat")
-            m.d.comb += self.s_hat.eq(s_hat)
-        m.d.comb += [self.valid.eq(tag.valid), self.token.eq(tag.token)]
+            m.d.comb += [self.candidates.valid.eq(tag.valid), self.candidates.payload.token.eq(tag.token),
+                         self.candidates.payload.s_hat.eq(s_hat)]
 
         # exp(cvt(x - ref)) in D, then in fp32
         x, ref = Signal(32), Signal(32)
@@ -144,8 +145,9 @@ class Scans(wiring.Component):
             with m.If(self.exp_sums):
                 m.d.comb += [values[0].eq(e32), values[1].eq(Mux(wanted, e32, minus_zero))]
             with m.If(self.ranking):
-                m.d.comb += [values[0].eq(self.abs_q), values[1].eq(Mux(self.selected, self.abs_q, minus_zero)),
-                             valid.eq(self.ranking_valid), last.eq(self.ranking_last)]
+                rank = self.ranks.payload
+                m.d.comb += [values[0].eq(rank.abs_q), values[1].eq(Mux(rank.selected, rank.abs_q, minus_zero)),
+                             valid.eq(self.ranks.valid), last.eq(rank.last)]
         # the scans that sum (the others, TOPK's, leave the accumulators alone)
         scan_sums = Cat(*([] if cfg.online else [self.softmax]) + ([self.exp_sums] if cfg.sparse else [])).any()
         summing = scan_sums | self.ranking if cfg.sparse else scan_sums
@@ -203,9 +205,9 @@ class TopR(wiring.Component):
     """SparF TOPR (``step``), one channel per cycle into a pipeline (``pipeline.topr_stages``):
     the channel's |q| registered, the head_dim comparisons with every other channel's (ties to
     the lower index) registered, their count (its rank) added up a register per level; at the
-    end (``valid``) the rank decides whether it is one of the top_r (``selected``, then in
-    ``sel``); ``abs_q`` is its |q| in fp32 for the sums, ``last`` marks the last channel;
-    ``first_c`` is the first selected. ``stepping``: channels are left to issue."""
+    end the rank decides whether it is one of the top_r (then in ``sel``); ``ranks`` carries
+    each channel's |q| in fp32 for the sums, whether it is selected, and whether it is the
+    last; ``first_c`` is the first selected. ``stepping``: channels are left to issue."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -215,10 +217,7 @@ class TopR(wiring.Component):
             "start": In(1),
             "step": In(1),
             "stepping": Out(1),
-            "valid": Out(1),
-            "last": Out(1),
-            "abs_q": Out(32),
-            "selected": Out(1),
+            "ranks": Out(strobes(rank_layout())),
             "sel": Out(p.head_dim),
             "first_c": Out(range(p.head_dim)),
         })
@@ -251,11 +250,12 @@ class TopR(wiring.Component):
             counts = summed
             tag = line.follow(tag, 1, f"topr_level{level}")
         rank = counts[0]
-        m.d.comb += [self.valid.eq(tag.valid), self.last.eq(tag.channel == p.head_dim - 1),
-                     self.selected.eq(rank < p.top_r),
-                     self.abs_q.eq(ops.cvt(tag.key, self.cfg.D, F32, "abs_q"))]
+        out = self.ranks.payload
+        m.d.comb += [self.ranks.valid.eq(tag.valid), out.last.eq(tag.channel == p.head_dim - 1),
+                     out.selected.eq(rank < p.top_r),
+                     out.abs_q.eq(ops.cvt(tag.key, self.cfg.D, F32, "abs_q"))]
         have_first = Signal()
-        with m.If(self.valid & self.selected):
+        with m.If(self.ranks.valid & out.selected):
             m.d.sync += self.sel.eq(with_bit(self.sel, tag.channel))
             with m.If(~have_first):
                 m.d.sync += [have_first.eq(1), self.first_c.eq(tag.channel)]
@@ -278,9 +278,7 @@ class TopK(wiring.Component):
         super().__init__({
             "start": In(1),
             "sorting": In(1),
-            "valid": In(1),
-            "s_hat": In(32),
-            "token": In(range(p.max_seq_len)),
+            "candidates": In(strobes(candidate_layout(cfg))),
             "busy": Out(1),
             "mark_begin": In(1),
             "marking": In(1),
@@ -298,8 +296,9 @@ class TopK(wiring.Component):
         sort_idx = [Signal(token_bits, name=f"sort_idx{i}") for i in range(k)]
         sort_v = [Signal(name=f"sort_v{i}") for i in range(k)]
         cand_v, cand_key, cand_idx = Signal(), Signal(32), Signal(token_bits)
-        m.d.sync += [cand_v.eq(self.sorting & self.valid), cand_key.eq(order_key(self.s_hat)),
-                     cand_idx.eq(self.token)]
+        candidate = self.candidates.payload
+        m.d.sync += [cand_v.eq(self.sorting & self.candidates.valid), cand_key.eq(order_key(candidate.s_hat)),
+                     cand_idx.eq(candidate.token)]
         m.d.comb += self.busy.eq(cand_v)
         # entries ahead of the candidate: valid with a key >= its key (earlier tokens win ties)
         ahead = [sort_v[i] & (sort_key[i] >= cand_key) for i in range(k)]

@@ -62,21 +62,29 @@ class _Channel:
         self.beat = 0                   # beat of the head page
         self.start: Fraction | None = None
         # the receive buffer (Amaranth's SyncFIFOBuffered): a memory of depth - 1 entries and
-        # an output register (the block RAM's own), then a register slice the consumers read
-        # (``head``); an entry written at edge x is at the head from cycle x + 3 at best
+        # an output register (the block RAM's own), then two registers, the head the
+        # consumers read and a spare (the output is read whenever the spare is empty); an
+        # entry written at edge x is at the head from cycle x + 3 at best
         self.inner: deque = deque()
         self.inner_depth = buffer_depth - 1
         self.out = None
+        self.spare = None
         self.head = None
 
     def buffer_edge(self, read: bool, write) -> None:
         """The receive buffer at one edge: the consumer's read of the head, the head's refill
-        from the buffer's output, the output's refill from the memory, the filter's write."""
-        pull = (self.head is None or read) and self.out is not None
-        if read:
-            self.head = None
-        if pull:
-            self.head, self.out = self.out, None
+        from the spare or the buffer's output (read while the spare is empty; into the spare
+        when the head stays), the output's refill from the memory, the filter's write."""
+        popped = None
+        if self.spare is None and self.out is not None:
+            popped, self.out = self.out, None
+        if self.head is None or read:
+            if self.spare is not None:
+                self.head, self.spare = self.spare, None
+            else:
+                self.head = popped
+        elif popped is not None:
+            self.spare = popped
         if self.inner and self.out is None:
             self.out = self.inner.popleft()
         if write is not None:

@@ -72,8 +72,15 @@ class TokenPages(wiring.Component):
                 m.d.sync += walked.eq(1)
             with m.If(self.taken):
                 m.d.sync += walked.eq(0)
+        # (registered page-range flags: the comparisons of j with the page count straight
+        # into the issuer's offer and the order FIFOs' writes held the default point to 70.2
+        # MHz) nonempty: the query has a page (seq_len > 0); single: it has one; at_last: j is
+        # its last page
+        nonempty, single, at_last = Signal(), Signal(), Signal()
         with m.If(start):
+            one_page = seq_len <= PAGE_TOKENS
             m.d.sync += [walking.eq(1), j.eq(0), v.eq(0), k_issued.eq(0), gen.eq(~gen),
+                         nonempty.eq(seq_len.any()), single.eq(one_page), at_last.eq(one_page),
                          pages_used.eq((seq_len + PAGE_TOKENS - 1) >> 4),
                          last_rows.eq(Mux(seq_len[:4].any(), seq_len[:4], PAGE_TOKENS)),
                          head.eq(next_head),
@@ -86,14 +93,14 @@ class TokenPages(wiring.Component):
         # the page at the walk's position, and whether the query needs it
         page = self.pages.payload
         needed = Signal()
-        last_j = j + 1 >= pages_used
+        last_j = at_last
         local = Signal(geo.local_id_bits)       # the page's id within its head
         m.d.comb += local.eq(Mux(v, geo.v_page(0), geo.k_page(0)) + j)
         m.d.comb += [page.entry.kind.eq(Mux(v, KIND_V, KIND_K)), page.entry.j.eq(j),
                      page.entry.rows.eq(Mux(last_j, last_rows, PAGE_TOKENS)),
                      page.page.eq(Cat(local, head[:geo.head_bits])),
                      page.channel.eq(j % p.flash_channels), page.gen.eq(gen)]
-        in_range = j < pages_used
+        in_range = nonempty            # (j < pages_used throughout a walk)
         if cfg.sparse:
             words = [self.bitmap[PAGE_TOKENS * w:PAGE_TOKENS * (w + 1)] for w in range(geo.token_pages)]
             m.d.comb += [needed.eq(in_range & bit_of(self.pagebit, j)), page.entry.mask.eq(select(words, j))]
@@ -107,20 +114,20 @@ class TokenPages(wiring.Component):
             if cfg.online:
                 # K page j, then V page j (skipped pages move on at once)
                 with m.If(~needed | v):
-                    m.d.sync += [v.eq(0), j.eq(j + 1)]
+                    m.d.sync += [v.eq(0), j.eq(j + 1), at_last.eq(j + 2 >= pages_used)]
                     with m.If(last_j):
                         m.d.sync += [walking.eq(0), k_issued.eq(1)]
                 with m.Else():
                     m.d.sync += v.eq(1)
             else:
                 with m.If(last_j):
-                    m.d.sync += j.eq(0)
+                    m.d.sync += [j.eq(0), at_last.eq(single)]
                     with m.If(v):
                         m.d.sync += walking.eq(0)
                     with m.Else():
                         m.d.sync += [v.eq(1), k_issued.eq(1)]
                 with m.Else():
-                    m.d.sync += j.eq(j + 1)
+                    m.d.sync += [j.eq(j + 1), at_last.eq(j + 2 >= pages_used)]
         return m
 
 
@@ -292,17 +299,25 @@ class PageFilter(wiring.Component):
             m.d.sync += beat.eq(Mux(last, 0, beat + 1))
         m.d.comb += [queue.r_en.eq(moved & last), buffer.w_en.eq(moved & keeps),
                      buffer.w_data.eq(entry)]
-        # a register between the block RAM and the consumers: its output (5.8 ns clock-to-out
-        # on ECP5) into the consumers' channel choice and their ready logic held the online
-        # engine to 54.8 MHz
-        head = Signal(beat_layout(cfg))
-        head_valid = Signal()
+        # two registers between the block RAM and the consumers, a head and a spare: the
+        # consumers read the head; the block RAM's FIFO is read whenever the spare is empty,
+        # so its read enable comes from a register (the RAM's output straight into the
+        # consumers' choice held the online engine to 54.8 MHz; the consumers' take straight
+        # into the RAM's read enable, across the die, the default point to 74.9 MHz)
+        head, spare = Signal(beat_layout(cfg)), Signal(beat_layout(cfg))
+        head_valid, spare_valid = Signal(), Signal()
+        popped = Signal()
         m.d.comb += [self.beats.valid.eq(head_valid), self.beats.payload.eq(head),
-                     buffer.r_en.eq(~head_valid | self.beats.ready)]
-        with m.If(buffer.r_en & buffer.r_rdy):
-            m.d.sync += [head.eq(buffer.r_data), head_valid.eq(1)]
-        with m.Elif(self.beats.ready):
-            m.d.sync += head_valid.eq(0)
+                     buffer.r_en.eq(~spare_valid), popped.eq(buffer.r_rdy & ~spare_valid)]
+        with m.If(~head_valid | self.beats.ready):      # the head is free (or taken now)
+            with m.If(spare_valid):
+                m.d.sync += [head.eq(spare), head_valid.eq(1), spare_valid.eq(0)]
+            with m.Elif(popped):
+                m.d.sync += [head.eq(buffer.r_data), head_valid.eq(1)]
+            with m.Else():
+                m.d.sync += head_valid.eq(0)
+        with m.Elif(popped):
+            m.d.sync += [spare.eq(buffer.r_data), spare_valid.eq(1)]
         return m
 
 

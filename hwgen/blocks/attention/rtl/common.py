@@ -166,6 +166,8 @@ class TagLine:
 
     def __init__(self, m, layout):
         self.m, self.layout, self.stages = m, layout, []
+        self.inputs = []        # each stage's valid at its register's input
+        self._busy = None
 
     def follow(self, tag, count: int, name: str):
         """``tag`` through ``count`` more registers."""
@@ -173,11 +175,24 @@ class TagLine:
             staged = Signal(self.layout, name=f"{name}{k}")
             self.m.d.sync += staged.eq(tag)
             self.stages.append(staged)
+            self.inputs.append(tag.valid)
             tag = staged
         return tag
 
+    def add(self, stage, valid_in):
+        """A stage registered elsewhere, whose register takes ``valid_in``."""
+        self.stages.append(stage)
+        self.inputs.append(valid_in)
+
     def busy(self):
-        return Cat(*(stage.valid for stage in self.stages)).any()
+        """Whether any stage holds a value: a register of the OR of the stages' inputs, so it
+        is exact and the phase logic that waits for it reads one register (the OR of a long
+        pipeline's stages, spread over the die, into the sequencer held the small two_pass
+        point to 69.8 MHz). Call it once the line is built."""
+        if self._busy is None:
+            self._busy = Signal(name="line_busy")
+            self.m.d.sync += self._busy.eq(Cat(*self.inputs).any())
+        return self._busy
 
     def recent(self, count: int, match):
         """Whether a value entered the line in the last ``count`` cycles (the first ``count``

@@ -81,7 +81,7 @@ class ScoreGemv(wiring.Component):
         m.d.sync += [k_in.eq(a.payload), q_in.eq(select(q_words, a.bpos)),
                      tag.valid.eq(take_k), tag.index.eq(a.bpos), tag.token.eq(a.token)]
         line = TagLine(m, tag_layout)
-        line.stages.append(tag)
+        line.add(tag, take_k)
         follow = line.follow
 
         # the products and the beat's tree

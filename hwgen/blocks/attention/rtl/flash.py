@@ -355,21 +355,33 @@ class Consumers(wiring.Component):
             wiring.connect(m, wiring.flipped(self.order[side]), order.w_stream)
             entry = data.View(order_layout(self.cfg), order.r_data)
             cur = entry.channel if F > 1 else Const(0, 1)
-            # the next query's entries in the FIFO (all behind the current one's): they become
-            # the current ones when it is taken (the last query's are all consumed by then)
+            # the FIFO's entries of the current query and of the next (all behind the current
+            # one's), counted; the next's become the current ones when it is taken (the last
+            # query's are all consumed by then). ``idle`` is a register of the next count's
+            # being zero (the FIFO's level against a count, straight into the sequencer's
+            # phase ends, held the small two_pass point to 72.8 MHz)
+            current = Signal(range(depth + 1), name=f"current_{name}")
             ahead = Signal(range(depth + 1), name=f"ahead_{name}")
-            written_ahead = order.w_en & (self.order[side].payload.gen ^ self.cur_gen)
+            idle = Signal(init=1, name=f"idle_{name}")
+            written = order.w_en
+            written_ahead = written & (self.order[side].payload.gen ^ self.cur_gen)
+            read = order.r_en
             with m.If(self.taken):
-                m.d.sync += ahead.eq(0)
-            with m.Elif(written_ahead):
-                m.d.sync += ahead.eq(ahead + 1)
+                m.d.sync += [ahead.eq(0), current.eq(ahead + written - read),
+                             idle.eq(~ahead.any() & ~written)]
+            with m.Else():
+                with m.If(written_ahead):
+                    m.d.sync += ahead.eq(ahead + 1)
+                written_current = written & ~written_ahead
+                m.d.sync += [current.eq(current + written_current - read),
+                             idle.eq(~written_current & (~current.any() | (equals(current, 1) & read)))]
             beat = data.View(beat_layout(self.cfg), select((b.payload.as_value() for b in self.beats), cur))
             here = select((b.valid for b in self.beats), cur)
             out = self.side[side]
             m.d.comb += [out.payload.eq(beat),
                          out.valid.eq(order.r_rdy & ~(entry.gen ^ self.cur_gen) & here &
                                       equals(beat.kind[0], side)),
-                         self.idle[side].eq(equals(order.level, ahead))]
+                         self.idle[side].eq(idle)]
             take = out.valid & out.ready
             m.d.comb += order.r_en.eq(take & beat.end)
             takes.append((take, cur))

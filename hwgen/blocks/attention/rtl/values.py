@@ -45,10 +45,15 @@ class QueryRegister(wiring.Component):
         seq_len = query.payload.seq_len
         # (the first query taken is head 0)
         next_head = Signal(range(max(2, self.cfg.p.heads)))
-        with m.If(self.start):
+        # q and seq_len load in every cycle the register may take a query, whether one comes
+        # or not, so that their wide enable does not wait for the stream's valid; the edge
+        # that takes one leaves its values (the take into q's enable held the default point
+        # to 63.6 MHz)
+        with m.If(self.accept):
             m.d.sync += [self.q.eq(query.payload.q), self.seq_len.eq(seq_len),
-                         self.cm_used.eq((seq_len + geo.cm_tokens - 1) >> (geo.cm_tokens.bit_length() - 1)),
-                         self.head.eq(next_head), self.gen.eq(~self.gen),
+                         self.cm_used.eq((seq_len + geo.cm_tokens - 1) >> (geo.cm_tokens.bit_length() - 1))]
+        with m.If(self.start):
+            m.d.sync += [self.head.eq(next_head), self.gen.eq(~self.gen),
                          next_head.eq(Mux(equals(next_head, self.cfg.p.heads - 1), 0, next_head + 1))]
         return m
 
@@ -204,7 +209,12 @@ class VGemv(wiring.Component):
             for w in range(B):
                 with m.If(equals(op.word, w)):
                     m.d.sync += fresh[w].eq(0)
-        with m.If(self.start):
+        # (a cycle after the query's start: its first V beat reaches the fresh bits several
+        # stages after it is taken, and a take straight into every fresh bit held the default
+        # point to 63.6 MHz)
+        started = Signal()
+        m.d.sync += started.eq(self.start)
+        with m.If(started):
             m.d.sync += [f.eq(1) for f in fresh]
         m.d.comb += self.busy.eq(line.busy())
         # A beat whose word is still being updated waits: its word taken in the last spacing - 1

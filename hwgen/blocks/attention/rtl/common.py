@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import numpy as np
 
-from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Mux, Signal, unsigned
 from amaranth.lib import data, stream
 
 from ....core.logic import equals, select

@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ....core.logic import delay, equals, select
 from ....core.memories import simple_dual_port
 from ....numerics.rtl import FloatConverter, FloatFMA, FloatMultiplier
-from ..params import KIND_V, PAGE_TOKENS
+from ..params import KIND_V
 from ..pipeline import latencies, output_stages, step, v_spacing
 from .common import (F32, Config, Operators, TagLine, beat_layout, lane_of, one_bits,
                      query_layout, strobes, weight_layout, word_lane)

@@ -13,6 +13,7 @@ from ....core.logic import equals, select
 from ....numerics.formats import PRESETS
 from ....numerics.rtl import FloatConverter
 from ..params import PAGE_TOKENS, geometry
+from ..pipeline import cm_stages
 
 F32 = PRESETS["fp32"]
 ONE32 = 0x3F800000
@@ -124,6 +125,13 @@ def beat_layout(cfg: Config):
         "payload": data.ArrayLayout(16, p.lanes), "kind": 2, "token": geo.token_bits + 1,
         "bpos": range(max(2, geo.beats_per_row)), "c": range(p.head_dim),
         "word": range(max(2, geo.score_words)), "end": 1, "marker": 1})
+
+
+def recent_words_layout(cfg: Config):
+    """SparF: the score words of the channel-major beats taken in the last ``spacing - 1``
+    cycles (``pipeline.cm_stages``): a beat of any of them must wait."""
+    entry = data.StructLayout({"valid": 1, "word": range(max(2, cfg.geo.score_words))})
+    return data.ArrayLayout(entry, cm_stages(cfg.p.dtype)["spacing"] - 1)
 
 
 def token_value_layout(cfg: Config):

@@ -177,7 +177,7 @@ class AttentionCore(wiring.Component):
 
             fetch.list_a.eq(seq.list_a), fetch.sel.eq(top_r.sel), fetch.cm_used.eq(query.cm_used),
             cm.q.eq(query.q), cm.first_c.eq(top_r.first_c), seq.cm_busy.eq(cm.busy),
-            cm.word.eq(score.beats.payload.word), score.cm_spaced.eq(cm.spaced),
+            fetch.recent.eq(cm.recent),
 
             top_k.start.eq(query.start), top_k.sorting.eq(phase.topk), seq.cand_busy.eq(top_k.busy),
             top_k.mark_begin.eq(seq.mark_begin), top_k.marking.eq(phase.bitmap),

@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ....core.logic import SyncFIFO, equals, select
 from ..params import KIND_CM, KIND_K, KIND_MEAN, KIND_V, PAGE_TOKENS
 from .common import (SIDE_A, SIDE_B, Config, beat_layout, bit_of, channel_shape, entry_layout,
-                     order_layout, page_layout)
+                     order_layout, page_layout, recent_words_layout)
 
 
 class TokenPages(wiring.Component):
@@ -350,19 +350,23 @@ class Consumers(wiring.Component):
     beat or its marker) moves it to the next page. Both run at once (online softmax reads K and
     V in one pass). Only the current query's pages (generation ``cur_gen``) are handed on: the
     next query's wait behind them (``taken`` flips the generation). ``idle``: no page of the
-    current query is pending on a side."""
+    current query is pending on a side. SparF: side A holds back a channel-major beat whose
+    score word is among the channel-major unit's ``recent`` ones (its update is in flight)."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
         beat = stream.Signature(beat_layout(cfg))
-        super().__init__({
+        members = {
             "beats": In(beat).array(cfg.p.flash_channels),
             "order": In(stream.Signature(order_layout(cfg))).array(2),
             "cur_gen": In(1),
             "taken": In(1),
             "side": Out(beat).array(2),
             "idle": Out(1).array(2),
-        })
+        }
+        if cfg.sparse:
+            members["recent"] = In(recent_words_layout(cfg))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -383,23 +387,37 @@ class Consumers(wiring.Component):
             # query's are all consumed by then). ``idle`` is a register of the next count's
             # being zero (the FIFO's level against a count, straight into the sequencer's
             # phase ends, held the small two_pass point to 72.8 MHz)
-            current = Signal(range(depth + 1), name=f"current_{name}")
+            # The count lags by the entry read last cycle (``read_late``): the current count is
+            # ``current - read_late``, so a read (the take, late in its cycle) only meets
+            # ``idle``'s last LUT, not the count's carry chain (the take into the count held
+            # the SparF small point to 57.4 MHz)
+            current = Signal(range(depth + 2), name=f"current_{name}")
             ahead = Signal(range(depth + 1), name=f"ahead_{name}")
             idle = Signal(init=1, name=f"idle_{name}")
+            read_late = Signal(name=f"read_late_{name}")
             written = order.w_en
             written_ahead = written & (self.order[side].payload.gen ^ self.cur_gen)
             read = order.r_en
+            m.d.sync += read_late.eq(read)
+            none_left = Mux(read_late, equals(current, 1), ~current.any())
+            one_left = Mux(read_late, equals(current, 2), equals(current, 1))
             with m.If(self.taken):
-                m.d.sync += [ahead.eq(0), current.eq(ahead + written - read),
+                m.d.sync += [ahead.eq(0), current.eq(ahead + written),
                              idle.eq(~ahead.any() & ~written)]
             with m.Else():
                 with m.If(written_ahead):
                     m.d.sync += ahead.eq(ahead + 1)
                 written_current = written & ~written_ahead
-                m.d.sync += [current.eq(current + written_current - read),
-                             idle.eq(~written_current & (~current.any() | (equals(current, 1) & read)))]
+                m.d.sync += [current.eq(current - read_late + written_current),
+                             idle.eq(~written_current & (none_left | (one_left & read)))]
             beat = data.View(beat_layout(self.cfg), select((b.payload.as_value() for b in self.beats), cur))
-            here = select((b.valid for b in self.beats), cur)
+            offered = [b.valid for b in self.beats]
+            if self.cfg.sparse and side == SIDE_A:
+                # each channel's beat checked against the recent words before the choice
+                for c, b in enumerate(self.beats):
+                    clash = Cat(*(r.valid & (r.word == b.payload.word) for r in self.recent)).any()
+                    offered[c] = b.valid & ~(clash & ~b.payload.marker & equals(b.payload.kind, KIND_CM))
+            here = select(offered, cur)
             out = self.side[side]
             m.d.comb += [out.payload.eq(beat),
                          out.valid.eq(order.r_rdy & ~(entry.gen ^ self.cur_gen) & here &
@@ -437,6 +455,7 @@ class PageFetch(wiring.Component):
         }
         if cfg.sparse:
             members |= {"list_a": In(1), "list_b": In(1), "seq_len": In(geo.seq_bits),
+                        "recent": In(recent_words_layout(cfg)),
                         "head": In(range(max(2, p.heads))),
                         "sel": In(p.head_dim), "cm_used": In(range(geo.cm_blocks + 1)),
                         "pagebit": In(geo.token_pages), "bitmap": In(p.max_seq_len)}
@@ -469,6 +488,8 @@ class PageFetch(wiring.Component):
             wiring.connect(m, walk.pages, port)
         m.submodules.consumers = consumers = Consumers(cfg)
         m.d.comb += [consumers.cur_gen.eq(self.cur_gen), consumers.taken.eq(self.taken)]
+        if cfg.sparse:
+            m.d.comb += consumers.recent.eq(self.recent)
         for c in range(cfg.p.flash_channels):
             m.submodules[f"filter{c}"] = page_filter = PageFilter(cfg)
             wiring.connect(m, issuer.req[c], wiring.flipped(self.flash_req[c]))

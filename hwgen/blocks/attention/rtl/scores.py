@@ -14,7 +14,7 @@ from ..params import KIND_CM, KIND_K, SCORE_FIFO_DEPTH
 from ..pipeline import (cm_stages, latencies, levels, online_spacing, online_stages, score_stages,
                         step, weight_fifo_depth)
 from .common import (F32, NEG_INF32, Config, Operators, TagLine, beat_layout, c_d, strobes,
-                     token_value_layout, weight_layout, word_write_layout)
+                     recent_words_layout, token_value_layout, weight_layout, word_write_layout)
 
 
 def cm_layout(cfg: Config):
@@ -53,7 +53,7 @@ class ScoreGemv(wiring.Component):
             members["start"] = In(1)
             members["max"] = Out(32, init=NEG_INF32)
         if cfg.sparse:
-            members |= {"cm": Out(strobes(cm_layout(cfg))), "cm_spaced": In(1)}
+            members["cm"] = Out(strobes(cm_layout(cfg)))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -63,9 +63,9 @@ class ScoreGemv(wiring.Component):
         lat = latencies(p.dtype)
         ops = Operators(m, cfg.D)
         a = self.beats.payload
+        # (a channel-major beat whose word's update is in flight is held back by the consumer:
+        # ``flash.Consumers``, ``recent``)
         ok = a.marker | self.credit if cfg.online else Const(1)
-        if cfg.sparse:      # a channel-major beat waits while its word's update is in flight
-            ok = ok & (a.marker | (a.kind != KIND_CM) | self.cm_spaced)
         m.d.comb += self.beats.ready.eq(self.enable & ok)
         take = self.beats.valid & self.beats.ready
         take_k = take & ~a.marker & equals(a.kind, KIND_K)
@@ -134,8 +134,11 @@ class ChannelMajor(wiring.Component):
     pipelined read-modify-write (``pipeline.cm_stages``): the beat and q[c] registered; the
     products; the word's read, issued so that its data, registered, meets them; the fp32
     sums, written back. The first selected channel (``first_c``) adds to -0 (its products
-    as they are). Two beats of one word must be ``spacing`` cycles apart (``spaced`` says
-    whether a beat for ``word`` may be taken now), so a read never meets a write in flight."""
+    as they are). Two beats of one word must be ``spacing`` cycles apart, so a read never
+    meets a write in flight: ``recent`` lists the words taken in the last ``spacing - 1``
+    cycles, against which side A's consumer holds back a beat of one (each channel's beat
+    compared at once, before the consumer's choice of channel: the chosen beat's word against
+    these stages, into the take, held the SparF small point to 57.4 MHz)."""
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -144,8 +147,7 @@ class ChannelMajor(wiring.Component):
             "beats": In(strobes(cm_layout(cfg))),
             "q": In(data.ArrayLayout(16, p.head_dim)),
             "first_c": In(range(p.head_dim)),
-            "word": In(range(max(2, geo.score_words))),
-            "spaced": Out(1),
+            "recent": Out(recent_words_layout(cfg)),
             "read": Out(strobes(range(geo.score_words))),
             "rd_data": In(32 * p.lanes),
             "write": Out(strobes(word_write_layout(cfg))),
@@ -183,8 +185,8 @@ class ChannelMajor(wiring.Component):
         m.d.comb += [self.write.valid.eq(tag.valid), self.write.payload.addr.eq(tag.word),
                      self.write.payload.mask.eq((1 << p.lanes) - 1), self.write.payload.data.eq(Cat(*sums)),
                      self.busy.eq(line.busy())]
-        # no beat of ``word`` taken in the last spacing - 1 cycles
-        m.d.comb += self.spaced.eq(~line.recent(stage["spacing"] - 1, lambda s: s.word == self.word))
+        m.d.comb += [self.recent[k].eq(Cat(line.stages[k].valid, line.stages[k].word))
+                     for k in range(stage["spacing"] - 1)]
         return m
 
 

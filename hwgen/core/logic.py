@@ -90,12 +90,22 @@ def delay(m: Module, value, cycles: int, name: str):
     return value
 
 
-def elapsed(m: Module, start, cycles: int, name: str):
+def elapsed(m: Module, start, cycles: int, name: str, *, cut: bool = False):
     """A registered flag: high in every cycle at least ``cycles`` cycles after the latest cycle
     in which ``start`` was high, and before it ever was (a DRAM timing rule, ``t >= e +
-    cycles``, as a down-counter: no timestamps, no wide comparisons)."""
+    cycles``, as a down-counter: no timestamps, no wide comparisons).
+
+    ``cut``: ``start`` goes into one flip-flop, and the counter starts from it a cycle later
+    and a cycle shorter, while that flip-flop holds the flag low in the cycle between. The
+    flag is the same in every cycle; ``start``'s logic then ends at one flip-flop instead of
+    fanning out to the counter's next-state logic (a controller's issue decision, which starts
+    every timing rule, is then one path shorter)."""
     if cycles <= 1:
         return Const(1)   # the cycle after any start already satisfies it
+    if cut:
+        started = Signal(name=f"{name}_started")
+        m.d.sync += started.eq(start)
+        return elapsed(m, started, cycles - 1, name) & ~started
     left = Signal(range(cycles), name=f"{name}_left")
     done = Signal(init=1, name=f"{name}_done")
     with m.If(start):

@@ -230,7 +230,7 @@ class PimChannel(Block):
         # (the scheduler keeps issue cycles; a counter per rule is the same test, ``t >= e + d``
         # for the latest such command e, without a timestamp comparison on the critical path)
         def since(name, started, cycles):
-            return elapsed(m, started, cycles, name)
+            return elapsed(m, started, cycles, name, cut=True)
 
         # ACT to ACT: tRC in the bank, tRRD_L in its group, tRRD_S in any (RC >= RRDL >= RRDS, a
         # timing rule, so checking all three that apply is the scheduler's test); tFAW against
@@ -282,7 +282,7 @@ class PimChannel(Block):
         # next command is first presented): refresh is due then if REFI cycles have passed.
         # (the refresh timer restarts at each REF and at the first GEMV)
         timer_start = Signal()
-        due_next = elapsed(m, issued["REF"] | timer_start, t.REFI - 1, "refresh")
+        due_next = elapsed(m, issued["REF"] | timer_start, t.REFI - 1, "refresh", cut=True)
         next_col_wraps = col == p.row_columns - 1
 
         def open_beat(m, needed_row, first_of_slot):

@@ -104,13 +104,19 @@ ABC9_NAME_BUG = "GetSize(conn.first) == GetSize(conn.second)"
 ABC9_WORKAROUND = f"rename -enumerate (Yosys abc9 assertion {ABC9_NAME_BUG})"
 
 
+# A register whose wire carries ``keep`` (hwgen.core.logic.register_copies) keeps its own
+# flip-flops: Yosys honours ``keep`` on cells, not on the wires they drive, and would merge
+# copies that share an input. (Vivado reads ``keep`` on a reg this way itself.)
+KEEP_REGISTERS = "proc; setattr -set keep 1 w:* a:keep %i %ci1:+$dff[Q] c:* %i; "
+
+
 def _yosys(generated: Generated, script: str, work: Path, progress, timeout,
            workarounds: list | None = None) -> dict[str, int]:
     # WebAssembly tools see only their working folder, so the Verilog goes there
     (work / "design.v").write_bytes(generated.verilog.read_bytes())
     prepare = ""
     while True:
-        result = run_tool("yosys", ["-q", "-l", "yosys.log", "-p", f"read_verilog design.v; {prepare}"
+        result = run_tool("yosys", ["-q", "-l", "yosys.log", "-p", f"read_verilog design.v; {KEEP_REGISTERS}{prepare}"
                                                                    f"{script}; tee -q -o stat.json stat -json"],
                           work, progress, timeout)
         if result.returncode == 0:

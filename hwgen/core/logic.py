@@ -90,6 +90,20 @@ def delay(m: Module, value, cycles: int, name: str):
     return value
 
 
+def register_copies(m: Module, value, copies: int, name: str) -> list[Signal]:
+    """``value`` registered ``copies`` times: one register for each consumer of a value that
+    fans out to many operators (a broadcast operand of every lane), so each copy can sit
+    beside its consumer instead of one flip-flop driving all of them across the die.
+
+    Copies with one input are one flip-flop to Yosys (``opt_merge``), so each carries the
+    ``keep`` attribute: Vivado keeps such a register as written, and hwgen's synthesis moves
+    the attribute from the register's wire to its flip-flops first (``hwgen.synth``), where
+    Yosys honours it. Simulation sees ``copies`` equal registers."""
+    registers = [Signal.like(value, name=f"{name}{index}", attrs={"keep": 1}) for index in range(copies)]
+    m.d.sync += [register.eq(value) for register in registers]
+    return registers
+
+
 def elapsed(m: Module, start, cycles: int, name: str, *, cut: bool = False):
     """A registered flag: high in every cycle at least ``cycles`` cycles after the latest cycle
     in which ``start`` was high, and before it ever was (a DRAM timing rule, ``t >= e +

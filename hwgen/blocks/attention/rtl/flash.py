@@ -104,24 +104,7 @@ class TokenPages(wiring.Component):
         # j moves to j + 1 (one more page of the sweep), or back to 0 (a new sweep), or stays
         step_j, restart_j = Signal(), Signal()
         if cfg.sparse:
-            # Page j's pagebit and bitmap word come from registers loaded a step ahead: page
-            # j + 1's wait in `ahead`, and page j + 2's are looked up by a counter of their own,
-            # so no lookup by j lies between j and its own next value (the 128-way lookups of
-            # both by j, into `needed` and back into j, held the SparF small point to 46.7 MHz
-            # with 17.3 ns of routing to the bitmap's registers)
-            words = [self.bitmap[PAGE_TOKENS * w:PAGE_TOKENS * (w + 1)] for w in range(geo.token_pages)]
-            entry_shape = data.StructLayout({"bit": 1, "mask": PAGE_TOKENS})
-
-            def page_of(index):
-                return Cat(self.pagebit[index], words[index]) if isinstance(index, int) else \
-                    Cat(bit_of(self.pagebit, index), select(words, index))
-            here, ahead = Signal(entry_shape), Signal(entry_shape)
-            j_after = Signal(range(geo.token_pages + 2))     # j + 2
-            with m.If(restart_j):
-                m.d.sync += [here.eq(page_of(0)), ahead.eq(page_of(min(1, geo.token_pages - 1))),
-                             j_after.eq(2)]
-            with m.Elif(step_j):
-                m.d.sync += [here.eq(ahead), ahead.eq(page_of(j_after)), j_after.eq(j_after + 1)]
+            here = self._prefetched_page(m, step_j, restart_j)
             m.d.comb += [needed.eq(in_range & here.bit), page.entry.mask.eq(here.mask)]
         else:
             m.d.comb += needed.eq(in_range)
@@ -152,6 +135,63 @@ class TokenPages(wiring.Component):
                     m.d.comb += step_j.eq(1)
                     m.d.sync += [j.eq(j + 1), at_last.eq(j + 2 >= pages_used)]
         return m
+
+    def _prefetched_page(self, m, step, restart):
+        """SparF: page j's pagebit and bitmap word (``here``), for the walk's position j.
+
+        The walk may step a page a cycle, and looking page j + 1 up in the 2048-bit bitmap
+        (a 128-way multiplexer over registers spread across the die) in the cycle the issuer
+        takes page j held the SparF small point to 46.7 MHz (the lookup by j) and then 56.3
+        MHz (the issuer's ready into the lookup's enable, 14.3 ns of routing). So a prefetcher
+        of its own looks pages up from 2 on, in two registered stages (a 16-way choice beside
+        each group of 16 words, then the group), into a queue the walk pops: neither the
+        issuer's handshake nor j is on the lookup's path. Pages 0 and 1 come straight from the
+        bitmap (constant indices: wires), which covers the lookup's two cycles after each
+        restart (a new query, or two_pass's V sweep), so the walk never waits."""
+        geo = self.cfg.geo
+        pages = [Cat(self.pagebit[i], self.bitmap[PAGE_TOKENS * i:PAGE_TOKENS * (i + 1)])
+                 for i in range(geo.token_pages)]
+        entry_shape = data.StructLayout({"bit": 1, "mask": PAGE_TOKENS})
+        group_bits = 4                       # 16 pages a group
+        groups = [pages[g:g + (1 << group_bits)] for g in range(0, len(pages), 1 << group_bits)]
+        depth = 3      # the lookup's two cycles and the entry being used: one page a cycle
+
+        lookup = Signal(range(max(2, geo.token_pages)))    # the next page to look up
+        group_entries = [Signal(entry_shape, name=f"lookup_group{g}") for g in range(len(groups))]
+        lookup_group = Signal(range(max(2, len(groups))))
+        in_flight = Signal()                 # a lookup is in the group registers
+        queue = [Signal(entry_shape, name=f"prefetched{i}") for i in range(depth)]
+        head, tail = Signal(range(depth)), Signal(range(depth))
+        held = Signal(range(depth + 1))      # pages queued or in flight
+        position = Signal(range(3))          # steps since the restart, at most 2
+
+        issue = held < depth
+        from_queue = equals(position, 2)
+        pop = step & from_queue
+        for entry, group in zip(group_entries, groups):
+            m.d.sync += entry.eq(select(group, lookup[:group_bits]))
+        m.d.sync += lookup_group.eq(lookup[group_bits:])
+        with m.If(in_flight):
+            for index, entry in enumerate(queue):
+                with m.If(equals(tail, index)):
+                    m.d.sync += entry.eq(select(group_entries, lookup_group))
+            m.d.sync += tail.eq(Mux(equals(tail, depth - 1), 0, tail + 1))
+        with m.If(pop):
+            m.d.sync += head.eq(Mux(equals(head, depth - 1), 0, head + 1))
+        with m.If(step & ~from_queue):
+            m.d.sync += position.eq(position + 1)
+        m.d.sync += [held.eq(held + issue - pop), in_flight.eq(issue)]
+        with m.If(issue):
+            m.d.sync += lookup.eq(lookup + 1)
+        # a restart drops what was looked up for the old walk
+        with m.If(restart):
+            m.d.sync += [lookup.eq(2), in_flight.eq(0), head.eq(0), tail.eq(0), held.eq(0),
+                         position.eq(0)]
+
+        here = Signal(entry_shape)
+        m.d.comb += here.eq(Mux(from_queue, select(queue, head),
+                                Mux(position[0], pages[min(1, geo.token_pages - 1)], pages[0])))
+        return here
 
 
 class ChannelMajorPages(wiring.Component):

@@ -349,12 +349,12 @@ class PimChannel(Block):
         # The address's last register is one per bank, near its block RAMs (one register for
         # all, at 4 banks x 8 lanes, drove 128 of them: 76.5 MHz, 11.6 ns of routing). Copies
         # with the same input would be merged by Yosys, so each holds its value in the cycle a
-        # LOAD writes its bank: harmless, since LOADs are taken in IDLE and a MAC_ABK only
-        # issues in MAC.
+        # LOAD's write reaches its bank: harmless, since LOADs are taken in IDLE and a MAC_ABK
+        # only issues in MAC, at least three cycles later.
         mac_column = delay(m, row * p.row_columns + col, ADDRESS_STAGES - 1, "mac_column")
         for bank in range(p.banks):
             bank_address = Signal.like(arrays[bank].read_addr, name=f"mac_address{bank}")
-            with m.If(~(load & host.mask[bank].as_value().any())):
+            with m.If(~arrays[bank].writing):
                 m.d.sync += bank_address.eq(mac_column)
             m.d.comb += arrays[bank].read_addr.eq(bank_address)
         m.d.comb += [gb_write.addr.eq(beat), gb_write.data.eq(self.x.payload),

@@ -121,9 +121,10 @@ def cut_kind(point: str) -> str:
 
 
 def reciprocal_points(iterations: int) -> tuple[str, ...]:
-    """FloatReciprocal's cut points, in datapath order: the seed, each Newton-Raphson step's
-    product ``m*y``, difference ``2 - m*y`` and new ``y``, then the finish."""
-    return (("seed",) + tuple(f"{kind}{step}" for step in range(1, iterations + 1)
+    """FloatReciprocal's cut points, in datapath order: the normalized operand and exponent
+    (``operand``, before the seed table), the seed, each Newton-Raphson step's product ``m*y``,
+    difference ``2 - m*y`` and new ``y``, then the finish."""
+    return (("operand", "seed") + tuple(f"{kind}{step}" for step in range(1, iterations + 1)
                               for kind in ("product", "difference", "step")) + FINISH_POINTS)
 
 
@@ -169,8 +170,12 @@ def ranked_plan(points: tuple[str, ...], rank: tuple[str, ...]) -> dict[int, tup
 
 # The function units' ranks, from `python bench/numerics_area.py --search-ranks ...` (ECP5-85k,
 # nextpnr seed 1, fp16 and bf16 at the default size; measured 2026-12-06):
-# FloatReciprocal, iterations 1: latency 7 fp16 110.5, bf16 112.7 MHz (no cuts: 22.5, 23.0)
-RECIPROCAL_RANK = ("difference", "normalized", "zeros", "seed", "step", "counted", "rounded")
+# FloatReciprocal, iterations 1: latency 7 fp16 110.5, bf16 112.7 MHz (no cuts: 22.5, 23.0).
+# "operand" (the leading-zero shift and exponent registered before the seed table) came after
+# that search and is ranked last by hand, so latencies 0-7 keep their cuts: inside a large
+# block the table's input register to its seed was the critical path with 10 ns of routing
+# (attention_engine, 74.6 MHz at latency 7).
+RECIPROCAL_RANK = ("difference", "normalized", "zeros", "seed", "step", "counted", "rounded", "operand")
 # FloatInverseSqrt, iterations 2: latency 12 fp16 108.0, bf16 109.3 MHz (no cuts: 13.5, 16.1)
 RSQRT_RANK = ("product", "counted", "square", "difference", "normalized", "step", "seed", "zeros")
 # FloatExp, base e, table_bits 5, degree 2: latency 16 fp16 138.0, bf16 140.8 MHz (no cuts:

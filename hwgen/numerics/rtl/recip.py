@@ -109,9 +109,10 @@ class FloatReciprocal(_FunctionUnit):
        sticky bit) and rounded once to nearest even; overflow gives Inf.
 
     ``1/(+-0) = +-Inf``, ``1/(+-Inf) = +-0``, NaN gives the canonical NaN. Pipeline cuts
-    (``hwgen.numerics.plans.reciprocal_points``): after the seed, after each step's product,
-    difference and new ``y``, and in the finish; ``latency`` registers them in the measured
-    order ``RANK`` (``plans.RECIPROCAL_RANK``); more registers go at the output.
+    (``hwgen.numerics.plans.reciprocal_points``): before the seed table (the normalized
+    operand), after the seed, after each step's product, difference and new ``y``, and in the
+    finish; ``latency`` registers them in the measured order ``RANK``
+    (``plans.RECIPROCAL_RANK``); more registers go at the output.
     """
 
     POINTS = staticmethod(plans.reciprocal_points)
@@ -140,16 +141,17 @@ class FloatReciprocal(_FunctionUnit):
         exp = Signal(signed((2 * bias + M).bit_length() + 1), name="recip_exp")
         m.d.comb += exp.eq(2 * bias - ua.exp + lz)
 
+        s = stages.cut("operand", special=special, to_zero=ua.inf, exp=exp, m=sig)
         index_bits = min(self.seed_bits, M)
         seeds = reciprocal_seeds(index_bits)
         seed = Signal(index_bits + 3, name="seed_entry")
-        with m.Switch(sig[M - index_bits:M]):
+        with m.Switch(s.m[M - index_bits:M]):
             for index, entry in enumerate(seeds):
                 with m.Case(index):
                     m.d.comb += seed.eq(entry)
         y0 = Cat(Const(0, W - (index_bits + 3)), seed, Const(0, 1))    # W + 1 bits, below 1
 
-        s = stages.cut("seed", special=special, to_zero=ua.inf, exp=exp, m=sig, y=y0)
+        s = stages.cut("seed", **_carry(s), y=y0)
         for step in range(1, self.iterations + 1):
             s = stages.cut(f"product{step}", **_carry(s), u=(s.m * s.y)[M:])  # m*y, W fraction bits
             d = (Const(1 << (W + 1), W + 2) - s.u)[:W + 2]                 # 2 - m*y, in (0, 2)

@@ -40,8 +40,13 @@ OPERATORS = {
 # GeMV's p x V) take their operands from registers fed by the consumers' beats, with the
 # lanes' other operators spread around them: at latency 3 (105.7 MHz alone at fp16) the first
 # stage's partial products (4.3 ns of logic) and 8.7 ns of routing held the defaults to 73.7
-# MHz. At 1.12 x the target they get latency 5 in fp16 and bf16 (121.8 and 114.8 MHz alone).
-ROLE_MARGIN = {"mul_d": 1.12}
+# MHz; at latency 5 (1.12 x the target) the reciprocal's table input to its seed register
+# (2.9 ns of logic, 10.0 ns of routing) held them to 74.6 MHz at its latency 7 (104.1 MHz alone
+# at fp16), and with the reciprocal at latency 8 (1.12 x: 113.4 MHz alone, its normalized
+# operand registered before the table) the same multiplier path came back (70.3 MHz: 4.3 ns of
+# logic, 9.4 of routing). At 1.23 x the multipliers get latency 7 in fp16 and bf16 (145.3 and
+# 146.6 MHz alone), whose first cut registers the unpacked operands before the partial products.
+ROLE_MARGIN = {"mul_d": 1.23, "recip": 1.12}
 
 
 @functools.cache

@@ -31,7 +31,7 @@ class BankArray(wiring.Component):
     """``words`` words of ``lanes`` elements of ``element_bits``, each element written on its
     own (``write_en``, one bit per element). A read of ``read_addr`` in cycle t gives
     ``read_data`` in cycle t + READ_LATENCY; a write presented in cycle t is written at the end of
-    cycle t + 1 (``writing`` is high in t + 1) and can be read from cycle t + 2. A
+    cycle t + 1 and can be read from cycle t + 2. A
     read of a word in the cycle it is written is undefined on the FPGA (``simple_dual_port``;
     simulators return the old word): the channel never uses one (LOADs are taken in IDLE, a
     GEMV's first MAC_ABK issues at least three cycles later)."""
@@ -47,7 +47,6 @@ class BankArray(wiring.Component):
             "write_addr": In(address), "write_data": In(unsigned(lanes * element_bits)),
             "write_en": In(lanes),
             "read_addr": In(address), "read_data": Out(unsigned(lanes * element_bits)),
-            "writing": Out(1),
         })
 
     def elaborate(self, platform):
@@ -68,7 +67,6 @@ class BankArray(wiring.Component):
                 in_block = in_block & equals(self.write_addr[offset_bits:], index).replicate(self.lanes)
             m.d.sync += enable.eq(in_block)
             block_enables.append(enable)
-        m.d.sync += self.writing.eq(self.write_en.any())
         outputs = []
         for index in range(self.blocks):
             write, read = simple_dual_port(m, f"block{index}", shape=unsigned(self.lanes * self.element_bits),

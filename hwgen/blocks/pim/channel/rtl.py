@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from ....core.block import Block, TraceSignature, register
 from ....core.ints import index_bits
-from ....core.logic import StateMachine, delay, elapsed, equals, select
+from ....core.logic import StateMachine, delay, elapsed, equals, register_copies, select
 from ....core.memories import simple_dual_port
 from ...common import dtypes
 from . import golden as channel_golden, model
@@ -347,26 +347,26 @@ class PimChannel(Block):
                          arrays[bank].write_en.eq(host.mask[bank].as_value() & load.replicate(p.lanes))]
         mac_issue = issue & (phase.is_in("MAC"))
         # The address's last register is one per bank, near its block RAMs (one register for
-        # all, at 4 banks x 8 lanes, drove 128 of them: 76.5 MHz, 11.6 ns of routing). Copies
-        # with the same input would be merged by Yosys, so each holds its value in the cycle a
-        # LOAD's write reaches its bank: harmless, since LOADs are taken in IDLE and a MAC_ABK
-        # only issues in MAC, at least three cycles later.
+        # all, at 4 banks x 8 lanes, drove 128 of them: 76.5 MHz, 11.6 ns of routing).
         mac_column = delay(m, row * p.row_columns + col, ADDRESS_STAGES - 1, "mac_column")
+        bank_addresses = register_copies(m, mac_column, p.banks, "mac_address")
         for bank in range(p.banks):
-            bank_address = Signal.like(arrays[bank].read_addr, name=f"mac_address{bank}")
-            with m.If(~arrays[bank].writing):
-                m.d.sync += bank_address.eq(mac_column)
-            m.d.comb += arrays[bank].read_addr.eq(bank_address)
+            m.d.comb += arrays[bank].read_addr.eq(bank_addresses[bank])
         m.d.comb += [gb_write.addr.eq(beat), gb_write.data.eq(self.x.payload),
                      gb_write.en.eq(issue & (phase.is_in("WR_GB"))),
                      self.x.ready.eq(issue & (phase.is_in("WR_GB"))),
                      gb_read.addr.eq(delay(m, beat, ADDRESS_STAGES, "gb_address"))]
         read_issue = issue & (phase.is_in("RD"))
-        # the column and the strobes, ARRAY_STAGES cycles after the command
-        vector = delay(m, gb_read.data, ARRAY_STAGES - ADDRESS_STAGES - 1, "vector")
-        mac_strobe = delay(m, mac_issue, ARRAY_STAGES, "mac_strobe")
-        read_strobe = delay(m, read_issue, ARRAY_STAGES, "read_strobe")
+        # the column and the strobes, ARRAY_STAGES cycles after the command; each bank's MAC unit
+        # takes them from registers of its own (the last stage copied per bank), so no one
+        # flip-flop drives the lanes of every bank across the die
+        vectors = register_copies(m, delay(m, gb_read.data, ARRAY_STAGES - ADDRESS_STAGES - 2, "vector"),
+                                  p.banks, "vector")
+        mac_strobes = register_copies(m, delay(m, mac_issue, ARRAY_STAGES - 1, "mac_strobe"), p.banks, "mac_strobe")
+        read_strobes = register_copies(m, delay(m, read_issue, ARRAY_STAGES - 1, "read_strobe"), p.banks,
+                                       "read_strobe")
         for bank, mac in enumerate(macs):
+            vector, mac_strobe, read_strobe = vectors[bank], mac_strobes[bank], read_strobes[bank]
             weights = delay(m, arrays[bank].read_data, ARRAY_STAGES - ADDRESS_STAGES - ARRAY_READ_LATENCY,
                             f"weights{bank}")
             # RD_MAC reads every accumulator and clears it (a load of +0)

@@ -31,10 +31,10 @@ class BankArray(wiring.Component):
     """``words`` words of ``lanes`` elements of ``element_bits``, each element written on its
     own (``write_en``, one bit per element). A read of ``read_addr`` in cycle t gives
     ``read_data`` in cycle t + READ_LATENCY; a write presented in cycle t is written at the end of
-    cycle t + 1 and can be read from cycle t + 2. A
-    read of a word in the cycle it is written is undefined on the FPGA (``simple_dual_port``;
-    simulators return the old word): the channel never uses one (LOADs are taken in IDLE, a
-    GEMV's first MAC_ABK issues at least three cycles later)."""
+    cycle t + 1 and can be read from cycle t + 2. A read of a word in the cycle it is written is
+    undefined on the FPGA (``simple_dual_port``; simulators return the old word): the channel
+    never uses one (LOADs are taken in IDLE, a GEMV's first MAC_ABK issues at least three cycles
+    later)."""
 
     def __init__(self, words: int, lanes: int, element_bits: int):
         self.words, self.lanes, self.element_bits = words, lanes, element_bits

@@ -7,9 +7,11 @@ import dataclasses
 
 import numpy as np
 import pytest
+from amaranth.sim import Simulator
 
 from hwgen import blocks, toolchain
 from hwgen.blocks.pim import mapping
+from hwgen.blocks.pim.channel.array import READ_LATENCY, BankArray
 from hwgen.blocks.pim.schedule import Command
 from hwgen.blocks.pim.timing import PRESETS, parse_timing
 from hwgen.core.params import ParamError
@@ -190,6 +192,71 @@ def test_mapping_split_and_layout():
     assert mapping.column_address(1, 3, 40, 64) == (0, 43)
     assert mapping.column_address(2, 0, 40, 64) == (1, 16)
     assert mapping.row_hit_rate(1024, 1024, layout) == pytest.approx(1 - 1 / 64)
+
+
+# -- a bank's array alone ------------------------------------------------------------------------
+@pytest.mark.parametrize("words, lanes, element_bits, slice_bits, blocks", [
+    (4096, 2, 16, 4, 1),      # each RAM four bits of every word (4096 x 4)
+    (20000, 1, 8, 1, 2),      # deeper than one RAM at one bit a word: two blocks by depth
+    (64, 4, 8, 32, 1),        # shallow: a RAM holds whole elements (one enable bit each)
+    (576, 2, 16, 16, 1),      # 1024 deep after rounding up: an element a RAM
+])
+def test_bank_array_against_a_dictionary(words, lanes, element_bits, slice_bits, blocks):
+    """Seeded random writes (random element enables) and reads on pysim against a dictionary:
+    a write presented in cycle t reads back from t + 2, a read's data arrives READ_LATENCY
+    cycles after its address; no read of the word written by the cycle before (undefined on
+    the FPGA, which the channel never does). Addresses cluster at the ends of the array and
+    of a block, so slices and blocks both switch."""
+    array = BankArray(words, lanes, element_bits)
+    assert (array.slice_bits, array.blocks) == (slice_bits, blocks)
+    rng = np.random.default_rng(words + lanes)
+    boundary = array.block_words
+    pool = sorted({0, 1, words - 1, min(boundary, words - 1), boundary - 1,
+                   *rng.integers(0, words, 12).tolist()})
+    element_mask = (1 << element_bits) - 1
+    cycles = 400
+    writes = [(int(rng.choice(pool)), int(rng.integers(0, 1 << 62)) & ((1 << lanes * element_bits) - 1),
+               int(rng.integers(1, 1 << lanes))) if rng.random() < 0.5 else None for _ in range(cycles)]
+    reads, checked = [], []
+
+    async def bench(ctx):
+        memory = {}                  # the words as the array holds them
+        pending = []                 # (cycle it is written at the end of, address, data, enables)
+        expected = {}                # cycle -> word read_data shows then
+        for cycle in range(cycles):
+            write = writes[cycle]
+            recent = {a for c, a, _, _ in pending}
+            choices = [a for a in pool if a not in recent] or pool
+            address = int(rng.choice(choices))
+            ctx.set(array.read_addr, address)
+            expected[cycle + READ_LATENCY] = memory.get(address, 0)
+            reads.append(address)
+            if write:
+                ctx.set(array.write_addr, write[0])
+                ctx.set(array.write_data, write[1])
+                ctx.set(array.write_en, write[2])
+                pending.append((cycle + 1, *write))
+            else:
+                ctx.set(array.write_en, 0)
+            if cycle in expected:
+                assert ctx.get(array.read_data) == expected.pop(cycle), f"cycle {cycle}"
+                checked.append(cycle)
+            await ctx.tick()
+            for entry in [e for e in pending if e[0] == cycle]:
+                _, waddr, data, enables = entry
+                word = memory.get(waddr, 0)
+                for lane in range(lanes):
+                    if enables >> lane & 1:
+                        shift = lane * element_bits
+                        word = word & ~(element_mask << shift) | (data & (element_mask << shift))
+                memory[waddr] = word
+                pending.remove(entry)
+
+    sim = Simulator(array)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert len(checked) == cycles - READ_LATENCY
 
 
 # -- simulation --------------------------------------------------------------------------------

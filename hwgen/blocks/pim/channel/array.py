@@ -9,8 +9,8 @@ multiplexer; the 4-bank, 8-lane channel then placed at 53-61 MHz (nextpnr's esti
 router had not finished after hours. Cut by width (4096 x 4: each RAM four bits of every
 word), a write bit goes to one RAM, a read bit comes from one RAM, and the address is the only
 net a bank's RAMs share. So the array is ``slice_bits``-wide memories of ``block_words`` words,
-``slice_bits`` the widest that keeps a slice in one RAM (a power of two that divides the
-element, so a slice belongs to one element and takes that element's write enable). Only arrays
+``slice_bits`` the widest that keeps a slice in one RAM: a power-of-two part of one element
+(taking that element's write enable) or whole elements (one enable bit each). Only arrays
 deeper than one RAM at one bit a word are also cut by depth, into ``blocks``.
 
 Each slice's read is registered beside its RAM (a DP16KD's read data is slow: 5.8 ns clock to
@@ -69,7 +69,6 @@ class BankArray(wiring.Component):
         slices = self.lanes * self.element_bits // self.slice_bits
         # a slice's write enable: its element's, or its elements' (one bit each)
         slice_elements = max(1, self.slice_bits // self.element_bits)
-        slices_an_element = max(1, self.element_bits // self.slice_bits)
         # the write stage: address and data held while no element of this array is written
         # (so the registers of different arrays never share an input, and Yosys keeps one copy
         # beside each array), each block's element enables decoded from the address
@@ -87,7 +86,7 @@ class BankArray(wiring.Component):
             outputs = []
             for index in range(slices):
                 bits = slice(index * self.slice_bits, (index + 1) * self.slice_bits)
-                first = index * slice_elements // slices_an_element
+                first = index * self.slice_bits // self.element_bits   # its (first) element
                 write, read = simple_dual_port(m, f"block{block}_slice{index}", shape=unsigned(self.slice_bits),
                                                depth=self.block_words,
                                                granularity=min(self.slice_bits, self.element_bits))
